@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine (python3 >= 3.11 and make):
+#   make run   - create .venv, install, start the embedded default, init both sides (schema to head,
+#                seed data, vector migrations on Milvus Lite), show status
+#   make test  - create/update .venv with test extras and run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint bench clean install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps milvus==2.3.5
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/migctl embedded start
+	$(BIN)/migctl init --yes
+	$(BIN)/migctl status
+
+test: $(STAMP)
+	$(BIN)/ruff check core tui tests bench alembic
+	$(BIN)/lint-imports
+	bt=$$(mktemp -d -t migctl-pytest-XXXXXX); chmod 755 $$bt; \
+	$(BIN)/python -m pytest -q -ra --basetemp=$$bt tests; rc=$$?; rm -rf $$bt; \
+	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check core tui tests bench alembic
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/relational.py
+
+clean:
+	-$(BIN)/migctl embedded stop
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,250 @@
+"""Environments from ``migctl.yaml`` with precedence flags > environment > file > embedded.
+
+The result is a plain :class:`Environment`; nothing here connects to anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError, UsageError
+from core.secrets import mask_url, remember
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_ALEMBIC = PROJECT_ROOT / "alembic"
+DEFAULT_CONFIG_NAME = "migctl.yaml"
+EMBEDDED_ENV_NAME = "embedded"
+SUPPORTED_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+
+_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class AlembicLocation:
+    """Where an environment's Alembic project lives and how it keeps its version table."""
+
+    script_location: Path
+    ini_path: Path | None = None
+    version_table: str = "alembic_version"
+    version_table_schema: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One resolved target: a database, its Alembic project and how carefully to treat it."""
+
+    name: str
+    database_url: str | None
+    protected: bool
+    alembic: AlembicLocation
+    state_dir: Path
+    log_file: Path
+    config_file: Path | None = None
+    source: str = "embedded"
+    vector: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.database_url) if self.database_url else "(embedded PostgreSQL)"
+
+
+def interpolate(value: Any, where: str, environ: Mapping[str, str]) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in strings, recursively."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m["name"], m["default"]
+            value = environ[name] if name in environ else default
+            if value is not None:
+                if where.endswith("database_url") and len(value) >= 4 and "PASSWORD" in name.upper():
+                    remember(value)  # an unencoded "@" or space would defeat URL masking
+                return value
+            raise ConfigError(f"{where}: variable {name} is not set (use ${{{name}:-default}} for a default)")
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: interpolate(v, f"{where}.{k}", environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, f"{where}[{i}]", environ) for i, v in enumerate(value)]
+    return value
+
+
+def validate_url(url: str) -> str:
+    """Parse a database URL; a malformed or unsupported one is a usage error."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(f"malformed database URL {mask_url(url)!r}: expected dialect://user:password@host:port/dbname") from exc
+    dialect = parsed.get_backend_name()
+    if dialect not in SUPPORTED_DIALECTS:
+        raise UsageError(f"unsupported database {dialect!r} in URL {mask_url(url)!r}: use postgresql, mysql/mariadb or sqlite")
+    if dialect != "sqlite" and not parsed.host:
+        raise UsageError(f"malformed database URL {mask_url(url)!r}: no host")
+    if dialect != "sqlite" and not parsed.database:
+        raise UsageError(f"malformed database URL {mask_url(url)!r}: no database name")
+    if parsed.port is not None and not (0 < parsed.port < 65536):
+        raise UsageError(f"malformed database URL {mask_url(url)!r}: port out of range")
+    remember(parsed.password)
+    return url
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file {path}{where}: {problem}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    envs = data.get("environments", {})
+    if not isinstance(envs, dict) or not all(isinstance(v, dict | type(None)) for v in envs.values()):
+        raise ConfigError(f"config file {path}: 'environments' must map names to settings")
+    return data
+
+
+def _url_from_postgres_vars(environ: Mapping[str, str]) -> str | None:
+    if not any(k in environ for k in ("POSTGRES_HOST", "POSTGRES_DB")):
+        return None
+    from urllib.parse import quote
+
+    user = environ.get("POSTGRES_USER", "postgres")
+    password = environ.get("POSTGRES_PASSWORD")
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    host = environ.get("POSTGRES_HOST", "127.0.0.1")
+    port = environ.get("POSTGRES_PORT", "5432")
+    db = environ.get("POSTGRES_DB", "postgres")
+    remember(password)
+    return f"postgresql://{auth}@{host}:{port}/{db}"
+
+
+def _alembic_location(settings: Mapping[str, Any], base: Path, where: str) -> AlembicLocation:
+    section = settings.get("alembic") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}.alembic: expected a mapping")
+    version_table = section.get("version_table", "alembic_version")
+    schema = section.get("version_table_schema")
+    if "ini" in section:
+        ini = (base / str(section["ini"])).resolve()
+        if not ini.is_file():
+            raise ConfigError(f"{where}.alembic.ini: file not found: {ini}")
+        import configparser
+
+        parser = configparser.ConfigParser(defaults={"here": str(ini.parent)})
+        try:
+            parser.read(ini, encoding="utf-8")
+            location = parser.get("alembic", "script_location")
+        except (configparser.Error, KeyError) as exc:
+            raise ConfigError(f"{ini}: no [alembic] script_location") from exc
+        script = (ini.parent / location).resolve()
+        return AlembicLocation(script, ini, version_table, schema)
+    if "script_location" in section:
+        return AlembicLocation((base / str(section["script_location"])).resolve(), None, version_table, schema)
+    return AlembicLocation(BUNDLED_ALEMBIC, None, version_table, schema)
+
+
+def find_config_file(start: Path) -> Path | None:
+    """``migctl.yaml`` in ``start`` or the nearest parent directory, as git finds ``.git``."""
+    for directory in (start, *start.parents):
+        candidate = directory / DEFAULT_CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_environment(
+    config_file: str | os.PathLike[str] | None = None,
+    env: str | None = None,
+    database_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Environment:
+    """Resolve the environment to act on, highest precedence first: arguments, process
+    environment, config file, embedded default."""
+    environ = os.environ if environ is None else environ
+    path: Path | None = None
+    if config_file is not None:
+        path = Path(config_file)
+    elif environ.get("CONFIG_FILE"):
+        path = Path(environ["CONFIG_FILE"])
+    else:
+        path = find_config_file(Path.cwd())
+    data: dict[str, Any] = _read_file(path) if path is not None else {}
+    base = path.resolve().parent if path is not None else Path.cwd()
+    envs: dict[str, Any] = data.get("environments") or {}
+
+    name = env or environ.get("MIGCTL_ENV") or data.get("default_environment")
+    if name is None:
+        name = next(iter(envs), EMBEDDED_ENV_NAME)
+    if envs or name != EMBEDDED_ENV_NAME:
+        if name not in envs:
+            known = ", ".join(envs) or "none"
+            origin = f"in {path}" if path else "(no migctl.yaml found)"
+            raise UsageError(f"unknown environment {name!r} {origin}; known: {known}")
+    where = f"{path}: environments.{name}" if path else name
+    top = {k: v for k, v in data.items() if k != "environments"}
+    top = interpolate(top, str(path), environ)
+    settings = interpolate(envs.get(name) or {}, where, environ)
+
+    url, source = None, "embedded"
+    if database_url:
+        url, source = database_url, "--database-url"
+    elif environ.get("DATABASE_URL"):
+        url, source = environ["DATABASE_URL"], "DATABASE_URL"
+    elif (pg := _url_from_postgres_vars(environ)) is not None:
+        url, source = pg, "POSTGRES_* variables"
+    elif settings.get("database_url"):
+        url, source = str(settings["database_url"]), str(path)
+    if url is not None:
+        validate_url(url)
+
+    state_dir = Path(environ.get("MIGCTL_STATE_DIR") or top.get("state_dir") or base / ".migctl")
+    if not state_dir.is_absolute():
+        state_dir = base / state_dir
+    log_file = Path(settings.get("log_file") or top.get("log_file") or state_dir / "migrations.log")
+    if not log_file.is_absolute():
+        log_file = base / log_file
+    return Environment(
+        name=name,
+        database_url=url,
+        protected=bool(settings.get("protected", False)),
+        alembic=_alembic_location(settings, base, where),
+        state_dir=state_dir.resolve(),
+        log_file=log_file,
+        config_file=path.resolve() if path else None,
+        source=source,
+        vector=settings.get("vector") or {},
+    )
+
+
+def resolve_database_url(config_file: str | None = None, env: str | None = None) -> str:
+    """The URL of an environment, starting the embedded server when that is the target.
+
+    Used by ``alembic/env.py`` when plain ``alembic`` runs with ``-x config_file=``.
+    """
+    environment = load_environment(config_file=config_file, env=env)
+    if environment.database_url:
+        return environment.database_url
+    from core.embedded import EmbeddedPostgres
+
+    return EmbeddedPostgres(environment.state_dir).ensure_running().url

@@ -1,0 +1,44 @@
+"""Keep passwords out of everything migctl prints, logs or records.
+
+Every URL passes through :func:`mask_url` before display; every free-form text
+(database errors, tracebacks) passes through :func:`scrub`, which also replaces
+any password migctl has seen in this process.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+_known: set[str] = set()
+# scheme://user:PASSWORD@host — the password runs to the last "@" of the authority, because
+# operators do paste unencoded "@" into passwords.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^\s]*)(?P<tail>@)(?=[^@\s]*$|[^@\s]*[\s/?])")
+_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
+
+
+def remember(password: str | None) -> None:
+    """Register a secret so that :func:`scrub` removes it wherever it shows up."""
+    if password and len(password) >= 2:
+        _known.add(password)
+        _known.add(unquote(password))
+
+
+def mask_url(url: str | None) -> str:
+    """``postgresql://app:s3cret@db/rag`` -> ``postgresql://app:***@db/rag``."""
+    if not url:
+        return ""
+    masked = _URL_PASSWORD.sub(lambda m: m["head"] + ("***" if m["pw"] else "") + m["tail"], url)
+    masked = _DSN_PASSWORD.sub(lambda m: m["head"] + "***", masked)
+    return _replace_known(masked)
+
+
+def _replace_known(text: str) -> str:
+    for secret in sorted(_known, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def scrub(text: str) -> str:
+    """Mask URL passwords and every remembered secret in ``text``."""
+    return mask_url(text)
