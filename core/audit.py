@@ -1,0 +1,146 @@
+"""The append-only audit log ``migctl_audit``: who did what to which database, and how it went.
+
+A row is written when an operation starts (outcome ``running``) and completed when it ends,
+so an operation killed half-way still leaves its trace. Errors are stored masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from core.identity import current_actor
+from core.secrets import scrub
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+_tables: dict[str, Any] = {}
+
+
+def tables() -> dict[str, Any]:
+    """migctl's own tables, built on first use so that importing this module stays cheap."""
+    if _tables:
+        return _tables
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
+
+    metadata = MetaData()
+    _tables["metadata"] = metadata
+    _tables["audit"] = Table(
+        "migctl_audit", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("finished_at", DateTime(timezone=True)),
+        Column("actor", String(128), nullable=False),
+        Column("host", String(255), nullable=False),
+        Column("ssh_client", String(64)),
+        Column("pid", Integer),
+        Column("environment", String(64), nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("target", String(255)),
+        Column("revisions_before", Text),
+        Column("revisions_after", Text),
+        Column("outcome", String(16), nullable=False),
+        Column("error", Text),
+        Column("duration_ms", Integer),
+    )
+    _tables["checksums"] = Table(
+        "migctl_revision_checksums", metadata,
+        Column("revision", String(64), primary_key=True),
+        Column("sha256", String(64), nullable=False),
+        Column("path", Text),
+        Column("applied_at", DateTime(timezone=True), nullable=False),
+        Column("applied_by", String(255)),
+    )
+    return _tables
+
+
+async def ensure_tables(conn: AsyncConnection) -> None:
+    """Create migctl's tables if missing.
+
+    Parallel first runs (four operators pressing upgrade at once) would race on ``CREATE TABLE``
+    and the losers die on ``pg_type``'s unique index; on PostgreSQL a transaction-level advisory
+    lock serialises the creation, and elsewhere a retry covers the race.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    postgres = conn.dialect.name == "postgresql"
+    for attempt in range(1, 5):
+        try:
+            if postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK_KEY})
+            await conn.run_sync(lambda sync: tables()["metadata"].create_all(sync, checkfirst=True))
+            await conn.commit()
+            return
+        except DBAPIError:
+            await conn.rollback()
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+
+
+# A key of its own, distinct from the migration lock's, held only while the tables are created.
+_DDL_LOCK_KEY = 0x6D69_6763_746C_0DD1 - (1 << 63)
+
+
+@dataclass
+class AuditEntry:
+    """An open audit row; :meth:`finish` completes it."""
+
+    id: int | None
+    started: float
+
+
+async def start(conn: AsyncConnection, environment: str, action: str, target: str | None,
+                before: tuple[str, ...]) -> AuditEntry:
+    actor = current_actor()
+    table = tables()["audit"]
+    result = await conn.execute(table.insert().values(
+        started_at=datetime.now(UTC), actor=actor.user, host=actor.host, ssh_client=actor.ssh_client,
+        pid=actor.pid, environment=environment, action=action, target=target,
+        revisions_before=",".join(before), outcome="running",
+    ))
+    await conn.commit()
+    pk = result.inserted_primary_key
+    return AuditEntry(pk[0] if pk else None, time.monotonic())
+
+
+async def finish(conn: AsyncConnection, entry: AuditEntry, outcome: str, after: tuple[str, ...] | None,
+                 error: str | None = None) -> None:
+    table = tables()["audit"]
+    await conn.execute(table.update().where(table.c.id == entry.id).values(
+        finished_at=datetime.now(UTC), outcome=outcome,
+        revisions_after=",".join(after) if after is not None else None,
+        error=scrub(error) if error else None,
+        duration_ms=int((time.monotonic() - entry.started) * 1000),
+    ))
+    await conn.commit()
+
+
+async def record(conn: AsyncConnection, environment: str, action: str, target: str | None,
+                 before: tuple[str, ...], outcome: str, error: str | None = None) -> None:
+    """One complete row at once, for operations refused before they started."""
+    entry = await start(conn, environment, action, target, before)
+    await finish(conn, entry, outcome, before, error)
+
+
+async def recent(conn: AsyncConnection, limit: int = 20) -> list[dict[str, Any]]:
+    from sqlalchemy import inspect
+
+    has = await conn.run_sync(lambda sync: inspect(sync).has_table("migctl_audit"))
+    if not has:
+        return []
+    table = tables()["audit"]
+    rows = (await conn.execute(table.select().order_by(table.c.id.desc()).limit(limit))).mappings().all()
+    out = []
+    for row in rows:
+        item = dict(row)
+        for key in ("started_at", "finished_at"):
+            if item[key] is not None:
+                item[key] = item[key].isoformat(timespec="seconds")
+        out.append(item)
+    return out

@@ -1,0 +1,226 @@
+"""The migration lock: one mutating migctl per database at a time.
+
+PostgreSQL: a session-level advisory lock on a dedicated connection held for the whole
+operation, so ``autocommit_block`` revisions stay inside it and a killed holder's lock dies
+with its session. The holder names itself in ``application_name`` (read through
+``pg_locks`` + ``pg_stat_activity``). MySQL/MariaDB: ``GET_LOCK`` on a dedicated connection,
+with the holder's identity in a small table. SQLite: an exclusive ``flock`` on a file beside
+the database, whose content names the holder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.db import connect, create_engine, dialect_of
+from core.errors import LockHeld
+from core.events import EventSink, LockAcquired, LockWaiting, ignore
+from core.identity import current_actor
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+LOCK_KEY = 0x6D69_6763_746C  # "migctl"
+_APP_NAME = re.compile(r"^migctl (?P<operation>\S+) (?P<who>\S+) pid=(?P<pid>\d+)$")
+
+
+def mysql_lock_name(url: str) -> str:
+    """GET_LOCK names are server-wide: one lock per database (64 characters at most)."""
+    from sqlalchemy.engine import make_url
+
+    return f"migctl:{make_url(url).database or ''}"[:64]
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    who: str
+    pid: int | None
+    operation: str
+    since: str | None
+
+    def describe(self) -> str:
+        since = f" since {self.since}" if self.since else ""
+        pid = f" (pid {self.pid})" if self.pid else ""
+        return f"{self.who}{pid} running {self.operation}{since}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"who": self.who, "pid": self.pid, "operation": self.operation, "since": self.since}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _sqlite_lock_path(url: str) -> Path:
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database or ""
+    if database in ("", ":memory:"):
+        return Path(os.environ.get("TMPDIR", "/tmp")) / f"migctl-memory-{os.getpid()}.lock"
+    return Path(database).resolve().with_name(Path(database).name + ".migctl-lock")
+
+
+async def read_holder(url: str, conn: AsyncConnection | None = None) -> LockHolder | None:
+    """Who holds the lock right now, or ``None``; reads without taking anything."""
+    dialect = dialect_of(url)
+    if dialect == "sqlite":
+        path = _sqlite_lock_path(url)
+        if not path.exists():
+            return None
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    data = json.loads(fh.read() or "{}")
+                except json.JSONDecodeError:
+                    data = {}
+                return LockHolder(data.get("who", "?"), data.get("pid"), data.get("operation", "?"), data.get("since"))
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return None
+    from sqlalchemy import text
+
+    own = conn is None
+    engine = create_engine(url) if own else None
+    if own:
+        conn = await connect(engine, url)  # type: ignore[arg-type]
+    assert conn is not None
+    try:
+        if dialect == "postgresql":
+            row = (await conn.execute(text(
+                "SELECT a.application_name, a.backend_start FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
+                "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ), {"hi": LOCK_KEY >> 32, "lo": LOCK_KEY & 0xFFFFFFFF})).first()
+            if row is None:
+                return None
+            m = _APP_NAME.match(row[0] or "")
+            since = row[1].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if row[1] else None
+            if m is None:
+                return LockHolder(row[0] or "unknown session", None, "?", since)
+            return LockHolder(m["who"], int(m["pid"]), m["operation"], since)
+        used = (await conn.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": mysql_lock_name(url)})).scalar()
+        if used is None:
+            return None
+        try:
+            row = (await conn.execute(text("SELECT who, pid, operation, since FROM migctl_lock WHERE id = 1"))).first()
+        except Exception:
+            row = None
+        if row is None:
+            return LockHolder(f"connection {used}", None, "?", None)
+        return LockHolder(row[0], row[1], row[2], row[3])
+    finally:
+        if own:
+            await conn.close()
+            await engine.dispose()  # type: ignore[union-attr]
+
+
+class MigrationLock:
+    """``async with MigrationLock(url, "upgrade", timeout=5):`` — fails fast or waits."""
+
+    def __init__(self, url: str, operation: str, timeout: float = 0.0, sink: EventSink = ignore) -> None:
+        self.url = url
+        self.operation = operation
+        self.timeout = max(0.0, timeout)
+        self.sink = sink
+        self.dialect = dialect_of(url)
+        actor = current_actor()
+        self.holder = LockHolder(actor.label, actor.pid, operation, _now())
+        self._engine: AsyncEngine | None = None
+        self._conn: AsyncConnection | None = None
+        self._file: Any = None
+
+    async def __aenter__(self) -> MigrationLock:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release()
+
+    async def acquire(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        announced = False
+        await self._open()
+        while True:
+            if await self._try():
+                self.sink(LockAcquired(self.operation))
+                return
+            holder = await read_holder(self.url, self._conn) if self._conn is not None else await read_holder(self.url)
+            described = holder.describe() if holder else "another session"
+            if time.monotonic() >= deadline:
+                await self.release()
+                raise LockHeld(f"migration lock is held by {described}; retry later or pass --lock-timeout SECONDS",
+                               holder=holder.as_dict() if holder else None)
+            if not announced:
+                self.sink(LockWaiting(described, self.timeout))
+                announced = True
+            await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+    async def _open(self) -> None:
+        if self.dialect == "sqlite":
+            path = _sqlite_lock_path(self.url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a+")
+            return
+        app_name = f"migctl {self.operation} {self.holder.who} pid={self.holder.pid}"
+        self._engine = create_engine(self.url, application_name=app_name)
+        self._conn = await connect(self._engine, self.url)
+        # Autocommit: the lock is session-level and must not sit inside a transaction.
+        await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def _try(self) -> bool:
+        from sqlalchemy import text
+
+        if self.dialect == "sqlite":
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(json.dumps(self.holder.as_dict()))
+            self._file.flush()
+            return True
+        assert self._conn is not None
+        if self.dialect == "postgresql":
+            got = (await self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})).scalar()
+            return bool(got)
+        got = (await self._conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": mysql_lock_name(self.url)})).scalar()
+        if got != 1:
+            return False
+        await self._conn.execute(text(
+            "CREATE TABLE IF NOT EXISTS migctl_lock (id INT PRIMARY KEY, who VARCHAR(200), pid INT, "
+            "operation VARCHAR(64), since VARCHAR(40))"))
+        await self._conn.execute(text("REPLACE INTO migctl_lock (id, who, pid, operation, since) "
+                                      "VALUES (1, :who, :pid, :op, :since)"),
+                                 {"who": self.holder.who, "pid": self.holder.pid, "op": self.operation,
+                                  "since": self.holder.since})
+        return True
+
+    async def release(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.seek(0)
+                self._file.truncate()
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+            finally:
+                self._file.close()
+                self._file = None
+        if self._conn is not None:
+            try:
+                await self._conn.close()  # closing the session releases the advisory lock / GET_LOCK
+            finally:
+                self._conn = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None

@@ -1,0 +1,1 @@
+"""Alembic behind an async API: the revision graph, plans, execution, state."""

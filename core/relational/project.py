@@ -1,0 +1,118 @@
+"""An Alembic project on disk: its Config, ScriptDirectory and revision graph.
+
+Works for migctl's bundled ``alembic/`` and for a user's project (``alembic init`` or
+``alembic init -t async``), whose env.py runs unchanged.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.config import AlembicLocation
+from core.errors import UsageError
+from core.relational.graph import RevisionGraph, RevisionNode, build_graph, read_graph
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# alembic.context / alembic.op are process-wide proxies: one Alembic run at a time.
+ALEMBIC_RUN_LOCK = threading.RLock()
+_ASYNC_ENV = re.compile(r"async_engine_from_config|create_async_engine|AsyncEngine")
+
+
+class AlembicProject:
+    """A script location plus the options of its ``alembic.ini`` (when there is one)."""
+
+    def __init__(self, location: AlembicLocation) -> None:
+        self.location = location
+        self.script_location = location.script_location
+        self._script: ScriptDirectory | None = None
+        if not (self.script_location / "env.py").is_file():
+            raise UsageError(f"missing alembic directory: no env.py in {self.script_location}")
+
+    @cached_property
+    def ini_options(self) -> dict[str, str]:
+        if self.location.ini_path is None:
+            return {}
+        parser = configparser.ConfigParser(defaults={"here": str(self.location.ini_path.parent)})
+        parser.read(self.location.ini_path, encoding="utf-8")
+        return dict(parser.items("alembic")) if parser.has_section("alembic") else {}
+
+    @cached_property
+    def env_is_async(self) -> bool:
+        return bool(_ASYNC_ENV.search((self.script_location / "env.py").read_text(encoding="utf-8")))
+
+    def version_dirs(self) -> list[Path]:
+        raw = self.ini_options.get("version_locations")
+        if not raw:
+            return [self.script_location / "versions"]
+        sep = self.ini_options.get("path_separator")
+        # Alembic's separators; without the key (ini files before 1.16) spaces and commas.
+        pattern = {None: r"[\s,]+", "space": r"\s+", "newline": r"\n+", "os": ":", ";": ";", ":": ":"}
+        parts = re.split(pattern.get(sep, re.escape(sep or " ")), raw.strip())
+        return [Path(p.replace("%(here)s", str(self.script_location))) for p in parts if p.strip()]
+
+    def graph(self) -> RevisionGraph:
+        """The revision graph from the files, or from Alembic's loader when they need executing."""
+        recursive = self.ini_options.get("recursive_version_locations", "false").lower() == "true"
+        fast = read_graph(self.version_dirs(), recursive)
+        if fast is not None and len(fast):
+            return fast
+        return graph_from_script(self.script())
+
+    def make_config(self, url: str | None = None, output_buffer: Any = None) -> Config:
+        from alembic.config import Config
+
+        ini = str(self.location.ini_path) if self.location.ini_path else None
+        config = Config(ini, output_buffer=output_buffer)
+        config.set_main_option("script_location", str(self.script_location))
+        if url is not None:
+            config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        config.attributes["migctl"] = True
+        return config
+
+    def script(self) -> ScriptDirectory:
+        """The project's ScriptDirectory, loaded once: importing revision files is the slow
+        part of every Alembic command, so planning and running share one load."""
+        if self._script is None:
+            from alembic.script import ScriptDirectory
+            from alembic.util import CommandError
+
+            try:
+                script = ScriptDirectory.from_config(self.make_config())
+                _ = script.revision_map.heads  # load the revision files now, where errors are caught
+            except CommandError as exc:
+                raise UsageError(f"alembic project {self.script_location}: {exc}") from None
+            except (SyntaxError, ImportError) as exc:
+                where = getattr(exc, "filename", None) or ""
+                raise UsageError(f"cannot load a revision file {where}: {type(exc).__name__}: {exc}".replace("  ", " ")) from None
+            except Exception as exc:  # a revision file that raises while imported
+                raise UsageError(f"cannot load the revision files in {self.script_location}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+            self._script = script
+        return self._script
+
+
+def graph_from_script(script: ScriptDirectory) -> RevisionGraph:
+    nodes = []
+    for sc in reversed(list(script.walk_revisions())):
+        longdoc = (sc.longdoc or "").strip()
+        date = re.search(r"^Create Date:\s*(.+)$", longdoc, re.MULTILINE)
+        nodes.append(
+            RevisionNode(
+                id=sc.revision,
+                down_revisions=tuple(sc._versioned_down_revisions),
+                branch_labels=tuple(sc._orig_branch_labels or ()),
+                depends_on=tuple(sc._resolved_dependencies),
+                message=sc.doc or "",
+                create_date=date.group(1).strip() if date else None,
+                path=Path(sc.path),
+            )
+        )
+    return build_graph(nodes)

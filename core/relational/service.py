@@ -1,0 +1,353 @@
+"""The relational side of migctl as one async service: history, status, plan, execute.
+
+Blocking Alembic work runs in worker threads; migctl's own queries use an async driver.
+Every mutating call holds the migration lock and writes one audit row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from core import audit
+from core.config import Environment
+from core.db import connect, create_engine, render, with_driver
+from core.errors import LockHeld, MigctlError, OperationFailed, Refused, UsageError
+from core.events import Event, EventSink, Notice, ignore
+from core.identity import current_actor
+from core.lock import MigrationLock, read_holder
+from core.relational.graph import RevisionGraph
+from core.relational.plan import Plan, build_plan, offline_sql
+from core.relational.project import AlembicProject
+from core.relational.state import current_revisions, drifted, record_checksums
+from core.secrets import mask_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass
+class ExecutionResult:
+    plan: Plan
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    applied: list[tuple[str, str, float]] = field(default_factory=list)
+    nothing_to_do: bool = False
+
+
+class ThreadEvents:
+    """Hands events from a worker thread to the loop, waking the loop once per batch:
+    a fast migration must not spend its time waiting for the loop to print each step."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: EventSink) -> None:
+        self._loop = loop
+        self._sink = sink
+        self._queue: collections.deque[Event] = collections.deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            self._queue.append(event)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            events = list(self._queue)
+            self._queue.clear()
+            self._scheduled = False
+        for event in events:
+            self._sink(event)
+
+
+class RelationalService:
+    """Alembic operations on one environment's database."""
+
+    def __init__(self, environment: Environment, url: str, sink: EventSink = ignore) -> None:
+        self.environment = environment
+        self.url = url
+        self.sink = sink
+        self._project: AlembicProject | None = None
+        self._engine: Any = None
+        self._conn: AsyncConnection | None = None
+
+    # -- plumbing -------------------------------------------------------------
+    @property
+    def project(self) -> AlembicProject:
+        if self._project is None:
+            self._project = AlembicProject(self.environment.alembic)
+        return self._project
+
+    @property
+    def alembic_url(self) -> str:
+        """The URL handed to env.py, with the driver its engine kind expects."""
+        return render(with_driver(self.url, asynchronous=self.project.env_is_async, keep_explicit=True))
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """migctl's own connection, opened on first use and kept until :meth:`close`."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            if self._engine is None:
+                self._engine = create_engine(self.url)
+            self._conn = await connect(self._engine, self.url)
+            # Autocommit: a kept connection must never sit "idle in transaction", which would
+            # stall another session's CREATE INDEX CONCURRENTLY (and VACUUM) behind it.
+            await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            yield self._conn
+        except BaseException:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+            raise
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def _emit_threadsafe(self, loop: asyncio.AbstractEventLoop) -> EventSink:
+        return ThreadEvents(loop, self.sink).emit
+
+    # -- reading --------------------------------------------------------------
+    async def history(self) -> RevisionGraph:
+        return await asyncio.to_thread(self.project.graph)
+
+    async def current(self) -> tuple[str, ...]:
+        async with self.connection() as conn:
+            return await current_revisions(conn, self.environment.alembic)
+
+    async def status(self) -> dict[str, Any]:
+        graph_task = asyncio.create_task(self.history())
+        try:
+            async with self.connection() as conn:
+                current = await current_revisions(conn, self.environment.alembic)
+                graph = await graph_task
+                drift = await drifted(conn, graph, current)
+                holder = await read_holder(self.url, conn)
+        finally:
+            if not graph_task.done():
+                graph_task.cancel()
+        pending = graph.pending(current)
+        unknown = [r for r in current if r not in graph.by_id]
+        return {
+            "url": mask_url(self.url),
+            "script_location": str(self.project.script_location),
+            "current": list(current),
+            "heads": list(graph.heads),
+            "pending": len(pending),
+            "pending_revisions": pending,
+            "drifted": drift,
+            "unknown_current": unknown,
+            "revisions": len(graph),
+            "lock": holder.as_dict() if holder else None,
+        }
+
+    # -- planning -------------------------------------------------------------
+    async def plan(self, action: str, target: str, *, purge: bool = False, with_sql: bool = True) -> Plan:
+        if not target:
+            raise UsageError(f"{action} needs a target revision")
+        # Load the revision files (slow, in a thread) while the database answers.
+        project = self.project  # a missing project is a usage error before anything starts
+        current, _ = await asyncio.gather(self.current(), asyncio.to_thread(project.script))
+        return await self._plan_from(action, target, current, purge=purge, with_sql=with_sql)
+
+    async def _plan_from(self, action: str, target: str, current: tuple[str, ...], *, purge: bool,
+                         with_sql: bool) -> Plan:
+        plan = await asyncio.to_thread(build_plan, self.project, self.alembic_url, action, target, current,
+                                       purge=purge, with_sql=with_sql)
+        return replace(plan, environment=self.environment.name, url=mask_url(self.url),
+                       protected=self.environment.protected)
+
+    async def offline_sql(self, action: str, target: str, start: str | None = None) -> str:
+        """``--sql``: the script for the action from ``start`` (or the current revisions)."""
+        current = tuple(start.split(",")) if start else await self.current()
+        if start in ("base", ""):
+            current = ()
+        plan = await self._plan_from(action, target, current, purge=False, with_sql=False)
+        if not plan.steps:
+            return "-- nothing to do\n"
+        from core.relational.plan import compute_steps
+
+        def run() -> str:
+            script = self.project.script()
+            steps = compute_steps(script, action, target, current)
+            return offline_sql(self.project, self.alembic_url, action, target, current, steps)
+
+        return await asyncio.to_thread(run)
+
+    # -- changing -------------------------------------------------------------
+    async def execute(self, plan: Plan, *, lock_timeout: float = 0.0, strict: bool = True,
+                      confirm_env: str | None = None, allow_drift: bool = False,
+                      lock_held: bool = False) -> ExecutionResult:
+        """Run ``plan`` under the migration lock.
+
+        ``strict``: refuse (exit 3) if the database moved since the plan was made and the steps
+        would now differ; a database that reached the target meanwhile is "nothing to do".
+        Without ``strict`` (application start-up) the fresh plan runs instead.
+        Applied revisions edited since they ran refuse the run unless ``allow_drift``.
+        """
+        if self.environment.protected and confirm_env != self.environment.name:
+            reason = f"protected environment {self.environment.name!r} not confirmed"
+            await self.record_refusal(plan.action, plan.target, reason)
+            raise Refused(f"environment {self.environment.name!r} is protected: type its name to confirm "
+                          f"(or pass --confirm-env {self.environment.name})")
+        if lock_held:  # the caller (migrate, init) holds the lock for a larger operation
+            async with self.connection() as conn:
+                return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift)
+        lock = MigrationLock(self.url, plan.action, lock_timeout, self.sink)
+        async with self.connection() as conn:
+            try:
+                await lock.acquire()
+            except LockHeld as exc:
+                await self.record_refusal(plan.action, plan.target, str(exc))
+                raise
+            try:
+                return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift)
+            finally:
+                await lock.release()
+
+    async def _execute_locked(self, conn: AsyncConnection, plan: Plan, *, strict: bool,
+                              allow_drift: bool) -> ExecutionResult:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from core.db import first_line
+
+        async def refuse(reason: str, before: tuple[str, ...]) -> None:
+            await audit.record(conn, self.environment.name, plan.action, plan.target, before, "refused", reason)
+            raise Refused(reason)
+
+        try:
+            await audit.ensure_tables(conn)
+        except SQLAlchemyError as exc:
+            raise OperationFailed(f"cannot create migctl's tables: {first_line(exc)}") from None
+        before = await current_revisions(conn, self.environment.alembic)
+        if before != plan.current or plan.purge:
+            fresh = await self._plan_from(plan.action, plan.target, before, purge=plan.purge, with_sql=False)
+            if [s.key for s in fresh.steps] != [s.key for s in plan.steps]:
+                if strict and not fresh.empty:
+                    await refuse(f"the database moved from {','.join(plan.current) or 'base'} to "
+                                 f"{','.join(before) or 'base'} since the plan was made; plan again", before)
+                if not fresh.empty:
+                    self.sink(Notice(f"database is now at {','.join(before) or 'base'}; re-planned"))
+                plan = fresh
+        if plan.empty:
+            self.sink(Notice("nothing to do: already at the target"))
+            return ExecutionResult(plan, before, before, nothing_to_do=True)
+        if not allow_drift and plan.mutates_schema:
+            graph = await self.history()
+            drift = await drifted(conn, graph, before)
+            if drift:
+                names = ", ".join(f"{d['revision']} ({d['reason']})" for d in drift)
+                await refuse(f"applied revision(s) changed since they ran: {names}; restore the file(s) "
+                             "or pass --allow-drift", before)
+        entry = await audit.start(conn, self.environment.name, plan.action, plan.target, before)
+        from core.relational.runner import StopFlag, run_plan
+
+        emit = self._emit_threadsafe(asyncio.get_running_loop())
+        stop = StopFlag()
+        work = asyncio.ensure_future(asyncio.to_thread(run_plan, self.project, self.alembic_url, plan, emit, stop))
+        outcome = None
+        error: MigctlError | None = None
+        interrupted = False
+        try:
+            try:
+                outcome = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # Ctrl-C: a revision may be half-way; finish it, start no other, keep the lock
+                # until the worker is done.
+                interrupted = True
+                stop.set()
+                self.sink(Notice("interrupted: finishing the running revision, then stopping"))
+                outcome = await work
+        except MigctlError as exc:
+            error = exc
+            outcome = getattr(exc, "outcome", None)
+        except SQLAlchemyError as exc:  # env.py connecting, for instance
+            error = OperationFailed(first_line(exc))
+        completed = outcome.completed if outcome else []
+        if plan.action != "stamp" and completed:
+            await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label)
+        after = await current_revisions(conn, self.environment.alembic)
+        if interrupted and error is None:
+            error = OperationFailed(f"interrupted by the operator after {len(completed)} of {len(plan.steps)} "
+                                    f"step(s); now at {','.join(after) or 'base'}")
+        if error is not None:
+            outcome_name = "refused" if isinstance(error, Refused) else "failed"
+            await audit.finish(conn, entry, outcome_name, after, str(error))
+            raise error
+        await audit.finish(conn, entry, "ok", after)
+        return ExecutionResult(plan, before, after, [(r, d, t) for r, d, _, t in completed])
+
+    async def record_refusal(self, action: str, target: str | None, reason: str) -> None:
+        """Audit an operation that was refused before it started (declined, lock held, ...)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        async with self.connection() as conn:
+            try:
+                await audit.ensure_tables(conn)
+                current = await current_revisions(conn, self.environment.alembic)
+                await audit.record(conn, self.environment.name, action, target, current, "refused", reason)
+            except SQLAlchemyError as exc:  # a read-only role cannot keep an audit; the refusal stands
+                from core.db import first_line
+
+                self.sink(Notice(f"the refusal could not be audited: {first_line(exc)}"))
+
+    async def merge(self, revisions: list[str], message: str | None) -> str:
+        from alembic import command
+
+        def run() -> str:
+            from core.relational.project import ALEMBIC_RUN_LOCK
+
+            wanted = revisions or ["heads"]
+            with ALEMBIC_RUN_LOCK:
+                resolved = self.project.script().revision_map.get_revisions(wanted)
+                if len({r.revision for r in resolved if r is not None}) < 2:
+                    raise UsageError("nothing to merge: fewer than two distinct revisions (one head?)")
+                config = self.project.make_config(self.alembic_url)
+                script = command.merge(config, wanted, message=message)
+            if script is None:
+                raise UsageError("nothing to merge")
+            return script.revision if not isinstance(script, list) else script[0].revision
+
+        return await self._alembic_verb(run)
+
+    async def revision(self, message: str, *, autogenerate: bool = False, empty: bool = False) -> list[str]:
+        from alembic import command
+
+        if autogenerate and empty:
+            raise UsageError("--autogenerate and --empty exclude each other")
+
+        def run() -> list[str]:
+            from core.relational.project import ALEMBIC_RUN_LOCK
+
+            with ALEMBIC_RUN_LOCK:
+                config = self.project.make_config(self.alembic_url)
+                result = command.revision(config, message=message, autogenerate=autogenerate)
+            scripts = result if isinstance(result, list) else [result]
+            return [s.path for s in scripts if s is not None]
+
+        return await self._alembic_verb(run)
+
+    async def _alembic_verb(self, fn: Any) -> Any:
+        from alembic.script.revision import RevisionError
+        from alembic.util import CommandError
+
+        try:
+            return await asyncio.to_thread(fn)
+        except (CommandError, RevisionError) as exc:
+            raise UsageError(str(exc).splitlines()[0]) from None
+
+    async def audit_log(self, limit: int = 20) -> list[dict[str, Any]]:
+        async with self.connection() as conn:
+            return await audit.recent(conn, limit)

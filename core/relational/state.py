@@ -1,0 +1,74 @@
+"""What the database says: current revisions, recorded checksums, drift."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.audit import tables
+from core.config import AlembicLocation
+from core.relational.graph import RevisionGraph
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+async def current_revisions(conn: AsyncConnection, location: AlembicLocation) -> tuple[str, ...]:
+    """The version table's rows; empty when it does not exist."""
+    from sqlalchemy import Column, MetaData, String, Table, inspect, select
+
+    name, schema = location.version_table, location.version_table_schema
+    exists = await conn.run_sync(lambda sync: inspect(sync).has_table(name, schema=schema))
+    if not exists:
+        return ()
+    table = Table(name, MetaData(), Column("version_num", String(32)), schema=schema)
+    rows = (await conn.execute(select(table.c.version_num))).scalars().all()
+    await conn.commit()
+    return tuple(sorted(rows))
+
+
+async def record_checksums(conn: AsyncConnection, applied: list[tuple[str, str, str | None]], who: str) -> None:
+    """After a run: remember the file hash of each applied revision, forget reverted ones."""
+    table = tables()["checksums"]
+    now = datetime.now(UTC)
+    final: dict[str, tuple[str, str | None]] = {}
+    for revision, direction, path in applied:
+        final[revision] = (direction, path)
+    await conn.execute(table.delete().where(table.c.revision.in_(list(final))))
+    rows = [
+        {"revision": rev, "sha256": file_sha256(path), "path": str(path), "applied_at": now, "applied_by": who}
+        for rev, (direction, path) in final.items()
+        if direction == "up" and path
+    ]
+    if rows:
+        await conn.execute(table.insert(), rows)
+    await conn.commit()
+
+
+async def drifted(conn: AsyncConnection, graph: RevisionGraph, current: tuple[str, ...]) -> list[dict[str, str]]:
+    """Applied revisions whose file changed since migctl applied them (or whose file is gone)."""
+    from sqlalchemy import inspect
+
+    if not await conn.run_sync(lambda sync: inspect(sync).has_table("migctl_revision_checksums")):
+        return []
+    table = tables()["checksums"]
+    rows = (await conn.execute(table.select())).mappings().all()
+    await conn.commit()
+    applied = graph.ancestors(current)
+    out = []
+    for row in rows:
+        rev = row["revision"]
+        if rev not in applied:
+            continue
+        node = graph.by_id.get(rev)
+        if node is None:
+            out.append({"revision": rev, "reason": "file missing", "path": row["path"] or ""})
+        elif file_sha256(node.path) != row["sha256"]:
+            out.append({"revision": rev, "reason": "edited since applied", "path": str(node.path)})
+    return sorted(out, key=lambda d: d["revision"])
