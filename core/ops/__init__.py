@@ -1,0 +1,1 @@
+"""Operations that span both sides: migrate, init, (later) reset and restore."""

@@ -1,0 +1,258 @@
+"""``reset`` and ``restore``: drop everything migctl manages, after a backup; bring it back.
+
+The plan lists every table and collection with its row count before anything happens. The
+backup is ``pg_dump -Fc`` of the relational database (which holds pgvector collections too)
+plus, for Milvus, each collection's schema and rows as JSON Lines. migctl's own audit table
+survives a reset, so the reset itself stays on record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import LockHeld, OperationFailed, UsageError
+from core.events import Notice
+from core.lock import MigrationLock
+
+KEEP_PREFIX = "migctl_"
+
+
+@dataclass
+class ResetPlan:
+    environment: str
+    tables: list[tuple[str, int]] = field(default_factory=list)  # "schema.table", rows
+    views: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+    collections: list[tuple[str, int]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    vector_store: str | None = None
+    backup: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"environment": self.environment, "tables": [{"name": n, "rows": r} for n, r in self.tables],
+                "views": self.views, "functions": self.functions, "vector_store": self.vector_store,
+                "collections": [{"name": n, "rows": r} for n, r in self.collections], "aliases": self.aliases,
+                "backup": self.backup}
+
+    def lines(self) -> list[str]:
+        out = [f"Reset plan for {self.environment}: everything below is dropped"]
+        out += [f"  table      {n:<40} {r:>10} rows" for n, r in self.tables]
+        out += [f"  view       {v}" for v in self.views]
+        out += [f"  function   {f}" for f in self.functions]
+        if self.vector_store:
+            out += [f"  collection {n:<40} {r:>10} rows ({self.vector_store})" for n, r in self.collections]
+            out += [f"  alias      {a}" for a in self.aliases]
+        out.append("  backup first: " + ("yes (.migctl/backups/...)" if self.backup else "NO (--no-backup)"))
+        return out
+
+
+async def plan_reset(api: Any, *, skip_vector: bool, backup: bool = True) -> ResetPlan:
+    from sqlalchemy import text
+
+    plan = ResetPlan(api.environment.name, backup=backup)
+    async with api.relational.connection() as conn:
+        rows = (await conn.execute(text(
+            "SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+            "AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid "
+            "AND d.deptype = 'e') ORDER BY 1, 2"))).all()
+        for schema, name, kind in rows:
+            if name.startswith(KEEP_PREFIX):
+                continue
+            qualified = f"{schema}.{name}"
+            if kind in ("v", "m"):
+                plan.views.append(qualified)
+            else:
+                count = (await conn.execute(text(f'SELECT count(*) FROM "{schema}"."{name}"'))).scalar()
+                plan.tables.append((qualified, int(count or 0)))
+        plan.functions = [r[0] for r in (await conn.execute(text(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid "
+            "AND d.deptype = 'e') ORDER BY 1"))).all()]
+    if not skip_vector and api.vector.settings.store == "milvus":
+        store = await api.vector.store()
+        plan.vector_store = f"milvus {api.vector.settings.address}"
+        for name in await store.list_collections():
+            plan.collections.append((name, await store.count(name)))
+        plan.aliases = sorted(await store.list_aliases())
+    return plan
+
+
+def _pg_tool(name: str) -> str:
+    from core.embedded import bin_dir
+
+    return str(bin_dir() / name)
+
+
+def _libpq_url(url: str) -> tuple[str, dict[str, str]]:
+    """A libpq URL without the password (passed through PGPASSWORD instead, never argv)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    env = dict(os.environ)
+    if u.password:
+        env["PGPASSWORD"] = str(u.password)
+    plain = u.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    return plain, env
+
+
+async def backup(api: Any, plan: ResetPlan, root: Path) -> Path:
+    """``pg_dump -Fc`` plus Milvus collections as JSON Lines, in a new timestamped folder."""
+    import asyncio
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = root / f"{api.environment.name}-{stamp}"
+    folder.mkdir(parents=True, exist_ok=False)
+    url, env = _libpq_url(api.url)
+    dump = folder / "relational.dump"
+    proc = await asyncio.to_thread(subprocess.run, [_pg_tool("pg_dump"), "-Fc", "--exclude-table=migctl_audit",
+                                                                   "--exclude-table=migctl_lock", "-f", str(dump), url],
+                                   env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise OperationFailed(f"pg_dump failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
+    manifest: dict[str, Any] = {"environment": api.environment.name, "created": stamp, "relational": dump.name,
+                                "tables": dict(plan.tables), "collections": {}, "aliases": {}}
+    if plan.vector_store:
+        store = await api.vector.store()
+        manifest["aliases"] = await store.list_aliases()
+        for name, _rows in plan.collections:
+            live = await store.describe(name)
+            path = folder / f"collection-{name}.jsonl"
+            count = 0
+            with path.open("w", encoding="utf-8") as fh:
+                after = None
+                pk = live.primary.name if live and live.primary else "id"
+                while True:
+                    batch = await store.read_batch(name, after, 2000)
+                    if not batch:
+                        break
+                    for row in batch:
+                        fh.write(json.dumps(row, default=float) + "\n")
+                    count += len(batch)
+                    after = batch[-1][pk]
+            manifest["collections"][name] = {
+                "file": path.name, "rows": count,
+                "fields": [f.__dict__ for f in live.fields] if live else [],
+                "index": live.index.as_dict() if live and live.index else None}
+            api.sink(Notice(f"backed up {name}: {count} rows"))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    return folder
+
+
+async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
+    """Back up (unless told not to), then drop every planned object, under the lock, audited."""
+    from sqlalchemy import text
+
+    from core import audit
+
+    if api.environment.protected and confirm_env != api.environment.name:
+        from core.errors import Refused
+
+        await api.record_refusal("reset", "all", "protected environment not confirmed")
+        raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
+    lock = MigrationLock(api.url, "reset", api.lock_timeout, api.sink)
+    try:
+        await lock.acquire()
+    except LockHeld as exc:
+        await api.record_refusal("reset", "all", str(exc))
+        raise
+    folder = None
+    try:
+        async with api.relational.connection() as conn:
+            await audit.ensure_tables(conn)
+            entry = await audit.start(conn, api.environment.name, "reset", "all", ())
+        try:
+            if plan.backup:
+                folder = await backup(api, plan, api.environment.state_dir / "backups")
+            async with api.relational.connection() as conn:
+                for view in plan.views:
+                    schema, name = view.split(".", 1)
+                    await conn.execute(text(f'DROP VIEW IF EXISTS "{schema}"."{name}" CASCADE'))
+                for table, _rows in plan.tables:
+                    schema, name = table.split(".", 1)
+                    await conn.execute(text(f'DROP TABLE IF EXISTS "{schema}"."{name}" CASCADE'))
+                for function in plan.functions:
+                    await conn.execute(text(f"DROP FUNCTION IF EXISTS {function} CASCADE"))
+                await conn.execute(text("DROP EXTENSION IF EXISTS vector CASCADE"))
+                schema = api.vector.settings.schema if api.vector.settings.store == "pgvector" else None
+                if schema and schema != "public":
+                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                await conn.execute(text("DELETE FROM migctl_revision_checksums"))
+            if plan.vector_store:
+                store = await api.vector.store()
+                for alias in await store.list_aliases():
+                    await store.drop_alias(alias)
+                for name in await store.list_collections():
+                    await store.drop_collection(name)
+        except Exception as exc:
+            from core.db import first_line
+
+            async with api.relational.connection() as conn:
+                await audit.finish(conn, entry, "failed", None, first_line(exc))
+            if isinstance(exc, OperationFailed):
+                raise
+            raise OperationFailed(f"reset failed: {first_line(exc)}"
+                                  + (f"; the backup is in {folder}" if folder else "")) from None
+        async with api.relational.connection() as conn:
+            await audit.finish(conn, entry, "ok", ())
+    finally:
+        await lock.release()
+    return folder
+
+
+async def restore(api: Any, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
+    """Load a backup made by ``reset``: the relational dump, then each Milvus collection."""
+    import asyncio
+
+    from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
+
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise UsageError(f"not a migctl backup (no manifest.json): {folder}")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if api.environment.protected and confirm_env != api.environment.name:
+        from core.errors import Refused
+
+        raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
+    restored: dict[str, Any] = {"tables": 0, "collections": {}}
+    async with MigrationLock(api.url, "restore", api.lock_timeout, api.sink):
+        url, env = _libpq_url(api.url)
+        proc = await asyncio.to_thread(subprocess.run, [
+            _pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exclude-schema=pg_catalog",
+            "-d", url, str(folder / manifest["relational"])], env=env, capture_output=True, text=True)
+        errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln and "migctl_audit" not in ln]
+        if proc.returncode != 0 and errors:
+            raise OperationFailed(f"pg_restore failed: {errors[-1]}")
+        restored["tables"] = len(manifest.get("tables", {}))
+        if manifest.get("collections"):
+            store = await api.vector.store()
+            for name, info in manifest["collections"].items():
+                fields = tuple(FieldSpec(**f) for f in info["fields"])
+                ix = info["index"]
+                index = IndexSpec(ix["field"], ix["index_type"], ix["metric"], tuple(sorted(ix["params"].items())))
+                await store.create_collection(CollectionSpec(name, fields, index))
+                batch: list[dict[str, Any]] = []
+                with (folder / info["file"]).open(encoding="utf-8") as fh:
+                    for line in fh:
+                        batch.append(json.loads(line))
+                        if len(batch) == 2000:
+                            await store.write_batch(name, batch)
+                            batch = []
+                if batch:
+                    await store.write_batch(name, batch)
+                restored["collections"][name] = await store.count(name)
+            for alias, target in manifest.get("aliases", {}).items():
+                if alias not in await store.list_aliases():
+                    await store.create_alias(alias, target)
+    from core import audit
+
+    async with api.relational.connection() as conn:
+        await audit.ensure_tables(conn)
+        await audit.record(conn, api.environment.name, "restore", str(folder), (), "ok")
+    return restored

@@ -1,0 +1,1 @@
+"""Vector collections in Milvus or pgvector: templates, migrations, stores."""

@@ -1,0 +1,175 @@
+"""The vector side of migctl as one async service: status, plans, execution under the lock.
+
+Tracking and audit rows go to the relational database (through the relational service's
+connection); the store is Milvus or pgvector as configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import audit
+from core.config import Environment
+from core.errors import LockHeld, MigctlError, Refused
+from core.events import EventSink, ignore
+from core.lock import MigrationLock
+from core.relational.service import RelationalService
+from core.vector.loader import MigrationChain, load_chain, write_migration
+from core.vector.migrator import VectorMigrator, VectorPlan
+from core.vector.settings import VectorSettings, open_store
+from core.vector.stores.base import VectorStore
+from core.vector.templates import TemplateSet, load_templates
+
+
+class VectorService:
+    """Opened lazily: reading the chain needs no server; status and changes connect."""
+
+    def __init__(self, environment: Environment, settings: VectorSettings, relational: RelationalService,
+                 sink: EventSink = ignore) -> None:
+        self.environment = environment
+        self.settings = settings
+        self.relational = relational
+        self.sink = sink
+        self._store: VectorStore | None = None
+        self._templates: TemplateSet | None = None
+        self._chain: MigrationChain | None = None
+
+    @property
+    def templates(self) -> TemplateSet:
+        if self._templates is None:
+            self._templates = load_templates(self.settings.templates)
+        return self._templates
+
+    @property
+    def chain(self) -> MigrationChain:
+        if self._chain is None:
+            self._chain = load_chain(self.settings.migrations_dir, self.templates)
+            from core.vector.templates import validate_for_store
+
+            for state in self._chain.states:
+                for spec in state.collections.values():
+                    validate_for_store(spec, self.settings.store)
+        return self._chain
+
+    async def store(self) -> VectorStore:
+        if self._store is None:
+            store = open_store(self.settings, self.relational.url)
+            await store.connect()
+            self._store = store
+        return self._store
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    async def migrator(self) -> VectorMigrator:
+        chain = self.chain
+        store = await self.store()
+        async with self.relational.connection() as conn:
+            return VectorMigrator(chain, store, conn, self.sink)
+
+    # -- reading --------------------------------------------------------------------------
+    async def status(self, live: bool = True) -> dict[str, Any]:
+        migrator = await self.migrator()
+        out = await migrator.status(live=live)
+        out["address"] = self.settings.address
+        out["embedded"] = self.settings.embedded
+        return out
+
+    async def history(self) -> list[dict[str, Any]]:
+        migrator = await self.migrator()
+        rows = await migrator.tracked()
+        out = []
+        for m in self.chain.migrations:
+            row = rows.get(m.version)
+            state = row.status if row else "pending"
+            if row and row.status == "applied" and row.operations_hash != m.operations_hash:
+                state = "drifted"
+            out.append({"version": m.version, "description": m.description, "status": state,
+                        "store": row.vector_store_type if row else None,
+                        "applied_at": row.as_dict()["applied_at"] if row else None,
+                        "applied_by": row.applied_by if row else None, "operations_hash": m.operations_hash,
+                        "operations": [op.describe() for op in m.operations], "path": m.path})
+        return out
+
+    async def collections(self) -> dict[str, Any]:
+        migrator = await self.migrator()
+        rows = await migrator.tracked()
+        collections, drift = await migrator.live_state(migrator.current_of(rows))
+        return {"store": self.settings.store, "address": self.settings.address, "collections": collections,
+                "live_drift": drift}
+
+    # -- planning and changing ------------------------------------------------------------
+    async def check_drift(self) -> None:
+        """Refuse (exit 3) while an applied migration file differs from what was applied."""
+        migrator = await self.migrator()
+        await migrator.check_drift()
+
+    async def plan(self, action: str, target: str | None) -> VectorPlan:
+        migrator = await self.migrator()
+        return await migrator.plan(action, target)
+
+    async def execute(self, plan: VectorPlan, *, lock_timeout: float = 0.0, confirm_env: str | None = None,
+                      lock_held: bool = False) -> list[str]:
+        """Run ``plan`` under the migration lock with one audit row (drift refuses upgrades)."""
+        if self.environment.protected and confirm_env != self.environment.name:
+            await self.relational.record_refusal(f"vector {plan.action}", plan.target, "protected environment not confirmed")
+            raise Refused(f"environment {self.environment.name!r} is protected: type its name to confirm "
+                          f"(or pass --confirm-env {self.environment.name})")
+        lock = None
+        if not lock_held:
+            lock = MigrationLock(self.relational.url, f"vector-{plan.action}", lock_timeout, self.sink)
+            try:
+                await lock.acquire()
+            except LockHeld as exc:
+                await self.relational.record_refusal(f"vector {plan.action}", plan.target, str(exc))
+                raise
+        try:
+            migrator = await self.migrator()
+            async with self.relational.connection() as conn:
+                await audit.ensure_tables(conn)
+                fresh = await migrator.plan(plan.action, None if plan.target == "latest" else plan.target)
+                if [(s.version, s.direction) for s in fresh.steps] != [(s.version, s.direction) for s in plan.steps]:
+                    if fresh.empty:
+                        return []
+                    reason = "the vector migrations moved since the plan was made; plan again"
+                    await audit.record(conn, self.environment.name, f"vector {plan.action}", plan.target,
+                                       (plan.current or "base",), "refused", reason)
+                    raise Refused(reason)
+                if plan.action == "upgrade":
+                    try:
+                        await migrator.check_drift()
+                    except Refused as exc:
+                        await audit.record(conn, self.environment.name, "vector upgrade", plan.target,
+                                           (plan.current or "base",), "refused", str(exc))
+                        raise
+                entry = await audit.start(conn, self.environment.name, f"vector {plan.action}", plan.target,
+                                          (plan.current or "base",))
+                try:
+                    done = await migrator.execute(plan)
+                except MigctlError as exc:
+                    rows = await migrator.tracked()
+                    await audit.finish(conn, entry, "failed", (migrator.current_of(rows) or "base",), str(exc))
+                    raise
+                await audit.finish(conn, entry, "ok", (plan.after or "base",))
+                return done
+        finally:
+            if lock is not None:
+                await lock.release()
+
+    async def repair(self, version: str, *, confirm_env: str | None = None) -> str:
+        if self.environment.protected and confirm_env != self.environment.name:
+            raise Refused(f"environment {self.environment.name!r} is protected: pass --confirm-env {self.environment.name}")
+        async with MigrationLock(self.relational.url, "vector-repair", 0.0, self.sink):
+            migrator = await self.migrator()
+            new_hash = await migrator.repair(version)
+            async with self.relational.connection() as conn:
+                await audit.record(conn, self.environment.name, "vector repair", version, (version,), "ok")
+            return new_hash
+
+    def create_migration(self, description: str, collections: list[str]) -> str:
+        path = write_migration(self.settings.migrations_dir, self.chain, self.templates, description, collections)
+        self._chain = None
+        _ = self.chain  # the new file must load with the rest
+        return str(path)

@@ -1,0 +1,75 @@
+"""Which vector store an environment uses, and where its migration files and templates live.
+
+Precedence as everywhere: flags > environment (``VECTOR_STORE_TYPE``, ``MILVUS_URI`` or
+``MILVUS_HOST``/``MILVUS_PORT``, ``MILVUS_TOKEN``) > the environment's ``vector:`` section in
+``migctl.yaml`` > the embedded default, Milvus Lite in ``<state_dir>/milvus.db``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import PROJECT_ROOT, Environment
+from core.errors import ConfigError
+from core.secrets import mask_url, remember
+
+STORE_TYPES = ("milvus", "pgvector")
+
+
+@dataclass(frozen=True)
+class VectorSettings:
+    store: str
+    uri: str | None  # Milvus URI or Lite path; None for pgvector (uses the relational database)
+    token: str | None
+    migrations_dir: Path
+    templates: Path
+    embedded: bool
+
+    schema: str = "vectors"
+
+    @property
+    def address(self) -> str:
+        if self.store == "pgvector":
+            return f"schema {self.schema} of the relational database"
+        return mask_url(self.uri) if self.uri else ""
+
+
+def vector_settings(environment: Environment, store_type: str | None = None,
+                    environ: Mapping[str, str] | None = None) -> VectorSettings:
+    environ = os.environ if environ is None else environ
+    section = dict(environment.vector or {})
+    base = environment.config_file.parent if environment.config_file else Path.cwd()
+    store = store_type or environ.get("VECTOR_STORE_TYPE") or section.get("store") or "milvus"
+    if store not in STORE_TYPES:
+        raise ConfigError(f"unknown vector store type {store!r}: use milvus or pgvector")
+    uri = environ.get("MILVUS_URI")
+    if not uri and environ.get("MILVUS_HOST"):
+        uri = f"http://{environ['MILVUS_HOST']}:{environ.get('MILVUS_PORT', '19530')}"
+    uri = uri or section.get("uri")
+    token = environ.get("MILVUS_TOKEN") or section.get("token")
+    remember(token)
+    embedded = store == "milvus" and not uri
+    if embedded:
+        uri = str(environment.state_dir / "milvus.db")
+    migrations = Path(section.get("migrations_dir") or PROJECT_ROOT / "vector_migrations" / "versions")
+    templates = Path(section.get("templates") or PROJECT_ROOT / "vector_migrations" / "templates.yaml")
+    schema = str(section.get("schema") or "vectors")
+    return VectorSettings(store, uri if store == "milvus" else None, token,
+                          migrations if migrations.is_absolute() else base / migrations,
+                          templates if templates.is_absolute() else base / templates, embedded, schema)
+
+
+def open_store(settings: VectorSettings, relational_url: str):  # -> VectorStore
+    """The store object (not yet connected)."""
+    if settings.store == "pgvector":
+        from core.vector.stores.pgvector import PgVectorStore
+
+        return PgVectorStore(relational_url, schema=settings.schema)
+    from core.vector.stores.milvus import MilvusStore
+
+    if settings.embedded:
+        Path(settings.uri or "").parent.mkdir(parents=True, exist_ok=True)
+    return MilvusStore(settings.uri or "", token=settings.token)
