@@ -1,0 +1,557 @@
+"""``migctl`` — the headless shell over ``core.api``.
+
+Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused (lock held,
+confirmation declined, drift).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+MUTATING = {"upgrade", "downgrade", "stamp"}
+log = logging.getLogger("migctl")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        sys.stderr.write(f"migctl: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _globals() -> argparse.ArgumentParser:
+    g = argparse.ArgumentParser(add_help=False)
+    s = argparse.SUPPRESS
+    g.add_argument("--config", metavar="FILE", default=s, help="config file (default: $CONFIG_FILE or ./migctl.yaml)")
+    g.add_argument("--env", metavar="NAME", default=s, help="environment from the config file (default: $MIGCTL_ENV)")
+    g.add_argument("--database-url", metavar="URL", default=s, help="database URL; overrides env and file")
+    g.add_argument("--json", action="store_true", default=s, help="machine-readable output")
+    g.add_argument("--yes", "-y", action="store_true", default=s, help="do not ask for confirmation")
+    g.add_argument("--confirm-env", metavar="NAME", default=s,
+                   help="name of a protected environment, confirming a change to it without a prompt")
+    g.add_argument("--log-level", default=s, choices=["debug", "info", "warning", "error"],
+                   help="console log level (default: warning)")
+    g.add_argument("--vector-store-type", choices=["milvus", "pgvector"], default=s,
+                   help="vector store (default: $VECTOR_STORE_TYPE, the config file, else milvus)")
+    g.add_argument("--lock-timeout", type=float, metavar="SECONDS", default=s,
+                   help="wait this long for the migration lock (default: 0, fail at once)")
+    return g
+
+
+def build_parser() -> argparse.ArgumentParser:
+    g = _globals()
+    parser = _Parser(prog="migctl", parents=[g], description=(
+        "Operate Alembic schemas (and vector collections) safely: plan, confirm, lock, audit."),
+        epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
+               "(lock held, confirmation declined, drift). With no database configured, migctl "
+               "uses an embedded PostgreSQL 18 + pgvector under .migctl/.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[g], help=help, description=help)
+
+    p = add("status", "where both databases stand: current, heads, pending, drift, lock, vector")
+    p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
+    add("current", "the revision(s) recorded in the database")
+    p = add("history", "the revision graph, newest first")
+    p.add_argument("--verbose", "-v", action="store_true", help="show paths, dates, parents")
+    p.add_argument("--indicate-current", "-i", action="store_true", help="mark the current revision(s)")
+    add("heads", "the head revisions")
+    add("branches", "the branch points")
+    for verb, helptext, default in (
+        ("upgrade", "apply revisions up to TARGET (default: heads)", "heads"),
+        ("downgrade", "revert revisions down to TARGET (e.g. -1, base, a revision id)", None),
+        ("stamp", "set the version table to TARGET without running migrations", None),
+    ):
+        p = add(verb, helptext)
+        if default:
+            p.add_argument("target", nargs="?", default=default, metavar="TARGET",
+                           help="head, heads, +N, full id, unique prefix, branch@head")
+        else:
+            p.add_argument("target", metavar="TARGET", help="base, -N, full id, unique prefix, branch@rev")
+        p.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+        p.add_argument("--sql", action="store_true", help="print the offline SQL and change nothing")
+        p.add_argument("--allow-drift", action="store_true",
+                       help="run even though applied revision files changed since they ran")
+        if verb == "stamp":
+            p.add_argument("--purge", action="store_true", help="empty the version table first")
+    p = add("merge", "create a merge revision of several heads")
+    p.add_argument("-m", "--message", default=None)
+    p.add_argument("revisions", nargs="*", metavar="REV", help="revisions to merge (default: heads)")
+    p = add("revision", "create a new revision file")
+    p.add_argument("-m", "--message", required=True)
+    p.add_argument("--autogenerate", action="store_true", help="compare models with the database")
+    p.add_argument("--empty", action="store_true", help="an empty revision (the default without --autogenerate)")
+    p = add("audit", "the audit log, newest first")
+    p.add_argument("--limit", type=_positive_int, default=20, help="rows to show (default 20)")
+    p = add("templates", "vector collection templates: list them, or show what a store would build")
+    tsub = p.add_subparsers(dest="templates_action", metavar="ACTION", parser_class=_Parser, required=True)
+    tl = tsub.add_parser("list", parents=[g], help="the collection templates")
+    ts = tsub.add_parser("show", parents=[g], help="render one template for a store")
+    ts.add_argument("name", metavar="NAME")
+    ts.add_argument("--store", choices=["milvus", "pgvector"], default=None,
+                    help="milvus schema or pgvector DDL (default: $VECTOR_STORE_TYPE or milvus)")
+    for q in (tl, ts):
+        q.add_argument("--file", metavar="PATH", default=None,
+                       help="templates file (default: vector_migrations/templates.yaml)")
+    from tui import cli_vector
+
+    cli_vector.add_commands(add, g, _Parser)
+    p = add("embedded", "the embedded PostgreSQL under .migctl/")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+    return getattr(args, name, default)
+
+
+def _setup_logging(args: argparse.Namespace, log_file: Any | None) -> None:
+    from core.secrets import scrub
+
+    class Scrubbing(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return scrub(super().format(record))
+
+    level = getattr(logging, str(_opt(args, "log_level", "warning")).upper())
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(Scrubbing("migctl: %(levelname)s %(message)s"))
+    log.addHandler(console)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError:
+            return
+        handler.setLevel(logging.INFO)
+        handler.setFormatter(Scrubbing("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        log.addHandler(handler)
+
+
+def _print(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _event_printer(as_json: bool):
+    import time
+
+    from core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+
+    last_progress = [0.0]
+
+    def sink(event: Any) -> None:
+        if isinstance(event, StepStarted):
+            log.info("step %d/%d %s %s started", event.index + 1, event.total, event.direction, event.revision)
+            if not as_json:
+                sys.stderr.write(f"  [{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  "
+                                 f"{event.message} ...")
+                sys.stderr.flush()
+        elif isinstance(event, StepFinished):
+            log.info("step %d/%d %s %s finished in %.3fs", event.index + 1, event.total, event.direction,
+                     event.revision, event.duration_s)
+            if not as_json:
+                sys.stderr.write(f" done {event.duration_s:.2f}s\n")
+        elif isinstance(event, StepFailed):
+            log.error("step %d/%d %s %s failed: %s", event.index + 1, event.total, event.direction,
+                      event.revision, event.error)
+            if not as_json:
+                sys.stderr.write(" FAILED\n")
+        elif isinstance(event, LockWaiting):
+            log.info("waiting up to %.0fs for the migration lock held by %s", event.timeout_s, event.holder)
+            if not as_json:
+                sys.stderr.write(f"waiting up to {event.timeout_s:.0f}s for the migration lock held by "
+                                 f"{event.holder}\n")
+        elif type(event).__name__ == "CopyProgress":
+            now = time.monotonic()
+            if event.done >= event.total or now - last_progress[0] >= 1.0:
+                last_progress[0] = now
+                eta = f", ETA {event.eta_s:.0f}s" if event.eta_s is not None else ""
+                text = (f"copying {event.source} -> {event.target}: {event.done}/{event.total} rows "
+                        f"({event.rows_per_s:,.0f} rows/s{eta})")
+                log.info("%s", text)
+                if not as_json:
+                    sys.stderr.write("  " + text + "\n")
+        elif isinstance(event, Notice):
+            log.info("%s", event.text)
+            if not as_json:
+                sys.stderr.write(event.text + "\n")
+
+    return sink
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
+
+
+def _confirm(plan: Any, args: argparse.Namespace) -> tuple[bool, str | None, str]:
+    """Ask on a terminal; elsewhere only ``--yes`` confirms. Returns (go, confirmed env, why not)."""
+    confirm_env = _opt(args, "confirm_env")
+    if _opt(args, "yes"):
+        if plan.protected and confirm_env != plan.environment:
+            return False, None, (f"environment {plan.environment!r} is protected: pass --confirm-env "
+                                 f"{plan.environment} to change it without a prompt")
+        return True, confirm_env, ""
+    if not _interactive() or _opt(args, "json", False):
+        return False, None, "no terminal to confirm on: pass --yes to apply the plan shown"
+    try:
+        answer = input(f"Apply this {plan.action} to {plan.environment}? [y/N] ").strip().lower()
+    except EOFError:
+        answer = ""
+    if answer not in ("y", "yes"):
+        return False, None, "declined at the confirmation prompt"
+    if plan.protected:
+        try:
+            typed = input(f"{plan.environment} is PROTECTED. Type its name to confirm: ").strip()
+        except EOFError:
+            typed = ""
+        if typed != plan.environment:
+            return False, None, "protected environment name not typed correctly"
+        confirm_env = typed
+    return True, confirm_env, ""
+
+
+def _confirm_text(question: str, environment: Any, args: argparse.Namespace) -> tuple[bool, str | None, str]:
+    """Confirmation for commands whose plan is not a relational Plan (vector, migrate, init)."""
+    confirm_env = _opt(args, "confirm_env")
+    if _opt(args, "yes"):
+        if environment.protected and confirm_env != environment.name:
+            return False, None, (f"environment {environment.name!r} is protected: pass --confirm-env "
+                                 f"{environment.name} to change it without a prompt")
+        return True, confirm_env, ""
+    if not _interactive() or _opt(args, "json", False):
+        return False, None, "no terminal to confirm on: pass --yes to apply the plan shown"
+    try:
+        answer = input(f"{question} [y/N] ").strip().lower()
+    except EOFError:
+        answer = ""
+    if answer not in ("y", "yes"):
+        return False, None, "declined at the confirmation prompt"
+    if environment.protected:
+        try:
+            typed = input(f"{environment.name} is PROTECTED. Type its name to confirm: ").strip()
+        except EOFError:
+            typed = ""
+        if typed != environment.name:
+            return False, None, "protected environment name not typed correctly"
+        confirm_env = typed
+    return True, confirm_env, ""
+
+
+async def _graph_only(args: argparse.Namespace) -> int:
+    from core.config import load_environment
+    from core.relational.project import AlembicProject
+
+    environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
+    graph = AlembicProject(environment.alembic).graph()
+    from tui.formatting import history_lines, revision_line
+
+    as_json = _opt(args, "json", False)
+    if args.command == "heads":
+        heads = [graph.by_id[h] for h in graph.heads]
+        if as_json:
+            _print_json([{"revision": n.id, "branch_labels": list(n.branch_labels)} for n in heads])
+        for n in heads if not as_json else ():
+            labels = f" ({', '.join(n.branch_labels)})" if n.branch_labels else ""
+            _print(f"{n.id}{labels} (head)")
+        return EXIT_OK
+    if args.command == "branches":
+        points = [n for n in reversed(graph.nodes) if n.is_branch_point]
+        if as_json:
+            _print_json([{"revision": n.id, "children": list(n.children)} for n in points])
+            return EXIT_OK
+        for n in points:
+            _print(revision_line(n))
+            for child in n.children:
+                c = graph.by_id[child]
+                _print(f"{' ' * len(n.id)} -> {c.id}{' (head)' if c.is_head else ''}, {c.message}")
+        return EXIT_OK
+    current: set[str] = set()
+    if args.indicate_current:
+        api = await _open(args)
+        try:
+            current = set(await api.current())
+        finally:
+            await api.close()
+    if as_json:
+        _print_json([{
+            "revision": n.id, "down_revisions": list(n.down_revisions), "branch_labels": list(n.branch_labels),
+            "depends_on": list(n.depends_on), "message": n.message, "create_date": n.create_date,
+            "path": str(n.path), "head": n.is_head, "base": n.is_base, "merge_point": n.is_merge_point,
+            "branch_point": n.is_branch_point, "lane": n.lane, "current": n.id in current,
+        } for n in graph.nodes])
+        return EXIT_OK
+    sys.stdout.write("\n".join(history_lines(graph, verbose=args.verbose, current=current)) + "\n")
+    return EXIT_OK
+
+
+async def _open(args: argparse.Namespace):
+    from core.api import Migctl
+
+    return Migctl.open(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"),
+                       sink=_event_printer(_opt(args, "json", False)),
+                       lock_timeout=float(_opt(args, "lock_timeout", 0.0) or 0.0),
+                       environment=_opt(args, "environment"),
+                       vector_store_type=_opt(args, "vector_store_type"))
+
+
+async def _mutate(api: Any, args: argparse.Namespace) -> int:
+    from core.errors import UsageError
+    from tui.formatting import plan_lines
+
+    as_json = _opt(args, "json", False)
+    if args.sql:
+        if getattr(args, "purge", False):
+            raise UsageError("--purge cannot be combined with --sql (offline SQL has no version table to purge)")
+        sys.stdout.write(await api.offline_sql(args.command, args.target))
+        return EXIT_OK
+    interactive = _interactive() and not _opt(args, "yes") and not as_json
+    # Destructive statements are found in the offline SQL; an unattended upgrade skips that work.
+    analyse = args.dry_run or interactive or args.command != "upgrade"
+    if args.command == "upgrade":
+        plan = await api.plan_upgrade(args.target, with_sql=analyse)
+    elif args.command == "downgrade":
+        plan = await api.plan_downgrade(args.target, with_sql=analyse)
+    else:
+        plan = await api.plan_stamp(args.target, purge=args.purge, with_sql=analyse)
+    if args.dry_run:
+        if as_json:
+            _print_json(plan.as_dict())
+        else:
+            _print("\n".join(plan_lines(plan, show_sql=True)))
+        return EXIT_OK
+    if plan.empty:
+        if as_json:
+            _print_json({"plan": plan.as_dict(), "result": "nothing to do"})
+        else:
+            _print(f"nothing to do: {api.environment.name} is already at {', '.join(plan.current) or 'base'}")
+        return EXIT_OK
+    if not as_json:
+        out = sys.stdout if interactive else sys.stderr
+        out.write("\n".join(plan_lines(plan, show_sql=False)) + "\n")
+    go, confirm_env, why = _confirm(plan, args)
+    if not go:
+        await api.record_refusal(plan.action, plan.target, why)
+        sys.stderr.write(f"migctl: refused: {why}\n")
+        return EXIT_REFUSED
+    log.info("%s to %s on %s: %d step(s)", plan.action, plan.target, plan.environment, len(plan.steps))
+    result = await api.execute(plan, strict=True, confirm_env=confirm_env,
+                               allow_drift=bool(_opt(args, "allow_drift", False)))
+    if as_json:
+        _print_json({"plan": result.plan.as_dict(), "before": list(result.before), "after": list(result.after),
+                     "applied": [{"revision": r, "direction": d, "seconds": round(t, 4)}
+                                 for r, d, t in result.applied],
+                     "nothing_to_do": result.nothing_to_do})
+    elif result.nothing_to_do:
+        _print(f"nothing to do: {api.environment.name} is at {', '.join(result.after) or 'base'}")
+    else:
+        _print(f"{plan.action} done: {len(result.applied)} step(s); now at {', '.join(result.after) or 'base'}")
+    return EXIT_OK
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd in ("history", "heads", "branches"):
+        return await _graph_only(args)
+    if cmd == "templates":
+        return _templates(args)
+    if cmd == "embedded":
+        return _embedded(args)
+    api = await _open(args)
+    try:
+        return await _run_command(api, args)
+    finally:
+        await api.close()
+
+
+async def _run_command(api: Any, args: argparse.Namespace) -> int:
+    cmd = args.command
+    as_json = _opt(args, "json", False)
+    if cmd == "status":
+        from tui.formatting import status_lines
+
+        status = await api.status(vector=not args.skip_vector_db)
+        if as_json:
+            _print_json(status)
+        else:
+            _print("\n".join(status_lines(status)))
+            if "vector" in status:
+                from tui.cli_vector import vector_status_lines
+
+                _print("\n".join(vector_status_lines(status["vector"])))
+        return EXIT_OK
+    if cmd in ("vector", "collections", "migrate", "init", "create-migration", "reset", "restore"):
+        import tui.cli as this
+        from tui import cli_vector
+
+        return await cli_vector.run(this, api, args)
+    if cmd == "current":
+        current = await api.current()
+        if as_json:
+            _print_json(list(current))
+        else:
+            _print("\n".join(current) if current else "base (no revision)")
+        return EXIT_OK
+    if cmd in MUTATING:
+        return await _mutate(api, args)
+    if cmd == "merge":
+        rev = await api.merge(args.revisions, args.message)
+        _print_json({"revision": rev}) if as_json else _print(f"created merge revision {rev}")
+        return EXIT_OK
+    if cmd == "revision":
+        paths = await api.revision(args.message, autogenerate=args.autogenerate, empty=args.empty)
+        _print_json({"paths": paths}) if as_json else _print("\n".join(f"created {p}" for p in paths))
+        return EXIT_OK
+    if cmd == "audit":
+        rows = await api.audit(args.limit)
+        if as_json:
+            _print_json(rows)
+            return EXIT_OK
+        for r in rows:
+            who = f"{r['actor']}@{r['host']}" + (f" (ssh {r['ssh_client']})" if r["ssh_client"] else "")
+            line = (f"{r['started_at']}  {r['outcome']:<8} {r['action']:<9} {r['target'] or '':<14} "
+                    f"{r['environment']:<10} {who}  {r['revisions_before'] or 'base'} -> "
+                    f"{(r['revisions_after'] or 'base') if r['revisions_after'] is not None else '?'}"
+                    f"  {r['duration_ms'] if r['duration_ms'] is not None else '-'}ms")
+            if r["error"]:
+                line += f"  error: {r['error']}"
+            _print(line)
+        if not rows:
+            _print("no audit entries yet")
+        return EXIT_OK
+    raise AssertionError(cmd)
+
+
+def _templates(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.vector.templates import load_templates
+
+    templates = load_templates(Path(args.file) if args.file else None)
+    as_json = _opt(args, "json", False)
+    if args.templates_action == "list":
+        rows = [{"name": name, "dim": spec.dim, "vector_field": spec.vector_field.name,
+                 "index_type": spec.index.index_type, "metric": spec.index.metric,
+                 "fields": [f.name for f in spec.fields]} for name, spec in templates.collections.items()]
+        if as_json:
+            _print_json(rows)
+            return EXIT_OK
+        for r in rows:
+            _print(f"{r['name']:<16} dim {r['dim']:<5} {r['index_type']:<9} {r['metric']:<6} "
+                   f"fields: {', '.join(r['fields'])}")
+        return EXIT_OK
+    from core.vector.render import render_milvus, render_pgvector_ddl
+    from core.vector.templates import validate_for_store
+
+    spec = templates.collection(args.name)
+    store = args.store or os.environ.get("VECTOR_STORE_TYPE") or "milvus"
+    validate_for_store(spec, store)
+    if as_json:
+        _print_json({"name": args.name, "store": store, "spec": spec.as_dict()})
+    else:
+        sys.stdout.write(render_milvus(spec) if store == "milvus" else render_pgvector_ddl(spec))
+    return EXIT_OK
+
+
+def _embedded(args: argparse.Namespace) -> int:
+    from core.config import load_environment
+    from core.embedded import EmbeddedPostgres
+
+    environment = load_environment(_opt(args, "config"), _opt(args, "env"), None, environ={
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)})
+    server = EmbeddedPostgres(environment.state_dir)
+    if args.action == "start":
+        server.ensure_running()
+        _print(f"embedded PostgreSQL {server.version()} running: {server.url} (data in {server.data_dir})")
+    elif args.action == "stop":
+        _print("stopped" if server.stop() else "not running")
+    else:
+        st = server.status()
+        if _opt(args, "json", False):
+            _print_json(st.as_dict())
+        else:
+            state = f"running on 127.0.0.1:{st.port} (pid {st.pid})" if st.running else "stopped"
+            _print(f"embedded PostgreSQL {st.version}: {state}; data in {st.data_dir}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from core.errors import MigctlError
+    from core.secrets import scrub
+
+    log_file = None
+    try:
+        if args.command not in ("history", "heads", "branches", "embedded", "templates"):
+            from core.config import load_environment
+
+            args.environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
+            log_file = args.environment.log_file
+        _setup_logging(args, log_file)
+        return asyncio.run(_dispatch(args))
+    except MigctlError as exc:
+        sys.stderr.write(f"migctl: error: {scrub(str(exc))}\n")
+        if exc.detail:
+            log.debug("%s", exc.detail)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("migctl: interrupted\n")
+        return 130
+    except Exception as exc:  # a defect or an environment problem: one line, detail in the log
+        sys.stderr.write(f"migctl: error: unexpected {type(exc).__name__}: {scrub(str(exc)).splitlines()[0] if str(exc) else ''}"
+                         " (rerun with --log-level debug for details)\n")
+        import traceback
+
+        log.debug("%s", scrub(traceback.format_exc()))
+        return EXIT_FAILED
+
+
+def entry() -> None:
+    """Console-script entry point: run, flush, and leave without interpreter teardown.
+
+    Tearing down the modules a migration imported (SQLAlchemy, drivers, hundreds of revision
+    files) costs a noticeable share of a short command; everything migctl opened is closed by
+    the time ``main`` returns, so flushing output and logs is all that is left to do.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse --help / usage errors
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    logging.shutdown()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,260 @@
+"""CLI commands for the vector side and for both sides at once (a shell over ``core``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+VECTOR_ACTIONS = ("status", "history", "upgrade", "downgrade", "stamp", "repair")
+
+
+def add_commands(add: Callable[[str, str], argparse.ArgumentParser], g: argparse.ArgumentParser,
+                 parser_class: type[argparse.ArgumentParser]) -> None:
+    """Register vector, collections, migrate, init and create-migration on the main parser."""
+    p = add("vector", "vector migrations: status, history, upgrade, downgrade, stamp, repair")
+    vsub = p.add_subparsers(dest="vector_action", metavar="ACTION", parser_class=parser_class, required=True)
+    for name, text in (("status", "applied, pending and drifted vector migrations; live drift"),
+                       ("history", "every vector migration with its state")):
+        q = vsub.add_parser(name, parents=[g], help=text, description=text)
+    for name, text, default in (("upgrade", "apply vector migrations up to TARGET (default: latest)", "latest"),
+                                ("downgrade", "revert vector migrations down to TARGET (base, -N, a version)", None),
+                                ("stamp", "record TARGET as applied without running anything", None)):
+        q = vsub.add_parser(name, parents=[g], help=text, description=text)
+        if default:
+            q.add_argument("target", nargs="?", default=default, metavar="TARGET")
+        else:
+            q.add_argument("target", metavar="TARGET")
+        q.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+    q = vsub.add_parser("repair", parents=[g], help="accept an edited, applied migration file as applied")
+    q.add_argument("version", metavar="VERSION")
+    p = add("collections", "live collections: rows, dimension, index, aliases, load state, drift")
+    for name, text in (("migrate", "bring both databases to latest: relational first, under one lock"),
+                       ("init", "create what is missing and bring both databases to latest (idempotent)")):
+        p = add(name, text)
+        p.add_argument("--skip-vector-db", action="store_true", help="leave the vector store alone")
+        p.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+        if name == "init":
+            p.add_argument("--force-recreate", action="store_true",
+                           help="reset first (plan shown, backup taken, confirmation needed), then init")
+    p = add("reset", "drop every table and collection migctl manages, after a backup (needs --confirm-reset)")
+    p.add_argument("--confirm-reset", action="store_true", help="really do it (without it: show the plan only)")
+    p.add_argument("--skip-vector-db", action="store_true", help="leave the vector store alone")
+    p.add_argument("--no-backup", action="store_true", help="skip the backup (not recommended)")
+    p = add("restore", "load a backup made by reset (tables, then Milvus collections)")
+    p.add_argument("path", metavar="PATH", help="a folder under .migctl/backups/")
+    p = add("create-migration", "write the next numbered vector migration file")
+    p.add_argument("--description", "-d", required=True)
+    p.add_argument("--create-collections", nargs="*", default=[], metavar="TEMPLATE",
+                   help="collections to create from their templates (e.g. document image)")
+
+
+def _out(cli: Any, text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def vector_plan_lines(plan: Any, environment: str) -> list[str]:
+    lines = [f"Vector plan: {plan.action} to {plan.target} on {environment} ({plan.store})",
+             f"  from: {plan.current or 'base'}", f"  to:   {plan.after or 'base'}"]
+    if plan.empty:
+        lines.append("  nothing to do")
+    for note in plan.notes:
+        lines.append(f"  note: {note}")
+    for i, step in enumerate(plan.steps, 1):
+        verb = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}[step.direction]
+        lines.append(f"  {i:>3}. {verb:<9} {step.version}  {step.description}")
+        for op in step.operations:
+            lines.append(f"         - {op.describe()}")
+        for d in step.destroys:
+            lines.append(f"         ! DELETES {d}")
+    return lines
+
+
+async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
+    """Dispatch the commands registered by :func:`add_commands`. ``cli`` is ``tui.cli``."""
+    cmd = args.command
+    as_json = cli._opt(args, "json", False)
+    if cmd == "create-migration":
+        path = api.vector.create_migration(args.description, list(args.create_collections))
+        cli._print_json({"path": path}) if as_json else _out(cli, f"created {path}")
+        return cli.EXIT_OK
+    if cmd == "collections":
+        data = await api.vector.collections()
+        if as_json:
+            cli._print_json(data)
+            return cli.EXIT_OK
+        _out(cli, f"vector store: {data['store']} ({data['address']})")
+        for c in data["collections"]:
+            _out(cli, f"  {c['name']:<24} rows {c['rows']:<9} dim {c['dim'] or '-':<5} index {c['index'] or 'none':<16} "
+                      f"aliases {', '.join(c['aliases']) or '-':<20} loaded {c['loaded'] if c['loaded'] is not None else '-'}"
+                      f"{'' if c['declared'] else '  (not declared)'}")
+        for d in data["live_drift"]:
+            _out(cli, f"  drift: {d}")
+        return cli.EXIT_OK
+    if cmd in ("migrate", "init"):
+        return await _migrate(cli, api, args)
+    if cmd in ("reset", "restore"):
+        return await _reset_or_restore(cli, api, args)
+    action = args.vector_action
+    if action == "status":
+        status = await api.vector.status()
+        cli._print_json(status) if as_json else _out(cli, "\n".join(vector_status_lines(status)))
+        return cli.EXIT_OK
+    if action == "history":
+        rows = await api.vector.history()
+        if as_json:
+            cli._print_json(rows)
+        for r in rows if not as_json else ():
+            who = f"  {r['applied_at']} by {r['applied_by']}" if r["applied_at"] else ""
+            _out(cli, f"{r['version']}  {r['status']:<11} {r['description']}{who}")
+        return cli.EXIT_OK
+    if action == "repair":
+        from core.errors import Refused
+
+        go, confirm_env, why = cli._confirm_text(f"Record the current file of {args.version} as applied?",
+                                                 api.environment, args)
+        if not go:
+            await api.record_refusal("vector repair", args.version, why)
+            raise Refused(why)
+        new_hash = await api.vector.repair(args.version, confirm_env=confirm_env)
+        _out(cli, f"repaired {args.version}: operations_hash now {new_hash[:12]}")
+        return cli.EXIT_OK
+    if action == "upgrade" and not args.dry_run:
+        await api.vector.check_drift()
+    plan = await api.vector.plan(action, args.target)
+    if args.dry_run or plan.empty:
+        if as_json:
+            cli._print_json(plan.as_dict())
+        else:
+            _out(cli, "\n".join(vector_plan_lines(plan, api.environment.name)))
+        return cli.EXIT_OK
+    if not as_json:
+        sys.stderr.write("\n".join(vector_plan_lines(plan, api.environment.name)) + "\n")
+    go, confirm_env, why = cli._confirm_text(f"Apply this vector {action} to {api.environment.name}?",
+                                             api.environment, args)
+    if not go:
+        await api.record_refusal(f"vector {action}", plan.target, why)
+        sys.stderr.write(f"migctl: refused: {why}\n")
+        return cli.EXIT_REFUSED
+    done = await api.vector.execute(plan, confirm_env=confirm_env, lock_timeout=api.lock_timeout)
+    cli._print_json({"plan": plan.as_dict(), "done": done}) if as_json else _out(
+        cli, f"vector {action} done: {len(done)} migration(s); now at {plan.after or 'base'}")
+    return cli.EXIT_OK
+
+
+async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
+    from core.ops.unified import (
+        ensure_database,
+        ensure_vector_extension,
+        execute_migrate,
+        plan_migrate,
+    )
+    from tui.formatting import plan_lines
+
+    as_json = cli._opt(args, "json", False)
+    created = False
+    if getattr(args, "force_recreate", False) and not args.dry_run:
+        from core.ops.reset import execute_reset, plan_reset
+
+        reset_plan = await plan_reset(api, skip_vector=args.skip_vector_db)
+        if not as_json:
+            sys.stderr.write("\n".join(reset_plan.lines()) + "\n")
+        go, confirm_env, why = cli._confirm_text(f"--force-recreate: drop everything above in "
+                                                 f"{api.environment.name}, then init?", api.environment, args)
+        if not go:
+            await api.record_refusal("init --force-recreate", "all", why)
+            sys.stderr.write(f"migctl: refused: {why}\n")
+            return cli.EXIT_REFUSED
+        folder = await execute_reset(api, reset_plan, confirm_env=confirm_env)
+        sys.stderr.write(f"reset done; backup in {folder}\n" if folder else "reset done\n")
+    if args.command == "init" and not args.dry_run:
+        created = await ensure_database(api)
+        await ensure_vector_extension(api)
+    plan = await plan_migrate(api, skip_vector=args.skip_vector_db, with_sql=args.dry_run)
+    lines = plan_lines(plan.relational) + ([] if plan.vector is None else vector_plan_lines(plan.vector, api.environment.name))
+    if args.dry_run:
+        cli._print_json(plan.as_dict()) if as_json else _out(cli, "\n".join(lines))
+        return cli.EXIT_OK
+    if not as_json:
+        sys.stderr.write("\n".join(lines) + "\n")
+    if plan.empty and args.command == "migrate":
+        _out(cli, "nothing to do: both databases are at the latest version")
+        return cli.EXIT_OK
+    go, confirm_env, why = (True, cli._opt(args, "confirm_env"), "")
+    if not plan.empty or api.environment.protected:
+        go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", api.environment, args)
+    if not go:
+        await api.record_refusal(args.command, "latest", why)
+        sys.stderr.write(f"migctl: refused: {why}\n")
+        return cli.EXIT_REFUSED
+    result = await execute_migrate(api, plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
+    result.created_database = created
+    summary = {"created_database": created, "relational_applied": result.relational_applied,
+               "seeded": result.seeded, "vector_applied": result.vector_applied}
+    if as_json:
+        cli._print_json(summary)
+    else:
+        _out(cli, f"{args.command} done: {len(result.relational_applied)} revision(s), "
+                  f"{len(result.vector_applied)} vector migration(s)"
+                  + (f", seed files {', '.join(result.seeded)}" if result.seeded else "")
+                  + ("; database created" if created else ""))
+    return cli.EXIT_OK
+
+
+async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.ops.reset import execute_reset, plan_reset, restore
+
+    as_json = cli._opt(args, "json", False)
+    if args.command == "restore":
+        folder = Path(args.path)
+        go, confirm_env, why = cli._confirm_text(f"Restore {folder} into {api.environment.name}?", api.environment, args)
+        if not go:
+            await api.record_refusal("restore", str(folder), why)
+            sys.stderr.write(f"migctl: refused: {why}\n")
+            return cli.EXIT_REFUSED
+        result = await restore(api, folder, confirm_env=confirm_env)
+        cli._print_json(result) if as_json else _out(
+            cli, f"restored {result['tables']} table(s)"
+                 + "".join(f", {n}: {c} rows" for n, c in result["collections"].items()))
+        return cli.EXIT_OK
+    plan = await plan_reset(api, skip_vector=args.skip_vector_db, backup=not args.no_backup)
+    if as_json and not args.confirm_reset:
+        cli._print_json(plan.as_dict())
+    elif not as_json:
+        (sys.stdout if not args.confirm_reset else sys.stderr).write("\n".join(plan.lines()) + "\n")
+    if not args.confirm_reset:
+        await api.record_refusal("reset", "all", "--confirm-reset not given")
+        sys.stderr.write("migctl: refused: reset needs --confirm-reset; nothing was changed\n")
+        return cli.EXIT_REFUSED
+    go, confirm_env, why = cli._confirm_text(f"Drop everything listed above in {api.environment.name}?",
+                                             api.environment, args)
+    if not go:
+        await api.record_refusal("reset", "all", why)
+        sys.stderr.write(f"migctl: refused: {why}\n")
+        return cli.EXIT_REFUSED
+    folder = await execute_reset(api, plan, confirm_env=confirm_env)
+    summary = {"backup": str(folder) if folder else None, "tables": len(plan.tables),
+               "collections": len(plan.collections)}
+    cli._print_json(summary) if as_json else _out(
+        cli, f"reset done: {len(plan.tables)} table(s), {len(plan.collections)} collection(s) dropped; "
+             + (f"backup in {folder} (migctl restore {folder})" if folder else "no backup"))
+    return cli.EXIT_OK
+
+
+def vector_status_lines(v: dict[str, Any]) -> list[str]:
+    lines = [f"vector store: {v['store']} ({v['address']}){'  (embedded)' if v.get('embedded') else ''}",
+             f"vector:      {v['current'] or 'base'} (latest {v['latest'] or '-'}); "
+             f"{len(v['applied'])} applied, {len(v['pending'])} pending"]
+    for d in v["drifted"]:
+        lines.append(f"  drifted: {d['version']} ({d['reason']})")
+    for u in v.get("unfinished", []):
+        lines.append(f"  unfinished: {u['version']} {u['status']} at step {u['current_step']} ({u['step_description']})")
+    for c in v.get("collections", []):
+        lines.append(f"  collection {c['name']}: {c['rows']} rows, dim {c['dim']}, index {c['index'] or 'none'}"
+                     + (f", aliases {', '.join(c['aliases'])}" if c["aliases"] else ""))
+    for d in v.get("live_drift", []):
+        lines.append(f"  live drift: {d}")
+    return lines

@@ -1,0 +1,119 @@
+"""Plain-text rendering of core results for the CLI (pure functions, easy to test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.relational.graph import RevisionGraph, RevisionNode
+from core.relational.plan import Plan
+
+ARROW = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}
+
+
+def _flags(node: RevisionNode, current: set[str]) -> str:
+    flags = []
+    if node.branch_labels:
+        flags.append("(" + ", ".join(node.branch_labels) + ")")
+    if node.id in current:
+        flags.append("(current)")
+    if node.is_head:
+        flags.append("(head)")
+    if node.is_base:
+        flags.append("(base)")
+    if node.is_branch_point:
+        flags.append("(branchpoint)")
+    if node.is_merge_point:
+        flags.append("(mergepoint)")
+    return " ".join(flags)
+
+
+def revision_line(node: RevisionNode, current: set[str] | frozenset[str] = frozenset()) -> str:
+    """``down -> rev (head), message`` as ``alembic history`` prints it."""
+    down = ", ".join(node.down_revisions) or "<base>"
+    if node.depends_on:
+        down += " (" + ", ".join(node.depends_on) + ")"
+    flags = _flags(node, set(current))
+    return f"{down} -> {node.id}{' ' + flags if flags else ''}, {node.message}"
+
+
+def history_lines(graph: RevisionGraph, *, verbose: bool = False, current: set[str] | None = None) -> list[str]:
+    current = current or set()
+    lines: list[str] = []
+    for node in graph.nodes:
+        prefix = graph.graph_prefix(node)
+        if not verbose:
+            lines.append(f"{prefix}  {revision_line(node, current)}")
+            continue
+        pad = " " * len(prefix)
+        lines.append(f"{prefix}  Rev: {node.id} {_flags(node, current)}".rstrip())
+        if node.down_revisions:
+            label = "Merges" if node.is_merge_point else "Parent"
+            lines.append(f"{pad}  {label}: {', '.join(node.down_revisions)}")
+        else:
+            lines.append(f"{pad}  Parent: <base>")
+        if node.children and node.is_branch_point:
+            lines.append(f"{pad}  Branches into: {', '.join(node.children)}")
+        if node.branch_labels:
+            lines.append(f"{pad}  Branch names: {', '.join(node.branch_labels)}")
+        if node.depends_on:
+            lines.append(f"{pad}  Also depends on: {', '.join(node.depends_on)}")
+        lines.append(f"{pad}  Path: {node.path}")
+        if node.create_date:
+            lines.append(f"{pad}  Create Date: {node.create_date}")
+        lines.append(f"{pad}      {node.message}")
+        lines.append(pad)
+    return lines
+
+
+def plan_lines(plan: Plan, *, show_sql: bool = False) -> list[str]:
+    head = f"Plan: {plan.action} to {plan.target} on {plan.environment} ({plan.url})"
+    if plan.protected:
+        head += "  [PROTECTED]"
+    lines = [head, f"  from: {', '.join(plan.current) or 'base'}", f"  to:   {', '.join(plan.after) or 'base'}"]
+    if not plan.steps and not plan.purge:
+        lines.append("  nothing to do")
+        return lines
+    for note in plan.notes:
+        lines.append(f"  note: {note}")
+    for i, step in enumerate(plan.steps, 1):
+        marks = []
+        if step.non_transactional:
+            marks.append("NON-TRANSACTIONAL")
+        if step.destructive:
+            marks.append("DESTRUCTIVE")
+        mark = f"  [{', '.join(marks)}]" if marks else ""
+        lines.append(f"  {i:>3}. {ARROW[step.direction]:<9} {step.revision}  {step.message}{mark}")
+        for stmt in step.destructive:
+            lines.append(f"         ! {stmt[:110]}")
+    if not plan.analysed:
+        lines.append("  (SQL not analysed for destructive statements: --dry-run shows the SQL and flags)")
+    if plan.non_transactional:
+        lines.append("  Non-transactional steps run outside a transaction: a failure there cannot be rolled back.")
+    if show_sql and plan.sql:
+        lines.append("")
+        lines.append("-- SQL --")
+        lines.extend(plan.sql.rstrip().splitlines())
+    return lines
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    rel = status["relational"]
+    env = status["environment"] + ("  [PROTECTED]" if status.get("protected") else "")
+    lines = [
+        f"environment: {env}",
+        f"database:    {rel['url']}{'  (embedded)' if status.get('embedded') else ''}",
+        f"alembic:     {rel['script_location']} ({rel['revisions']} revisions)",
+        f"current:     {', '.join(rel['current']) or 'base (empty)'}",
+        f"heads:       {', '.join(rel['heads']) or '-'}",
+        f"pending:     {rel['pending']}" + (f" ({', '.join(rel['pending_revisions'][:5])}"
+                                             f"{', ...' if rel['pending'] > 5 else ''})" if rel['pending'] else ""),
+    ]
+    if rel["unknown_current"]:
+        lines.append(f"unknown:     {', '.join(rel['unknown_current'])} (in the database, not in the scripts)")
+    if rel["drifted"]:
+        lines.append("drifted:     " + "; ".join(f"{d['revision']} ({d['reason']})" for d in rel["drifted"]))
+    else:
+        lines.append("drifted:     none")
+    lock = status.get("lock")
+    lines.append(f"lock:        {'held by ' + lock['who'] + ' running ' + lock['operation'] if lock else 'free'}")
+    return lines
