@@ -1,0 +1,357 @@
+"""The migration lock against real servers, exercised through the real CLI in subprocesses.
+
+PostgreSQL: a session advisory lock on migctl's own connection, held across
+``autocommit_block`` revisions and released when the holder dies. SQLite: a ``flock`` beside
+the database. MariaDB: ``GET_LOCK``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from core.identity import current_actor
+from core.lock import LOCK_KEY
+from tests.support import (
+    CLI_OUTPUT,
+    MIGCTL,
+    REPO,
+    CliResult,
+    clean_env,
+    make_project,
+    run_cli,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+HEAD = "5103a0000003"
+HELD = "migration lock is held by"
+LOCK_HI, LOCK_LO = LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF
+
+_HOLDER_SCRIPT = """\
+import asyncio, sys
+from core.lock import MigrationLock
+
+async def main():
+    lock = MigrationLock(sys.argv[1], "test-holder")
+    await lock.acquire()
+    print("locked", flush=True)
+    await asyncio.sleep(float(sys.argv[2]))
+
+asyncio.run(main())
+"""
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([MIGCTL, *args], env=env or clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> CliResult:
+    out, err = proc.communicate(timeout=timeout)
+    CLI_OUTPUT.append(out + err)
+    return CliResult(proc.returncode, out, err)
+
+
+def _reap(procs: list[subprocess.Popen[str]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        try:
+            p.communicate(timeout=10)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
+
+
+def _upgrade(cfg: Path, *extra: str, sleep: str) -> subprocess.Popen[str]:
+    return _spawn("--config", str(cfg), "upgrade", "heads", "--yes", *extra,
+                  env=clean_env(MIGCTL_TEST_SLEEP=sleep))
+
+
+def _query(admin_url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return conn.execute(sql, params or None).fetchall()
+
+
+def _wait_for_pg_sleep(admin_url: str, procs: list[subprocess.Popen[str]], timeout: float = 20) -> None:
+    """Until some backend of this database runs pg_sleep: the slow revision's autocommit_block."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = _query(admin_url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE '%pg_sleep(%'")
+        if rows:
+            return
+        for p in procs:
+            if p.poll() is not None:
+                res = _finish(p)
+                pytest.fail(f"migctl exited {res.code} before reaching pg_sleep:\n{res.text}")
+        time.sleep(0.1)
+    pytest.fail("no backend ran pg_sleep within the timeout")
+
+
+def _advisory_holders(admin_url: str) -> list[tuple[int, str]]:
+    return [(r[0], r[1]) for r in _query(
+        admin_url,
+        "SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
+        "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        (LOCK_HI, LOCK_LO))]
+
+
+def _version(admin_url: str) -> list[str]:
+    return [r[0] for r in _query(admin_url, "SELECT version_num FROM alembic_version")]
+
+
+def _audit(admin_url: str) -> list[tuple[str, str, str | None, str | None]]:
+    return [tuple(r) for r in _query(
+        admin_url, "SELECT action, outcome, revisions_after, error FROM migctl_audit ORDER BY id")]
+
+
+def _has_flag_column(admin_url: str) -> bool:
+    return bool(_query(admin_url, "SELECT 1 FROM information_schema.columns "
+                                  "WHERE table_name = 'items' AND column_name = 'flag'"))
+
+
+class AuditTableRace(AssertionError):
+    """A concurrent first run crashed creating migctl's audit tables (a product bug)."""
+
+
+def _check_audit_table_race(results: list[CliResult]) -> None:
+    """migctl creates ``migctl_audit`` before taking the lock; parallel first runs race on it
+    and the loser dies with an unhandled IntegrityError traceback (exit 1)."""
+    for r in results:
+        if r.code == 1 and "pg_type_typname_nsp_index" in r.err and "migctl_audit" in r.err:
+            raise AuditTableRace("a parallel first run crashed in audit.ensure_tables: "
+                                 + next(ln for ln in r.err.splitlines() if "IntegrityError" in ln))
+
+
+def _spawn_holder(url: str, seconds: float = 20) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER_SCRIPT, url, str(seconds)], cwd=REPO,
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if line.strip() == "locked":
+                return proc
+            if not line:
+                break
+        if proc.poll() is not None:
+            break
+    _reap([proc])
+    pytest.fail(f"lock holder never said 'locked' (exit {proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+def test_four_parallel_upgrades_exactly_one_applies(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    app_url, admin_url = pg_db
+    cfg = write_config(tmp_path, app_url, ini=make_project(tmp_path, "slow"))
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        procs = [_upgrade(cfg, sleep="4") for _ in range(4)]
+        results = [_finish(p) for p in procs]
+    finally:
+        _reap(procs)
+    codes = sorted(r.code for r in results)
+    report = "\n---\n".join(f"exit {r.code}\n{r.text}" for r in results)
+    _check_audit_table_race(results)
+    assert codes == [0, 3, 3, 3], report
+    label = current_actor().label
+    for r in results:
+        if r.code == 3:
+            assert HELD in r.err, r.text
+            assert label in r.err, r.text
+            assert "running upgrade" in r.err, r.text
+    assert _version(admin_url) == [HEAD]
+    assert _has_flag_column(admin_url)
+    audit = _audit(admin_url)
+    ok = [a for a in audit if a[1] == "ok"]
+    refused = [a for a in audit if a[1] == "refused"]
+    assert len(ok) == 1 and ok[0][0] == "upgrade" and ok[0][2] == HEAD, audit
+    assert len(refused) == 3 and all(HELD in (a[3] or "") for a in refused), audit
+    assert len(audit) == 4, audit
+
+
+class LockWaitStall(AssertionError):
+    """The lock holder stalled while others waited for the lock."""
+
+
+def test_parallel_upgrades_with_lock_timeout_wait_and_find_nothing(pg_db: tuple[str, str],
+                                                                    tmp_path: Path) -> None:
+    app_url, admin_url = pg_db
+    cfg = write_config(tmp_path, app_url, ini=make_project(tmp_path, "slow"))
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        procs = [_upgrade(cfg, "--lock-timeout", "60", sleep="4") for _ in range(4)]
+        # The work is ~4s of sleep; far less than the 60s the waiters would wait. Give up at
+        # 30s and show what the holder is waiting on rather than sit out the lock timeout.
+        deadline = time.monotonic() + 30
+        results = []
+        for p in procs:
+            try:
+                results.append(_finish(p, timeout=max(0.5, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                activity = _query(admin_url, "SELECT pid, application_name, state, wait_event_type, "
+                                             "wait_event, left(query, 80) FROM pg_stat_activity "
+                                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                raise LockWaitStall("upgrades with --lock-timeout 60 still running after 30s; "
+                                    "backends:\n" + "\n".join(map(str, activity))) from None
+    finally:
+        _reap(procs)
+    report = "\n---\n".join(f"exit {r.code}\n{r.text}" for r in results)
+    _check_audit_table_race(results)
+    assert [r.code for r in results] == [0, 0, 0, 0], report
+    applied = [r for r in results if "upgrade done: 3 step(s)" in r.out]
+    idle = [r for r in results if "nothing to do" in r.out]
+    assert len(applied) == 1 and len(idle) == 3, report
+    assert _version(admin_url) == [HEAD]
+    assert _has_flag_column(admin_url)
+    audit = _audit(admin_url)
+    ok = [a for a in audit if a[1] == "ok"]
+    assert len(ok) == 1 and ok[0][2], audit
+    assert ok[0][2] == HEAD, audit
+    assert not [a for a in audit if a[1] != "ok"], audit
+
+
+def test_lock_held_through_autocommit_block(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    app_url, admin_url = pg_db
+    cfg = write_config(tmp_path, app_url, ini=make_project(tmp_path, "slow"))
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        proc = _upgrade(cfg, sleep="6")
+        procs.append(proc)
+        _wait_for_pg_sleep(admin_url, procs)
+
+        holders = _advisory_holders(admin_url)
+        assert len(holders) == 1, holders
+        assert holders[0][1].startswith("migctl upgrade "), holders
+        assert holders[0][1].endswith(f"pid={proc.pid}"), holders
+
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+            assert got is not None and got[0] is False
+
+        status = run_cli("--config", str(cfg), "status", "--json")
+        assert status.code == 0, status.text
+        lock = json.loads(status.out)["lock"]
+        assert lock is not None, status.out
+        assert lock["operation"] == "upgrade" and lock["pid"] == proc.pid, lock
+        assert lock["who"] == current_actor().label, lock
+
+        assert proc.poll() is None, "the upgrade finished before the checks; they proved nothing"
+        res = _finish(proc)
+        assert res.code == 0, res.text
+    finally:
+        _reap(procs)
+    assert _version(admin_url) == [HEAD]
+    assert _advisory_holders(admin_url) == []
+
+
+def test_kill_9_releases_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    app_url, admin_url = pg_db
+    cfg = write_config(tmp_path, app_url, ini=make_project(tmp_path, "slow"))
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        victim = _upgrade(cfg, sleep="30")
+        procs.append(victim)
+        _wait_for_pg_sleep(admin_url, procs)
+        assert [h[1] for h in _advisory_holders(admin_url)] == [
+            f"migctl upgrade {current_actor().label} pid={victim.pid}"]
+
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+        killed_at = time.monotonic()
+        assert victim.returncode == -signal.SIGKILL
+        _finish(victim)
+
+        nxt = _upgrade(cfg, "--lock-timeout", "20", sleep="0")
+        procs.append(nxt)
+        res = _finish(nxt, timeout=60)
+        elapsed = time.monotonic() - killed_at
+        print(f"\nnext upgrade finished {elapsed:.2f}s after SIGKILL; stderr:\n{res.err}")
+        assert res.code == 0, res.text
+        assert "upgrade done" in res.out, res.text
+    finally:
+        _reap(procs)
+    assert _version(admin_url) == [HEAD]
+    assert _has_flag_column(admin_url)
+    # The dead process holds nothing any more: no lock, no session left behind.
+    assert _advisory_holders(admin_url) == []
+    assert not _query(admin_url, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                      (f"%pid={victim.pid}",))
+    audit = _audit(admin_url)
+    # The killed run's row stays 'running' (its trace); the next run's is 'ok'.
+    assert [a[1] for a in audit] == ["running", "ok"], audit
+    assert audit[1][2] == HEAD, audit
+
+
+# -- SQLite --------------------------------------------------------------------------------
+def test_sqlite_lock_held_by_other_process(tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    url = f"sqlite:///{db}"
+    cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "small"))
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        holder = _spawn_holder(url)
+        procs.append(holder)
+        res = run_cli("--config", str(cfg), "upgrade", "heads", "--yes")
+        assert res.code == 3, res.text
+        assert HELD in res.err and "test-holder" in res.err, res.text
+        assert f"pid {holder.pid}" in res.err and current_actor().label in res.err, res.text
+
+        holder.kill()
+        holder.wait(timeout=10)
+        res = run_cli("--config", str(cfg), "upgrade", "heads", "--yes")
+        assert res.code == 0, res.text
+    finally:
+        _reap(procs)
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "orders" in tables, tables
+
+
+# -- MariaDB -------------------------------------------------------------------------------
+def test_mariadb_lock_held_by_other_process(mariadb_url: str, tmp_path: Path) -> None:
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    cfg = write_config(tmp_path, mariadb_url, ini=make_project(tmp_path, "small"))
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        holder = _spawn_holder(mariadb_url)
+        procs.append(holder)
+        res = run_cli("--config", str(cfg), "upgrade", "heads", "--yes")
+        assert res.code == 3, res.text
+        assert HELD in res.err and "test-holder" in res.err, res.text
+        assert f"pid {holder.pid}" in res.err and current_actor().label in res.err, res.text
+
+        holder.kill()
+        holder.wait(timeout=10)
+        res = run_cli("--config", str(cfg), "upgrade", "heads", "--yes")
+        assert res.code == 0, res.text
+    finally:
+        _reap(procs)
+    u = make_url(mariadb_url)
+    conn = pymysql.connect(host=u.host, port=u.port, user=u.username, password=u.password or "",
+                           database=u.database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW TABLES")
+            tables = {r[0] for r in cur.fetchall()}
+    finally:
+        conn.close()
+    assert "orders" in tables, tables

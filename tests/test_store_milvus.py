@@ -1,0 +1,250 @@
+"""MilvusStore against real servers: Milvus Lite by path (in this process), Milvus Lite as a
+server process, and the real Milvus 2.3.5 (with authentication on)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
+from core.vector.stores.milvus import MilvusStore
+from core.vector.stores.milvus_schema import capabilities_for, parse_server_version
+from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, load_templates
+from tests import milvus_servers
+from tests.support import unique_name
+
+# server fixtures come from conftest (tests.milvus_servers), used through request.getfixturevalue
+
+KINDS = ("lite_path", "lite_server", "milvus_235")
+WRONG_TOKEN = "root:Wrong-Secret-pw"
+
+
+@pytest.fixture(params=KINDS)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[MilvusStore]:
+    if request.param == "lite_path":
+        s = MilvusStore(request.getfixturevalue("milvus_lite_uri"))
+    elif request.param == "lite_server":
+        s = MilvusStore(request.getfixturevalue("milvus_lite_server"))
+    else:
+        server = request.getfixturevalue("milvus_235_server")
+        s = MilvusStore(server.uri, token=server.token)
+    await s.connect()
+    yield s
+    await s.close()
+
+
+def small_spec(*extra: FieldSpec, pk: str = "int64", dim: int = 8) -> CollectionSpec:
+    key = FieldSpec("id", pk, primary=True, max_length=64 if pk == "varchar" else None)
+    fields = (key, FieldSpec("emb", "float_vector", dim=dim), FieldSpec("title", "varchar", max_length=100), *extra)
+    return CollectionSpec(unique_name("c"), fields, IndexSpec("emb", "HNSW", "L2", (("M", 16), ("efConstruction", 200))))
+
+
+def shape(fields: tuple[FieldSpec, ...]) -> list[tuple[object, ...]]:
+    return [(f.name, f.type, f.primary, f.max_length, f.dim) for f in fields]
+
+
+async def test_connect_reports_server_and_capabilities(store: MilvusStore) -> None:
+    assert isinstance(store, VectorStore)
+    info = await store.info()
+    assert (info.kind, info.version) == ("milvus", store.version) and info.version
+    caps = store.capabilities
+    assert not caps.add_field and not caps.drop_field and caps.rename_collection and caps.partitions
+    if store.server == "milvus-lite":  # measured: Lite truncates and renames, loads no partition
+        assert caps.truncate and not caps.partition_load and store.nullable
+    else:  # measured on 2.3.5: no TruncateCollection RPC, nullable flag silently ignored
+        assert store.version.startswith("v2.3.5")
+        assert not caps.truncate and caps.partition_load and not store.nullable
+
+
+@pytest.mark.parametrize("template", sorted(load_templates().collections))
+async def test_create_from_template_describes_as_created(store: MilvusStore, template: str) -> None:
+    spec = load_templates().collection(template).renamed(unique_name(template))
+    await store.create_collection(spec)
+    live = await store.describe(spec.name)
+    assert live is not None
+    assert shape(live.fields) == shape(spec.fields)
+    assert live.index == spec.index  # type, metric and build parameters read back
+    assert (live.rows, live.loaded, live.partitions) == (0, True, ("_default",))
+    assert spec.name in await store.list_collections()
+    await store.drop_collection(spec.name)
+    assert await store.describe(spec.name) is None
+
+
+async def test_create_is_idempotent_and_refuses_another_schema(store: MilvusStore) -> None:
+    spec = small_spec()
+    await store.create_collection(spec)
+    await store.create_collection(spec)  # same schema: nothing to do
+    wider = replace(spec, fields=(*spec.fields[:1], FieldSpec("emb", "float_vector", dim=16), *spec.fields[2:]))
+    with pytest.raises(StoreError, match=r"field emb dim is 8, expected 16"):
+        await store.create_collection(wider)
+    other_index = replace(spec, index=IndexSpec("emb", "IVF_FLAT", "L2", (("nlist", 128),)))
+    with pytest.raises(StoreError, match="index is HNSW/L2"):
+        await store.create_collection(other_index)
+    with pytest.raises(StoreError, match="missing field extra"):
+        await store.create_collection(small_spec(FieldSpec("extra", "int32")).renamed(spec.name))
+    await store.drop_collection(spec.name)
+    await store.drop_collection(spec.name)  # dropping a missing collection is a no-op
+
+
+async def test_nullable_fields_where_the_server_has_them(store: MilvusStore) -> None:
+    spec = small_spec(FieldSpec("note", "int32", nullable=True))
+    if not store.nullable:
+        with pytest.raises(StoreError, match="no nullable fields"):
+            await store.create_collection(spec)
+        return
+    await store.create_collection(spec)
+    live = await store.describe(spec.name)
+    assert live is not None and [f.nullable for f in live.fields] == [False, False, False, True]
+    await store.drop_collection(spec.name)
+
+
+async def test_aliases(store: MilvusStore) -> None:
+    a, b = small_spec(), small_spec()
+    alias = unique_name("al")
+    await store.create_collection(a)
+    await store.create_collection(b)
+    await store.create_alias(alias, a.name)
+    await store.create_alias(alias, a.name)  # already there: no-op
+    assert (await store.list_aliases()).get(alias) == a.name
+    live = await store.describe(a.name)
+    assert live is not None and live.aliases == (alias,)
+    assert await store.describe(alias) is None  # an alias is not a collection
+    with pytest.raises(StoreError, match="already points to"):
+        await store.create_alias(alias, b.name)
+    await store.alter_alias(alias, b.name)
+    assert (await store.list_aliases()).get(alias) == b.name
+    await store.drop_alias(alias)
+    await store.drop_alias(alias)
+    assert alias not in await store.list_aliases()
+    await store.drop_collection(a.name)
+    await store.drop_collection(b.name)
+
+
+async def test_partitions(store: MilvusStore) -> None:
+    spec = small_spec()
+    await store.create_collection(spec)
+    await store.create_partition(spec.name, "p2024")
+    await store.create_partition(spec.name, "p2024")
+    assert await store.list_partitions(spec.name) == ["_default", "p2024"]
+    await store.drop_partition(spec.name, "p2024")
+    await store.drop_partition(spec.name, "p2024")
+    assert await store.list_partitions(spec.name) == ["_default"]
+    await store.drop_collection(spec.name)
+
+
+async def test_rename_collection(store: MilvusStore) -> None:
+    spec = small_spec()
+    new = unique_name("renamed")
+    await store.create_collection(spec)
+    await store.rename_collection(spec.name, new)
+    assert new in await store.list_collections() and spec.name not in await store.list_collections()
+    await store.drop_collection(new)
+
+
+def chunk_rows(ids: list[int], dim: int) -> list[dict[str, object]]:
+    rng = np.random.default_rng(7)
+    vectors = rng.random((len(ids), dim), dtype=np.float32)
+    return [{"id": pk, "document_id": pk // 10, "chunk_index": pk % 10, "text": f"chunk {pk}",
+             "score": pk / 3, "is_active": pk % 2 == 0, "embedding": vectors[i].tolist(),
+             "metadata": {"n": pk}, "created_at": 1_700_000_000_000 + pk} for i, pk in enumerate(ids)]
+
+
+@pytest.mark.slow
+async def test_copy_rows_in_key_order(store: MilvusStore) -> None:
+    spec = load_templates().collection("chunk").renamed(unique_name("rows"))  # Bounded consistency
+    await store.create_collection(spec)
+    ids = random.Random(3).sample(range(1, 1_000_000), 5000)  # written out of key order
+    rows = chunk_rows(ids, spec.dim)
+    started = time.monotonic()
+    for start in range(0, len(rows), 1000):
+        assert await store.write_batch(spec.name, rows[start:start + 1000]) == 1000
+    assert await store.count(spec.name) == 5000
+    assert await store.max_pk(spec.name) == max(ids)
+
+    read: list[dict[str, object]] = []
+    after = None
+    while page := await store.read_batch(spec.name, after, 777):
+        read += page
+        after = page[-1]["id"]
+    elapsed = time.monotonic() - started
+    assert [r["id"] for r in read] == sorted(ids)
+    by_id = {r["id"]: r for r in rows}
+    got = np.array([r["embedding"] for r in read], dtype=np.float32)
+    want = np.array([by_id[r["id"]]["embedding"] for r in read], dtype=np.float32)
+    assert np.allclose(got, want, atol=1e-6)
+    assert read[0] == by_id[read[0]["id"]] | {"embedding": read[0]["embedding"]}
+    middle = sorted(ids)[2500]
+    assert [r["id"] for r in await store.read_batch(spec.name, middle, 3, ["id"])] == sorted(ids)[2501:2504]
+
+    await store.write_batch(spec.name, rows)  # the same rows again: replaced, not duplicated
+    assert await store.count(spec.name) == 5000
+    live = await store.describe(spec.name)
+    assert live is not None and live.rows == 5000
+    print(f"\n{store.server} {store.version}: wrote and read 5000 rows in {elapsed:.1f} s")
+    await store.drop_collection(spec.name)
+
+
+async def test_text_keys_page_in_order(store: MilvusStore) -> None:
+    spec = small_spec(pk="varchar", dim=4)
+    await store.create_collection(spec)
+    keys = ["b", "a", 'q"uote', "back\\slash", "é", "Z", "a b"]
+    await store.write_batch(spec.name, [{"id": k, "emb": [0.5] * 4, "title": k} for k in keys])
+    read, after = [], None
+    while page := await store.read_batch(spec.name, after, 2):
+        read += [r["id"] for r in page]
+        after = page[-1]["id"]
+    assert read == sorted(keys)
+    assert await store.max_pk(spec.name) == max(keys)
+    await store.drop_collection(spec.name)
+
+
+async def test_empty_collection_has_no_largest_key(store: MilvusStore) -> None:
+    spec = small_spec()
+    await store.create_collection(spec)
+    assert await store.max_pk(spec.name) is None
+    assert await store.read_batch(spec.name, None, 10) == []
+    await store.drop_collection(spec.name)
+
+
+async def test_unreachable_uri_fails_fast_in_one_line() -> None:
+    port = milvus_servers.free_port()
+    s = MilvusStore(f"http://127.0.0.1:{port}", token="root:pw-unreachable")
+    started = time.monotonic()
+    with pytest.raises(StoreUnreachable) as err:
+        await s.list_collections()
+    assert time.monotonic() - started < 10
+    message = str(err.value)
+    assert f"127.0.0.1:{port}" in message and "\n" not in message
+    assert "pw-unreachable" not in message + (err.value.detail or "")
+
+
+async def test_wrong_token_is_refused_without_showing_it(milvus_235_server: milvus_servers.MilvusProcess) -> None:
+    s = MilvusStore(milvus_235_server.uri, token=WRONG_TOKEN)
+    with pytest.raises(StoreUnreachable, match="refused the connection") as err:
+        await s.connect()
+    text = str(err.value) + (err.value.detail or "")
+    assert "\n" not in str(err.value) and "Wrong-Secret-pw" not in text and WRONG_TOKEN not in text
+
+
+def test_server_versions_and_capabilities() -> None:
+    assert parse_server_version("milvus_lite-3.2.2") == ("milvus-lite", (3, 2, 2))
+    assert parse_server_version("v2.3.5-lite") == ("milvus", (2, 3, 5))  # the `milvus` wheel's server
+    assert parse_server_version("v2.6.1") == ("milvus", (2, 6, 1))
+    assert capabilities_for("milvus", (2, 6, 1)).add_field
+    assert not capabilities_for("milvus", (2, 5, 9)).add_field
+    assert not capabilities_for("milvus", ()).truncate  # unknown version: assume the least
+
+
+async def test_two_stores_share_one_lite_database(milvus_lite_uri: str) -> None:
+    first, second = MilvusStore(milvus_lite_uri), MilvusStore(milvus_lite_uri)
+    spec = small_spec()
+    await first.create_collection(spec)
+    assert spec.name in await second.list_collections()
+    await first.close()  # the in-process server stays up while the second store uses it
+    assert await second.count(spec.name) == 0
+    await second.close()
