@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine (python3 >= 3.11 and make):
-#   make run   - create .venv, install, start the embedded default, init both sides (schema to head,
-#                seed data, vector migrations on Milvus Lite), show status
+#   make run   - create .venv, install, start the embedded default (PostgreSQL 18 + pgvector,
+#                Milvus Lite) and open the console (press i there to init both sides)
 #   make test  - create/update .venv with test extras and run the whole suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,8 +23,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/migctl embedded start
-	$(BIN)/migctl init --yes
-	$(BIN)/migctl status
+	$(BIN)/migctl tui
 
 test: $(STAMP)
 	$(BIN)/ruff check core tui tests bench alembic

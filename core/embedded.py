@@ -47,7 +47,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Free as PostgreSQL sees it: it binds with SO_REUSEADDR, so connections of a previous
+    run still in TIME_WAIT do not keep it from reusing its port."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

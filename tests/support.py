@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "revisions"
@@ -96,3 +100,46 @@ def pg_scalar(url: str, sql: str) -> object:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(sql).fetchone()
     return row[0] if row else None
+
+
+LOCK_HOLDER_SCRIPT = """\
+import asyncio, sys
+from core.lock import MigrationLock
+
+async def main():
+    lock = MigrationLock(sys.argv[1], "test-holder")
+    await lock.acquire()
+    print("locked", flush=True)
+    await asyncio.sleep(float(sys.argv[2]))
+
+asyncio.run(main())
+"""
+
+
+def reap(procs: list[subprocess.Popen[str]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        try:
+            p.communicate(timeout=10)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
+
+
+def spawn_lock_holder(url: str, seconds: float = 20) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER_SCRIPT, url, str(seconds)], cwd=REPO,
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if line.strip() == "locked":
+                return proc
+            if not line:
+                break
+        if proc.poll() is not None:
+            break
+    reap([proc])
+    pytest.fail(f"lock holder never said 'locked' (exit {proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")

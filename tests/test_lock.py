@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,12 +23,17 @@ from core.lock import LOCK_KEY
 from tests.support import (
     CLI_OUTPUT,
     MIGCTL,
-    REPO,
     CliResult,
     clean_env,
     make_project,
     run_cli,
     write_config,
+)
+from tests.support import (
+    reap as _reap,
+)
+from tests.support import (
+    spawn_lock_holder as _spawn_holder,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,20 +41,6 @@ pytestmark = pytest.mark.slow
 HEAD = "5103a0000003"
 HELD = "migration lock is held by"
 LOCK_HI, LOCK_LO = LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF
-
-_HOLDER_SCRIPT = """\
-import asyncio, sys
-from core.lock import MigrationLock
-
-async def main():
-    lock = MigrationLock(sys.argv[1], "test-holder")
-    await lock.acquire()
-    print("locked", flush=True)
-    await asyncio.sleep(float(sys.argv[2]))
-
-asyncio.run(main())
-"""
-
 
 # -- helpers -------------------------------------------------------------------------------
 def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -63,16 +52,6 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> CliResult:
     out, err = proc.communicate(timeout=timeout)
     CLI_OUTPUT.append(out + err)
     return CliResult(proc.returncode, out, err)
-
-
-def _reap(procs: list[subprocess.Popen[str]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        try:
-            p.communicate(timeout=10)
-        except (subprocess.TimeoutExpired, ValueError, OSError):
-            pass
 
 
 def _upgrade(cfg: Path, *extra: str, sleep: str) -> subprocess.Popen[str]:
@@ -135,25 +114,6 @@ def _check_audit_table_race(results: list[CliResult]) -> None:
         if r.code == 1 and "pg_type_typname_nsp_index" in r.err and "migctl_audit" in r.err:
             raise AuditTableRace("a parallel first run crashed in audit.ensure_tables: "
                                  + next(ln for ln in r.err.splitlines() if "IntegrityError" in ln))
-
-
-def _spawn_holder(url: str, seconds: float = 20) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER_SCRIPT, url, str(seconds)], cwd=REPO,
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            if line.strip() == "locked":
-                return proc
-            if not line:
-                break
-        if proc.poll() is not None:
-            break
-    _reap([proc])
-    pytest.fail(f"lock holder never said 'locked' (exit {proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

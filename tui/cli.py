@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[g], help=help, description=help)
 
+    from tui.console import add_commands as add_console_commands
+
+    add_console_commands(add)
     p = add("status", "where both databases stand: current, heads, pending, drift, lock, vector")
     p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
     add("current", "the revision(s) recorded in the database")
@@ -123,7 +126,7 @@ def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
     return getattr(args, name, default)
 
 
-def _setup_logging(args: argparse.Namespace, log_file: Any | None) -> None:
+def _setup_logging(args: argparse.Namespace, log_file: Any | None, to_stderr: bool = True) -> None:
     from core.secrets import scrub
 
     class Scrubbing(logging.Formatter):
@@ -131,10 +134,11 @@ def _setup_logging(args: argparse.Namespace, log_file: Any | None) -> None:
             return scrub(super().format(record))
 
     level = getattr(logging, str(_opt(args, "log_level", "warning")).upper())
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(level)
-    console.setFormatter(Scrubbing("migctl: %(levelname)s %(message)s"))
-    log.addHandler(console)
+    if to_stderr:  # not under the console, which owns the terminal
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(level)
+        console.setFormatter(Scrubbing("migctl: %(levelname)s %(message)s"))
+        log.addHandler(console)
     log.setLevel(logging.DEBUG)
     log.propagate = False
     if log_file is not None:
@@ -502,8 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+        if not _interactive():
+            parser.print_help()
+            return EXIT_USAGE
+        args.command = "tui"
     from core.errors import MigctlError
     from core.secrets import scrub
 
@@ -514,7 +520,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             args.environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
             log_file = args.environment.log_file
-        _setup_logging(args, log_file)
+        _setup_logging(args, log_file, to_stderr=args.command != "tui")
+        if args.command in ("tui", "serve"):
+            from tui.console import run_console, serve
+
+            return run_console(args, args.environment) if args.command == "tui" else serve(args)
         return asyncio.run(_dispatch(args))
     except MigctlError as exc:
         sys.stderr.write(f"migctl: error: {scrub(str(exc))}\n")

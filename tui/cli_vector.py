@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tui.formatting import vector_plan_lines
+
 VECTOR_ACTIONS = ("status", "history", "upgrade", "downgrade", "stamp", "repair")
 
 
@@ -41,6 +43,8 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], g: argparse
     p = add("reset", "drop every table and collection migctl manages, after a backup (needs --confirm-reset)")
     p.add_argument("--confirm-reset", action="store_true", help="really do it (without it: show the plan only)")
     p.add_argument("--skip-vector-db", action="store_true", help="leave the vector store alone")
+    p.add_argument("--skip-relational", action="store_true",
+                   help="reset only the vector side (collections and their tracking); keep the Alembic schema")
     p.add_argument("--no-backup", action="store_true", help="skip the backup (not recommended)")
     p = add("restore", "load a backup made by reset (tables, then Milvus collections)")
     p.add_argument("path", metavar="PATH", help="a folder under .migctl/backups/")
@@ -52,23 +56,6 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], g: argparse
 
 def _out(cli: Any, text: str) -> None:
     sys.stdout.write(text + "\n")
-
-
-def vector_plan_lines(plan: Any, environment: str) -> list[str]:
-    lines = [f"Vector plan: {plan.action} to {plan.target} on {environment} ({plan.store})",
-             f"  from: {plan.current or 'base'}", f"  to:   {plan.after or 'base'}"]
-    if plan.empty:
-        lines.append("  nothing to do")
-    for note in plan.notes:
-        lines.append(f"  note: {note}")
-    for i, step in enumerate(plan.steps, 1):
-        verb = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}[step.direction]
-        lines.append(f"  {i:>3}. {verb:<9} {step.version}  {step.description}")
-        for op in step.operations:
-            lines.append(f"         - {op.describe()}")
-        for d in step.destroys:
-            lines.append(f"         ! DELETES {d}")
-    return lines
 
 
 async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
@@ -220,7 +207,8 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
             cli, f"restored {result['tables']} table(s)"
                  + "".join(f", {n}: {c} rows" for n, c in result["collections"].items()))
         return cli.EXIT_OK
-    plan = await plan_reset(api, skip_vector=args.skip_vector_db, backup=not args.no_backup)
+    plan = await plan_reset(api, skip_vector=args.skip_vector_db, backup=not args.no_backup,
+                            skip_relational=args.skip_relational)
     if as_json and not args.confirm_reset:
         cli._print_json(plan.as_dict())
     elif not as_json:

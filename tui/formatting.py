@@ -117,3 +117,20 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     lock = status.get("lock")
     lines.append(f"lock:        {'held by ' + lock['who'] + ' running ' + lock['operation'] if lock else 'free'}")
     return lines
+
+
+def vector_plan_lines(plan: Any, environment: str) -> list[str]:
+    lines = [f"Vector plan: {plan.action} to {plan.target} on {environment} ({plan.store})",
+             f"  from: {plan.current or 'base'}", f"  to:   {plan.after or 'base'}"]
+    if plan.empty:
+        lines.append("  nothing to do")
+    for note in plan.notes:
+        lines.append(f"  note: {note}")
+    for i, step in enumerate(plan.steps, 1):
+        verb = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}[step.direction]
+        lines.append(f"  {i:>3}. {verb:<9} {step.version}  {step.description}")
+        for op in step.operations:
+            lines.append(f"         - {op.describe()}")
+        for d in step.destroys:
+            lines.append(f"         ! DELETES {d}")
+    return lines

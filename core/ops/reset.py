@@ -33,15 +33,17 @@ class ResetPlan:
     aliases: list[str] = field(default_factory=list)
     vector_store: str | None = None
     backup: bool = True
+    scope: str = "both"  # "both", "relational" or "vector"
 
     def as_dict(self) -> dict[str, Any]:
         return {"environment": self.environment, "tables": [{"name": n, "rows": r} for n, r in self.tables],
                 "views": self.views, "functions": self.functions, "vector_store": self.vector_store,
                 "collections": [{"name": n, "rows": r} for n, r in self.collections], "aliases": self.aliases,
-                "backup": self.backup}
+                "backup": self.backup, "scope": self.scope}
 
     def lines(self) -> list[str]:
-        out = [f"Reset plan for {self.environment}: everything below is dropped"]
+        scope = {"both": "", "relational": " (relational side only)", "vector": " (vector side only)"}[self.scope]
+        out = [f"Reset plan for {self.environment}{scope}: everything below is dropped"]
         out += [f"  table      {n:<40} {r:>10} rows" for n, r in self.tables]
         out += [f"  view       {v}" for v in self.views]
         out += [f"  function   {f}" for f in self.functions]
@@ -52,10 +54,22 @@ class ResetPlan:
         return out
 
 
-async def plan_reset(api: Any, *, skip_vector: bool, backup: bool = True) -> ResetPlan:
+async def plan_reset(api: Any, *, skip_vector: bool, backup: bool = True,
+                     skip_relational: bool = False) -> ResetPlan:
+    """What a reset drops, with row counts; touches nothing.
+
+    ``skip_relational`` keeps the Alembic side and drops only the vector side: the Milvus
+    collections or pgvector's collection schema, and the ``vector_db_migrations`` tracking.
+    """
     from sqlalchemy import text
 
-    plan = ResetPlan(api.environment.name, backup=backup)
+    from core.errors import UsageError
+
+    if skip_vector and skip_relational:
+        raise UsageError("nothing to reset: both sides skipped")
+    scope = "relational" if skip_vector else "vector" if skip_relational else "both"
+    plan = ResetPlan(api.environment.name, backup=backup, scope=scope)
+    pg_schema = api.vector.settings.schema if not skip_vector and api.vector.settings.store == "pgvector" else None
     async with api.relational.connection() as conn:
         rows = (await conn.execute(text(
             "SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -65,16 +79,19 @@ async def plan_reset(api: Any, *, skip_vector: bool, backup: bool = True) -> Res
         for schema, name, kind in rows:
             if name.startswith(KEEP_PREFIX):
                 continue
+            if skip_relational and schema != pg_schema and name != "vector_db_migrations":
+                continue
             qualified = f"{schema}.{name}"
             if kind in ("v", "m"):
                 plan.views.append(qualified)
             else:
                 count = (await conn.execute(text(f'SELECT count(*) FROM "{schema}"."{name}"'))).scalar()
                 plan.tables.append((qualified, int(count or 0)))
-        plan.functions = [r[0] for r in (await conn.execute(text(
-            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid "
-            "AND d.deptype = 'e') ORDER BY 1"))).all()]
+        if not skip_relational:
+            plan.functions = [r[0] for r in (await conn.execute(text(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid "
+                "AND d.deptype = 'e') ORDER BY 1"))).all()]
     if not skip_vector and api.vector.settings.store == "milvus":
         store = await api.vector.store()
         plan.vector_store = f"milvus {api.vector.settings.address}"
@@ -145,6 +162,10 @@ async def backup(api: Any, plan: ResetPlan, root: Path) -> Path:
     return folder
 
 
+def _scope_target(plan: ResetPlan) -> str:
+    return "all" if plan.scope == "both" else plan.scope
+
+
 async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
     """Back up (unless told not to), then drop every planned object, under the lock, audited."""
     from sqlalchemy import text
@@ -166,7 +187,7 @@ async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -
     try:
         async with api.relational.connection() as conn:
             await audit.ensure_tables(conn)
-            entry = await audit.start(conn, api.environment.name, "reset", "all", ())
+            entry = await audit.start(conn, api.environment.name, "reset", _scope_target(plan), ())
         try:
             if plan.backup:
                 folder = await backup(api, plan, api.environment.state_dir / "backups")
@@ -179,11 +200,13 @@ async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -
                     await conn.execute(text(f'DROP TABLE IF EXISTS "{schema}"."{name}" CASCADE'))
                 for function in plan.functions:
                     await conn.execute(text(f"DROP FUNCTION IF EXISTS {function} CASCADE"))
-                await conn.execute(text("DROP EXTENSION IF EXISTS vector CASCADE"))
+                if plan.scope != "vector":
+                    await conn.execute(text("DROP EXTENSION IF EXISTS vector CASCADE"))
                 schema = api.vector.settings.schema if api.vector.settings.store == "pgvector" else None
-                if schema and schema != "public":
+                if schema and schema != "public" and plan.scope != "relational":
                     await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                await conn.execute(text("DELETE FROM migctl_revision_checksums"))
+                if plan.scope != "vector":
+                    await conn.execute(text("DELETE FROM migctl_revision_checksums"))
             if plan.vector_store:
                 store = await api.vector.store()
                 for alias in await store.list_aliases():

@@ -1,0 +1,73 @@
+"""Helpers for console tests: an environment on a real database, and waiting on the app."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.support import REPO
+
+
+def console_config(tmp: Path, url: str, *, name: str = "test", protected: bool = False,
+                   alembic_ini: Path | None = None, store: str = "pgvector",
+                   copy_vector_migrations: bool = True) -> Path:
+    """A migctl.yaml for one environment; vector migrations copied so the form can write there."""
+    lines = [f"default_environment: {name}", f"state_dir: {tmp / 'state'}", "environments:", f"  {name}:",
+             f"    database_url: \"{url}\""]
+    if protected:
+        lines.append("    protected: true")
+    if alembic_ini is not None:
+        lines += ["    alembic:", f"      ini: {alembic_ini}"]
+    lines += ["    vector:", f"      store: {store}"]
+    if copy_vector_migrations:
+        versions = tmp / "vector_versions"
+        if not versions.exists():
+            shutil.copytree(REPO / "vector_migrations" / "versions", versions)
+        lines.append(f"      migrations_dir: {versions}")
+    path = tmp / "migctl.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_app(config: Path, **kwargs: Any):
+    from core.config import load_environment
+    from tui.app import MigctlApp
+
+    return MigctlApp(load_environment(config_file=str(config)), **kwargs)
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or condition}")
+        await pilot.pause(0.05)
+
+
+async def ready(pilot: Any) -> None:
+    await wait_for(pilot, lambda: pilot.app.ready, 90, "the console's first refresh")
+    await pilot.pause(0.1)
+
+
+async def idle(pilot: Any, timeout: float = 120) -> None:
+    """Until no operation runs and no operation worker is left."""
+    app = pilot.app
+    await wait_for(pilot, lambda: not app.running and not [w for w in app.workers if w.group == "op"
+                                                            and not w.is_finished], timeout, "the operation to end")
+    await pilot.pause(0.1)
+
+
+def screen_text(app: Any) -> str:
+    """Everything visible on the current screen as plain text."""
+    from textual.widgets import Static
+
+    parts = []
+    for widget in app.screen.query(Static):
+        try:
+            parts.append(str(widget.render()))
+        except Exception:  # widgets without a plain render
+            continue
+    return "\n".join(parts)

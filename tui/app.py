@@ -1,0 +1,639 @@
+"""The operator console: where both databases stand, and every change behind its plan.
+
+The App owns state; workers never touch widgets. Every core call runs on the core thread
+(:class:`tui.core_thread.CoreThread`); the UI awaits its futures and the core's events come
+back as messages. Mutating actions are disabled while one runs (``check_action``), and every
+failure lands in one error dialog.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from core.config import Environment
+from core.errors import MigctlError
+from tui.actions import ACTIONS, MUTATING, PANES
+from tui.core_thread import CoreThread
+from tui.messages import CopyProgressed, CoreEvent
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.error import ErrorScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.activity import ActivityPane
+from tui.widgets.collections import CollectionsPane
+from tui.widgets.header import StatusHeader
+from tui.widgets.history import HistoryPane
+from tui.widgets.templates import TemplatesPane
+from tui.widgets.vector import VectorPane
+
+T = TypeVar("T")
+PANE_TITLES = {"history": "1 Alembic", "vector": "2 Vector", "templates": "3 Templates",
+               "collections": "4 Collections", "activity": "5 Activity"}
+
+
+def _bindings() -> list[Binding]:
+    out = [Binding(a.key, a.name, a.label, show=a.footer, id=a.name, tooltip=a.description) for a in ACTIONS]
+    out += [Binding(key, f"show_pane('{name}')", name, show=False, id=f"pane.{name}") for key, name, _ in PANES]
+    return out
+
+
+class MigctlApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "migctl"
+    BINDINGS = _bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    running: reactive[str] = reactive("", bindings=True)
+    connected: reactive[bool] = reactive(False, bindings=True)
+
+    def __init__(self, environment: Environment, *, vector_store_type: str | None = None,
+                 lock_timeout: float = 0.0, vector: bool = True) -> None:
+        super().__init__()
+        self.environment = environment
+        self.vector_store_type = vector_store_type
+        self.lock_timeout = lock_timeout
+        self.vector_enabled = vector
+        self.core = CoreThread()
+        self.api: Any = None
+        self.status: dict[str, Any] = {}
+        self.ready = False  # the first refresh finished (tests and the startup bench wait on it)
+        self._op_started = 0.0
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        header = StatusHeader(id="header")
+        header.environment = self.environment.name
+        header.protected = self.environment.protected
+        header.url = self._display_url()
+        header.store = self.vector_store_type or str(self.environment.vector.get("store") or "")
+        yield header
+        with TabbedContent(id="panes"):
+            with TabPane(PANE_TITLES["history"], id="history"):
+                yield HistoryPane(id="history-pane")
+            with TabPane(PANE_TITLES["vector"], id="vector"):
+                yield VectorPane(id="vector-pane")
+            with TabPane(PANE_TITLES["templates"], id="templates"):
+                yield TemplatesPane(id="templates-pane")
+            with TabPane(PANE_TITLES["collections"], id="collections"):
+                yield CollectionsPane(id="collections-pane")
+            with TabPane(PANE_TITLES["activity"], id="activity"):
+                yield ActivityPane(id="activity-pane")
+        yield Footer()
+
+    def _display_url(self) -> str:
+        from core.secrets import mask_url
+
+        url = self.environment.database_url
+        return f"{mask_url(url)}" if url else "embedded PostgreSQL (starting ...)"
+
+    def on_mount(self) -> None:
+        self.load_graph()
+        self.connect()
+
+    # -- the core thread ------------------------------------------------------------------
+    async def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        return await self.core.call(make)
+
+    def _sink(self, event: Any) -> None:
+        """Called on the core thread; hands the event to the UI loop."""
+        from core.vector.stores.base import CopyProgress
+
+        self.post_message(CopyProgressed(event) if isinstance(event, CopyProgress) else CoreEvent(event))
+
+    async def _open_api(self) -> Any:
+        import asyncio
+
+        from core.api import Migctl
+
+        return await asyncio.to_thread(Migctl.open, environment=self.environment, sink=self._sink,
+                                       lock_timeout=self.lock_timeout, vector_store_type=self.vector_store_type)
+
+    def on_unmount(self) -> None:
+        api = self.api
+        self.core.stop(api.close if api is not None else None)
+
+    # -- loading --------------------------------------------------------------------------
+    @work(thread=True, group="graph", exit_on_error=False)
+    def load_graph(self) -> None:
+        """Read the revision files as text: the history shows before any database answers."""
+        from core.relational.project import AlembicProject
+
+        try:
+            graph = AlembicProject(self.environment.alembic).graph()
+        except MigctlError as exc:
+            self.call_from_thread(self.show_error, "Cannot read the Alembic project", str(exc), exc.detail)
+            return
+        self.call_from_thread(self.query_one(HistoryPane).show_graph, graph)
+
+    @work(group="connect", exclusive=True, exit_on_error=False)
+    async def connect(self) -> None:
+        header = self.query_one(StatusHeader)
+        try:
+            self.api = await self.call(self._open_api)
+        except MigctlError as exc:
+            header.relational_state = "unreachable"
+            self.show_error("Cannot open the environment", str(exc), exc.detail)
+            return
+        header.url = _masked(self.api.url) + ("  (embedded)" if self.environment.embedded else "")
+        self.connected = True
+        await self.refresh_state()
+        self.ready = True
+
+    async def refresh_state(self) -> None:
+        """Both sides' state into the header and panes; a side that fails says so in place."""
+        header = self.query_one(StatusHeader)
+        api = self.api
+        try:
+            status = await self.call(lambda: api.status(vector=False))
+            self.status = status
+            rel = status["relational"]
+            header.relational_state = "connected"
+            lock = status.get("lock")
+            header.lock = f"{lock['who']} running {lock['operation']}" if lock else ""
+            self.query_one(HistoryPane).show_state(
+                set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]})
+            audit = await self.call(lambda: api.audit(100))
+            self.query_one(ActivityPane).show_audit(audit)
+        except MigctlError as exc:
+            header.relational_state = f"error: {exc}"
+        except Exception as exc:  # a driver error not wrapped by the core: show it, keep going
+            header.relational_state = f"error: {_first_line(exc)}"
+        if self.vector_enabled:
+            await self._refresh_vector()
+
+    async def _refresh_vector(self) -> None:
+        header = self.query_one(StatusHeader)
+        api = self.api
+        await self._load_templates()
+        try:
+            history = await self.call(api.vector.history)
+            collections = await self.call(api.vector.collections)
+        except Exception as exc:  # unreachable Milvus, wrong token, ...: the vector side says so
+            message = str(exc) if isinstance(exc, MigctlError) else _first_line(exc)
+            header.vector_state = "unavailable"
+            self.query_one(VectorPane).show_error(message)
+            self.query_one(CollectionsPane).show_error(message)
+            return
+        header.store = api.vector.settings.store
+        header.vector_state = "connected"
+        applied = [r for r in history if r["status"] in ("applied", "drifted")]
+        pending = [r for r in history if r["status"] == "pending"]
+        current = applied[-1]["version"] if applied else "base"
+        summary = (f"{len(history)} vector migrations · {api.vector.settings.store} "
+                   f"({_short(api.vector.settings.address)}) · current {current} · pending {len(pending)}")
+        self.query_one(VectorPane).show(history, summary)
+        self.query_one(CollectionsPane).show({**collections, "address": _short(collections["address"])})
+
+    async def _load_templates(self) -> None:
+        api = self.api
+        path = str(api.vector.settings.templates)
+
+        async def load() -> tuple[list[tuple[str, int, str, int]], dict[str, str]]:
+            from core.vector.render import render_milvus, render_pgvector_ddl
+
+            templates = api.vector.templates
+            rows, rendered = [], {}
+            for name in sorted(templates.collections):
+                spec = templates.collection(name)
+                rows.append((name, spec.dim, f"{spec.index.index_type} {spec.index.metric}", len(spec.fields)))
+                rendered[name] = ("Milvus\n" + render_milvus(spec) + "\n\npgvector\n" + render_pgvector_ddl(spec))
+            return rows, rendered
+
+        try:
+            rows, rendered = await self.call(load)
+        except MigctlError as exc:
+            self.query_one(TemplatesPane).show_error(_short(path), str(exc))
+            return
+        self.query_one(TemplatesPane).show(_short(path), rows, rendered)
+
+    @on(HistoryPane.Selected)
+    def _revision_selected(self, message: HistoryPane.Selected) -> None:
+        if self.api is not None and message.revision not in self.query_one(HistoryPane).sql:
+            self.load_sql(message.revision)
+
+    @work(group="sql", exclusive=True, exit_on_error=False)
+    async def load_sql(self, revision: str) -> None:
+        """The selected revision's own upgrade and downgrade SQL (offline, nothing runs)."""
+        import asyncio
+
+        await asyncio.sleep(0.15)  # cursor held on a row, not just passing over it
+        pane = self.query_one(HistoryPane)
+        node = pane.graph.by_id[revision] if pane.graph else None
+        if node is None:
+            return
+        api = self.api
+        down = node.down_revisions[0] if len(node.down_revisions) == 1 else ("base" if not node.down_revisions else None)
+
+        async def both() -> tuple[str, str]:
+            if down is None:  # a merge: its own SQL is empty, Alembic only moves the version table
+                return "-- merge point: no schema change --", "-- merge point: no schema change --"
+            up = await api.offline_sql("upgrade", revision, start=down)
+            back = await api.offline_sql("downgrade", down, start=revision)
+            return up, back
+
+        try:
+            up, back = await self.call(both)
+        except Exception as exc:
+            up = back = f"-- SQL not available: {exc if isinstance(exc, MigctlError) else _first_line(exc)}"
+        pane.show_sql(revision, up, back)
+
+    # -- events from the core -------------------------------------------------------------
+    @on(CoreEvent)
+    def _core_event(self, message: CoreEvent) -> None:
+        from core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+
+        event = message.event
+        activity = self.query_one(ActivityPane)
+        if isinstance(event, StepStarted):
+            line = f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  {event.message}"
+            activity.set_status(f"{self.running}: {line}")
+            activity.progress(event.index, event.total)
+            self.query_one(StatusHeader).running = f"{self.running} ({event.index + 1}/{event.total})"
+        elif isinstance(event, StepFinished):
+            line = (f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  "
+                    f"done {event.duration_s:.2f}s")
+            activity.progress(event.index + 1, event.total)
+        elif isinstance(event, StepFailed):
+            line = f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  FAILED: {event.error}"
+        elif isinstance(event, LockWaiting):
+            line = f"waiting for the migration lock held by {event.holder} (up to {event.timeout_s:.0f}s)"
+            self.query_one(StatusHeader).lock = event.holder
+        elif isinstance(event, Notice):
+            line = event.text
+            if self.running:
+                activity.set_status(f"{self.running}: {line}")
+        else:
+            line = str(event)
+        activity.log_line(line)
+
+    @on(CopyProgressed)
+    def _copy_progress(self, message: CopyProgressed) -> None:
+        e = message.event
+        eta = f", ETA {e.eta_s:.0f}s" if e.eta_s is not None else ""
+        text = f"copying {e.source} -> {e.target}: {e.done:,}/{e.total:,} rows, {e.rows_per_s:,.0f} rows/s{eta}"
+        activity = self.query_one(ActivityPane)
+        activity.set_status(f"{self.running}: {text}")
+        activity.progress(e.done, e.total)
+        self.query_one(StatusHeader).running = f"{self.running} ({e.done:,}/{e.total:,} rows)"
+
+    # -- actions: availability --------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATING and (self.running or not self.connected):
+            return None  # shown, but disabled
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette lists the registry's actions beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        for a in ACTIONS:
+            if a.name in ("help", "quit"):
+                continue
+            yield SystemCommand(a.description, f"{a.description} [{a.key}]", getattr(self, f"action_{a.name}"))
+
+    def action_show_pane(self, name: str) -> None:
+        self.query_one(TabbedContent).active = name
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_refresh(self) -> None:
+        if self.api is None:
+            self.connect()
+        else:
+            self._refresh_worker()
+
+    @work(group="refresh", exclusive=True, exit_on_error=False)
+    async def _refresh_worker(self) -> None:
+        await self.refresh_state()
+        self.notify("refreshed", timeout=2)
+
+    async def action_quit(self) -> None:
+        if self.running:
+            self.notify(f"{self.running} is running; it cannot be stopped half-way. Quit when it ends.",
+                        severity="warning")
+            return
+        self.exit(0)
+
+    # -- actions: relational --------------------------------------------------------------
+    def _selected_revision(self) -> str | None:
+        rev = self.query_one(HistoryPane).selected
+        if rev is None:
+            self.notify("select a revision in the Alembic pane first", severity="warning")
+        return rev
+
+    def action_upgrade_heads(self) -> None:
+        self.relational("upgrade", "heads")
+
+    def action_upgrade_next(self) -> None:
+        self.relational("upgrade", "+1")
+
+    def action_upgrade_selected(self) -> None:
+        if rev := self._selected_revision():
+            self.relational("upgrade", rev)
+
+    def action_downgrade_one(self) -> None:
+        self.relational("downgrade", "-1")
+
+    def action_downgrade_selected(self) -> None:
+        if rev := self._selected_revision():
+            self.relational("downgrade", rev)
+
+    def action_downgrade_base(self) -> None:
+        self.relational("downgrade", "base")
+
+    def action_stamp_selected(self) -> None:
+        if rev := self._selected_revision():
+            self.relational("stamp", rev)
+
+    @work(group="op", exit_on_error=False)
+    async def relational(self, action: str, target: str) -> None:
+        """Plan, show, confirm, execute: one Alembic operation."""
+        from tui.formatting import plan_lines
+
+        api = self.api
+        planner = {"upgrade": api.plan_upgrade, "downgrade": api.plan_downgrade, "stamp": api.plan_stamp}[action]
+        try:
+            plan = await self.call(lambda: planner(target))
+        except Exception as exc:
+            self.show_failure(f"Cannot plan {action} {target}", exc)
+            return
+        if plan.empty:
+            self.notify(f"{action} {target}: nothing to do, already there")
+            return
+        text = "\n".join(plan_lines(plan))
+        typed = await self.push_screen_wait(ConfirmScreen(
+            f"{action.capitalize()} {self.environment.name} to {target}", text, sql=plan.sql,
+            environment=self.environment.name, protected=self.environment.protected,
+            destructive=bool(plan.destructive) or action == "downgrade",
+            confirm_label=action.capitalize()))
+        if typed is None:
+            await self._declined(action, target)
+            return
+        await self._run(f"{action} {target}", lambda: api.execute(plan, confirm_env=typed or None),
+                        done=lambda r: f"{action} done: {len(r.applied)} step(s); now at "
+                                       f"{', '.join(r.after) or 'base'}")
+
+    @work(group="op", exit_on_error=False)
+    async def action_merge_heads(self) -> None:
+        api = self.api
+        heads = self.query_one(HistoryPane).graph.heads if self.query_one(HistoryPane).graph else ()
+        if len(heads) < 2:
+            self.notify("only one head: nothing to merge")
+            return
+        typed = await self.push_screen_wait(ConfirmScreen(
+            "Merge heads", "Write a merge revision file joining:\n" + "\n".join(f"  {h}" for h in heads)
+            + "\n\nNo database changes; upgrade afterwards applies it.", environment=self.environment.name,
+            protected=False, confirm_label="Merge"))
+        if typed is None:
+            return
+        await self._run("merge", lambda: api.merge(list(heads), "merge heads"), done=lambda r: f"wrote merge revision {r}")
+        self.load_graph()
+
+    # -- actions: both sides --------------------------------------------------------------
+    def action_init(self) -> None:
+        self.unified("init")
+
+    def action_migrate(self) -> None:
+        self.unified("migrate")
+
+    @work(group="op", exit_on_error=False)
+    async def unified(self, command: str) -> None:
+        from core.ops.unified import (
+            ensure_database,
+            ensure_vector_extension,
+            execute_migrate,
+            plan_migrate,
+        )
+        from tui.formatting import plan_lines, vector_plan_lines
+
+        api = self.api
+        skip_vector = not self.vector_enabled
+        try:
+            if command == "init":
+                await self.call(lambda: ensure_database(api))
+                await self.call(lambda: ensure_vector_extension(api))
+            plan = await self.call(lambda: plan_migrate(api, skip_vector=skip_vector))
+        except Exception as exc:
+            self.show_failure(f"Cannot plan {command}", exc)
+            return
+        if plan.empty and command == "migrate":
+            self.notify("migrate: nothing to do, both sides at the latest version")
+            return
+        lines = plan_lines(plan.relational)
+        if plan.vector is not None:
+            lines += [""] + vector_plan_lines(plan.vector, self.environment.name)
+        if command == "init":
+            lines += ["", "Seed data: sql/common/*.sql (idempotent)"]
+        typed = await self.push_screen_wait(ConfirmScreen(
+            f"{command.capitalize()} {self.environment.name}", "\n".join(lines), environment=self.environment.name,
+            protected=self.environment.protected, confirm_label=command.capitalize()))
+        if typed is None:
+            await self._declined(command, "latest")
+            return
+        await self._run(command, lambda: execute_migrate(api, plan, confirm_env=typed or None,
+                                                         seed=command == "init", action=command),
+                        done=lambda r: f"{command} done: {len(r.relational_applied)} revision(s), "
+                                       f"{len(r.vector_applied)} vector migration(s)")
+
+    @work(group="op", exit_on_error=False)
+    async def action_reset(self) -> None:
+        """The wizard: scope -> plan with counts, backup, typed name -> progress -> result."""
+        from core.ops.reset import execute_reset, plan_reset
+        from tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
+
+        api = self.api
+        env = self.environment.name
+        scope = await self.push_screen_wait(ResetScopeScreen(env))
+        if scope is None:
+            return
+        try:
+            plan = await self.call(lambda: plan_reset(api, skip_vector=scope == "relational" or not self.vector_enabled,
+                                                      skip_relational=scope == "vector"))
+        except Exception as exc:
+            self.show_failure("Cannot plan the reset", exc)
+            return
+        answer = await self.push_screen_wait(ResetConfirmScreen(env, "\n".join(plan.lines()[:-1])))
+        if answer is None:
+            await self._declined("reset", plan.scope)
+            return
+        plan.backup, typed = answer
+        result = await self._run(f"reset ({plan.scope})", lambda: execute_reset(api, plan, confirm_env=typed),
+                                 done=lambda folder: "reset done")
+        if result is _FAILED:
+            return
+        summary = (f"Dropped {len(plan.tables)} table(s), {len(plan.views)} view(s), "
+                   f"{len(plan.collections)} collection(s).\n"
+                   + (f"Backup: {result}\nBring it back with: migctl restore {result}" if result else "No backup taken."))
+        await self.push_screen_wait(ResetResultScreen(env, summary))
+
+    # -- actions: vector ------------------------------------------------------------------
+    def _selected_version(self, required: bool = True) -> str | None:
+        version = self.query_one(VectorPane).selected if self.query_one(TabbedContent).active == "vector" else None
+        if version is None and required:
+            self.notify("select a version in the Vector pane first", severity="warning")
+        return version
+
+    def action_vector_upgrade(self) -> None:
+        self.vector("upgrade", None)
+
+    def action_vector_downgrade(self) -> None:
+        self.vector("downgrade", self._selected_version(required=False) or "-1")
+
+    def action_vector_stamp(self) -> None:
+        if version := self._selected_version():
+            self.vector("stamp", version)
+
+    @work(group="op", exit_on_error=False)
+    async def vector(self, action: str, target: str | None) -> None:
+        from tui.formatting import vector_plan_lines
+
+        api = self.api
+        try:
+            if action == "upgrade":
+                await self.call(api.vector.check_drift)
+            plan = await self.call(lambda: api.vector.plan(action, target))
+        except Exception as exc:
+            self.show_failure(f"Cannot plan vector {action}", exc)
+            return
+        if plan.empty:
+            self.notify(f"vector {action}: nothing to do")
+            return
+        typed = await self.push_screen_wait(ConfirmScreen(
+            f"Vector {action} {self.environment.name} to {plan.target}",
+            "\n".join(vector_plan_lines(plan, self.environment.name)), environment=self.environment.name,
+            protected=self.environment.protected, destructive=bool(plan.destroys) or action == "downgrade",
+            confirm_label=f"Vector {action}"))
+        if typed is None:
+            await self._declined(f"vector {action}", plan.target)
+            return
+        await self._run(f"vector {action}", lambda: api.vector.execute(plan, lock_timeout=self.lock_timeout,
+                                                                        confirm_env=typed or None),
+                        done=lambda r: f"vector {action} done: {len(r)} migration(s); now at {plan.after or 'base'}")
+
+    @work(group="op", exit_on_error=False)
+    async def action_vector_repair(self) -> None:
+        version = self._selected_version()
+        if version is None:
+            return
+        api = self.api
+        typed = await self.push_screen_wait(ConfirmScreen(
+            f"Repair vector migration {version}",
+            f"Record the current file of {version} as applied (new operations_hash).\n"
+            "Only do this when the edit does not change what the store holds.",
+            environment=self.environment.name, protected=self.environment.protected, confirm_label="Repair"))
+        if typed is None:
+            await self._declined("vector repair", version)
+            return
+        await self._run("vector repair", lambda: api.vector.repair(version, confirm_env=typed or None),
+                        done=lambda h: f"repaired {version}: operations_hash now {h[:12]}")
+
+    @work(group="op", exit_on_error=False)
+    async def action_create_vector_migration(self) -> None:
+        from tui.screens.forms import CreateVectorMigrationScreen
+
+        api = self.api
+        try:
+            names = await self.call(_template_names(api))
+        except Exception as exc:
+            self.show_failure("Cannot read the templates", exc)
+            return
+        answer = await self.push_screen_wait(CreateVectorMigrationScreen(names))
+        if answer is None:
+            return
+        description, chosen = answer
+
+        async def create() -> str:
+            return api.vector.create_migration(description, chosen)
+
+        await self._run("create vector migration", create, done=lambda path: f"created {path}")
+
+    # -- running ----------------------------------------------------------------------------
+    async def _declined(self, action: str, target: str | None) -> None:
+        self.notify(f"{action}: cancelled, nothing changed")
+        api = self.api
+        try:
+            await self.call(lambda: api.record_refusal(action, target, "declined in the console"))
+        except Exception:  # a read-only role cannot audit; declining still stands
+            pass
+
+    async def _run(self, label: str, make: Callable[[], Awaitable[T]], *, done: Callable[[T], str]) -> Any:
+        """Run one operation on the core thread with the console marked busy; report the end."""
+        activity = self.query_one(ActivityPane)
+        self.running = label
+        self.query_one(StatusHeader).running = label
+        activity.log_line(f"--- {label} started")
+        activity.set_status(f"{label}: starting ...")
+        self._op_started = time.monotonic()
+        try:
+            result = await self.call(make)
+        except Exception as exc:
+            activity.log_line(f"--- {label} failed: {_message(exc)}")
+            activity.set_status(f"{label}: failed")
+            self.show_failure(f"{label} failed", exc)
+            return _FAILED
+        finally:
+            self.running = ""
+            self.query_one(StatusHeader).running = ""
+            await self.refresh_state()
+        text = done(result)
+        took = time.monotonic() - self._op_started
+        activity.log_line(f"--- {text} ({took:.1f}s)")
+        activity.set_status(f"idle · last: {text}")
+        self.notify(text)
+        return result
+
+    def show_failure(self, title: str, exc: BaseException) -> None:
+        detail = getattr(exc, "detail", None)
+        if not isinstance(exc, MigctlError):
+            import traceback
+
+            from core.secrets import scrub
+
+            detail = scrub("".join(traceback.format_exception(exc)))
+        self.show_error(title, _message(exc), detail)
+
+    def show_error(self, title: str, message: str, detail: str | None = None) -> None:
+        from core.secrets import scrub
+
+        self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
+
+
+_FAILED = object()
+
+
+def _template_names(api: Any) -> Callable[[], Awaitable[list[str]]]:
+    async def names() -> list[str]:
+        return sorted(api.vector.templates.collections)
+
+    return names
+
+
+def _message(exc: BaseException) -> str:
+    from core.secrets import scrub
+
+    return scrub(str(exc)) if isinstance(exc, MigctlError) else f"{type(exc).__name__}: {scrub(_first_line(exc))}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _masked(url: str) -> str:
+    from core.secrets import mask_url
+
+    return mask_url(url)
+
+
+def _short(path: str) -> str:
+    from tui.widgets.history import shown_path
+
+    return shown_path(path)

@@ -1,0 +1,45 @@
+"""Starting the console: ``migctl`` on a terminal, ``migctl tui`` and ``migctl serve``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+
+def add_commands(add: Any) -> None:
+    p = add("tui", "open the operator console (the default when migctl runs on a terminal)")
+    p.add_argument("--no-mouse", action="store_true",
+                   help="leave the mouse to the terminal (select and copy text over SSH)")
+    p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
+    p = add("serve", "serve the console to a browser through textual-serve")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+
+def run_console(args: argparse.Namespace, environment: Any) -> int:
+    from tui.app import MigctlApp
+
+    app = MigctlApp(environment, vector_store_type=getattr(args, "vector_store_type", None),
+                    lock_timeout=float(getattr(args, "lock_timeout", 0.0) or 0.0),
+                    vector=not getattr(args, "skip_vector_db", False))
+    code = app.run(mouse=not getattr(args, "no_mouse", False))
+    return code or 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    from core.errors import UsageError
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UsageError("migctl serve needs textual-serve: pip install 'migctl[serve]'") from None
+    command = [sys.executable, "-m", "tui.cli", "tui"]
+    for flag in ("config", "env", "database_url", "vector_store_type"):
+        value = getattr(args, flag, None)
+        if value:
+            command += [f"--{flag.replace('_', '-')}", str(value)]
+    server = Server(shlex.join(command), host=args.host, port=args.port, title="migctl")
+    server.serve()
+    return 0

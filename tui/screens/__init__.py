@@ -1,0 +1,1 @@
+"""The console's modal screens: confirmation, error, help, forms and the reset wizard."""

@@ -1,0 +1,70 @@
+"""The confirmation every mutating action passes: the plan, then Cancel (focused) or Confirm.
+
+A protected environment also needs its name typed; Confirm refuses until it matches.
+Dismisses with ``None`` when cancelled, else with the typed name ("" when not protected).
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from tui.screens.dialog import say
+
+
+class ConfirmScreen(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, title: str, plan_text: str, *, sql: str | None = None, environment: str,
+                 protected: bool, destructive: bool = False, confirm_label: str = "Confirm") -> None:
+        super().__init__()
+        self.title_text = title
+        self.plan_text = plan_text
+        self.sql = sql
+        self.environment = environment
+        self.protected = protected
+        self.destructive = destructive
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="-destructive" if self.destructive else ""):
+            yield Static(self.title_text, id="dialog-title", markup=False)
+            with VerticalScroll(id="plan-scroll"):
+                yield Static(self.plan_text, id="plan-text", markup=False)
+                if self.sql:
+                    yield Static("-- SQL --\n" + self.sql.rstrip(), id="plan-sql", markup=False)
+            if self.protected:
+                yield Static(f"{self.environment} is PROTECTED: type its name to confirm", classes="protected-note",
+                             markup=False)
+                yield Input(placeholder=self.environment, id="typed-name")
+            yield Static("", id="dialog-error", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.confirm_label, id="confirm", variant="error" if self.destructive else "warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#confirm")
+    @on(Input.Submitted, "#typed-name")
+    def _confirm(self) -> None:
+        if not self.protected:
+            self.dismiss("")
+            return
+        typed = self.query_one("#typed-name", Input).value.strip()
+        if typed != self.environment:
+            say(self,
+                f"refused: the typed name does not match {self.environment!r}; nothing was changed")
+            return
+        self.dismiss(typed)

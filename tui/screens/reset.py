@@ -1,0 +1,136 @@
+"""The reset wizard's screens: scope -> plan with counts, backup and typed name -> result.
+
+The App drives the steps (it plans between them in the core thread); each screen only
+collects one decision.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
+
+from tui.screens.dialog import say
+
+SCOPES = (("both", "Both: relational tables and vector collections"),
+          ("relational", "Relational only: the Alembic schema (keep the vector store)"),
+          ("vector", "Vector only: collections and their tracking (keep the Alembic schema)"))
+
+
+class ResetScopeScreen(ModalScreen[str | None]):
+    """Step 1 of 3: what to reset."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reset.cancel")]
+
+    def __init__(self, environment: str) -> None:
+        super().__init__()
+        self.environment = environment
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="-destructive"):
+            yield Static(f"Reset {self.environment} · step 1 of 3: scope", id="dialog-title", markup=False)
+            with RadioSet(id="scope"):
+                for i, (_key, label) in enumerate(SCOPES):
+                    yield RadioButton(label, value=i == 0)
+            yield Static("Next shows exactly what will be dropped, with row counts. Nothing changes yet.",
+                         markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Next", id="next", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#next")
+    def _next(self) -> None:
+        index = self.query_one("#scope", RadioSet).pressed_index
+        self.dismiss(SCOPES[max(index, 0)][0])
+
+
+class ResetConfirmScreen(ModalScreen[tuple[bool, str] | None]):
+    """Step 2 of 3: the plan with counts, the backup switch (on), the typed name.
+
+    Dismisses with (backup, typed name) once the name matches, else stays and says why.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reset.cancel")]
+
+    def __init__(self, environment: str, plan_text: str) -> None:
+        super().__init__()
+        self.environment = environment
+        self.plan_text = plan_text
+        self.refusals = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="-destructive"):
+            yield Static(f"Reset {self.environment} · step 2 of 3: plan and confirmation", id="dialog-title",
+                         markup=False)
+            with VerticalScroll(id="plan-scroll"):
+                yield Static(self.plan_text, id="plan-text", markup=False)
+            yield Checkbox("Back up first (pg_dump and collection rows, restorable with migctl restore)",
+                           value=True, id="backup")
+            yield Static(f"Type the environment name ({self.environment}) to reset it", markup=False)
+            yield Input(placeholder=self.environment, id="typed-name")
+            yield Static("", id="dialog-error", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Reset", id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#confirm")
+    @on(Input.Submitted, "#typed-name")
+    def _confirm(self) -> None:
+        typed = self.query_one("#typed-name", Input).value.strip()
+        if typed != self.environment:
+            self.refusals += 1
+            say(self,
+                f"refused: {typed!r} is not {self.environment!r}; nothing was changed")
+            return
+        self.dismiss((self.query_one("#backup", Checkbox).value, typed))
+
+
+class ResetResultScreen(ModalScreen[None]):
+    """Step 3 of 3: what was dropped and where the backup is."""
+
+    BINDINGS = [Binding("escape,enter", "close", "Close", id="reset.close")]
+
+    def __init__(self, environment: str, summary: str) -> None:
+        super().__init__()
+        self.environment = environment
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(f"Reset {self.environment} · step 3 of 3: done", id="dialog-title", markup=False)
+            yield Static(self.summary, id="reset-summary", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Close", id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,1 @@
+"""The console's widgets: header and the five panes."""
