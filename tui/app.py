@@ -56,7 +56,11 @@ class MigctlApp(App[int]):
 
     def __init__(self, environment: Environment, *, vector_store_type: str | None = None,
                  lock_timeout: float = 0.0, vector: bool = True) -> None:
-        super().__init__()
+        import os
+
+        # NO_COLOR: Textual's own handling turns colours grey; with ANSI colours it drops them
+        # entirely, and app.tcss marks focus and cursors by reverse video instead.
+        super().__init__(ansi_color="NO_COLOR" in os.environ)
         self.environment = environment
         self.vector_store_type = vector_store_type
         self.lock_timeout = lock_timeout

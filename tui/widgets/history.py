@@ -56,6 +56,7 @@ class HistoryPane(Container):
         self.current: set[str] = set()
         self.drifted: dict[str, str] = {}
         self.applied: set[str] = set()
+        self.state_known = False  # until the database answers, current and pending are unknown
         self.sql: dict[str, tuple[str, str]] = {}
 
     def compose(self) -> ComposeResult:
@@ -78,6 +79,7 @@ class HistoryPane(Container):
 
     def show_state(self, current: set[str], drifted: dict[str, str]) -> None:
         self.current, self.drifted = current, drifted
+        self.state_known = True
         self.applied = self.graph.ancestors(current) if self.graph else set()
         self._fill()
 
@@ -100,11 +102,13 @@ class HistoryPane(Container):
                                  node.message), key=node.id)
         if keep and keep in graph.by_id:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
-        pending = len(graph.pending(self.current))
         heads = ", ".join(graph.heads) or "-"
-        current = ", ".join(sorted(self.current)) or "base"
-        self.query_one("#history-summary", Static).update(
-            f"{len(graph)} revisions · current {current} · heads {heads} · pending {pending}")
+        if self.state_known:
+            current = ", ".join(sorted(self.current)) or "base"
+            state = f"current {current} · heads {heads} · pending {len(graph.pending(self.current))}"
+        else:
+            state = f"heads {heads} · current: asking the database ..."
+        self.query_one("#history-summary", Static).update(f"{len(graph)} revisions · {state}")
         self.show_detail()
 
     def show_sql(self, revision: str, upgrade: str, downgrade: str) -> None:
