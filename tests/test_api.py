@@ -107,13 +107,19 @@ def test_embedded_commands(tmp_path: Path) -> None:
     try:
         started = run_cli("embedded", "start", cwd=tmp_path, env=env)
         assert started.code == 0 and "embedded PostgreSQL 18" in started.out, started.text
+        assert "embedded Milvus Lite running: http://127.0.0.1:" in started.out, started.text
         status = json.loads(run_cli("embedded", "status", "--json", cwd=tmp_path, env=env).out)
         assert status["running"] and status["version"].startswith("18")
+        assert status["milvus_lite"]["running"] and status["milvus_lite"]["data_dir"].endswith("milvus.db")
         assert (tmp_path / "state" / "pg" / "data" / "PG_VERSION").read_text().strip() == "18"
         up = run_cli("upgrade", "--yes", cwd=tmp_path, env=env)
         assert up.code == 0, up.text
         st = json.loads(run_cli("status", "--json", cwd=tmp_path, env=env).out)
         assert st["environment"] == "embedded" and st["embedded"] and st["relational"]["pending"] == 0
+        # the vector side reaches Milvus Lite through its server process (which holds the data
+        # directory's lock, so opening it by path would fail)
+        assert st["vector"]["store"] == "milvus" and st["vector"]["collections"] == []
     finally:
-        assert run_cli("embedded", "stop", cwd=tmp_path, env=env).out.strip() == "stopped"
+        assert run_cli("embedded", "stop", cwd=tmp_path, env=env).out.split() == [
+            "PostgreSQL", "stopped", "Milvus", "Lite", "stopped"]
     assert json.loads(run_cli("embedded", "status", "--json", cwd=tmp_path, env=env).out)["running"] is False

@@ -117,8 +117,20 @@ class MigctlApp(App[int]):
 
         from core.api import Migctl
 
-        return await asyncio.to_thread(Migctl.open, environment=self.environment, sink=self._sink,
-                                       lock_timeout=self.lock_timeout, vector_store_type=self.vector_store_type)
+        def open_both() -> Migctl:
+            api = Migctl.open(environment=self.environment, sink=self._sink, lock_timeout=self.lock_timeout,
+                              vector_store_type=self.vector_store_type)
+            if self.vector_enabled:
+                from core.vector.lite_server import LiteServer, is_local_path
+
+                settings = api.vector.settings
+                if settings.store == "milvus" and is_local_path(settings.uri):
+                    # Milvus Lite by path would run inside this process, sharing the GIL
+                    # with the UI: give it a process of its own.
+                    LiteServer(settings.uri).ensure_running()
+            return api
+
+        return await asyncio.to_thread(open_both)
 
     def on_unmount(self) -> None:
         api = self.api

@@ -487,19 +487,42 @@ def _embedded(args: argparse.Namespace) -> int:
     environment = load_environment(_opt(args, "config"), _opt(args, "env"), None, environ={
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)})
     server = EmbeddedPostgres(environment.state_dir)
+    lite = _embedded_lite(environment)
     if args.action == "start":
         server.ensure_running()
         _print(f"embedded PostgreSQL {server.version()} running: {server.url} (data in {server.data_dir})")
+        if lite is not None:
+            _print(f"embedded Milvus Lite running: {lite.ensure_running()} (data in {lite.data_dir})")
     elif args.action == "stop":
-        _print("stopped" if server.stop() else "not running")
+        _print("PostgreSQL stopped" if server.stop() else "PostgreSQL not running")
+        if lite is not None:
+            _print("Milvus Lite stopped" if lite.stop() else "Milvus Lite not running")
     else:
         st = server.status()
         if _opt(args, "json", False):
-            _print_json(st.as_dict())
+            data = st.as_dict()
+            if lite is not None:
+                data["milvus_lite"] = {"running": lite.running_uri() is not None, "uri": lite.running_uri(),
+                                       "data_dir": str(lite.data_dir)}
+            _print_json(data)
         else:
             state = f"running on 127.0.0.1:{st.port} (pid {st.pid})" if st.running else "stopped"
             _print(f"embedded PostgreSQL {st.version}: {state}; data in {st.data_dir}")
+            if lite is not None:
+                uri = lite.running_uri()
+                _print(f"embedded Milvus Lite: {'running at ' + uri if uri else 'stopped'}; data in {lite.data_dir}")
     return EXIT_OK
+
+
+def _embedded_lite(environment: Any) -> Any:
+    """The Milvus Lite server of the embedded default, when the vector store is Milvus Lite."""
+    from core.vector.lite_server import LiteServer, is_local_path
+    from core.vector.settings import vector_settings
+
+    settings = vector_settings(environment)
+    if settings.store != "milvus" or not is_local_path(settings.uri):
+        return None
+    return LiteServer(settings.uri or "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,8 +68,12 @@ def open_store(settings: VectorSettings, relational_url: str):  # -> VectorStore
         from core.vector.stores.pgvector import PgVectorStore
 
         return PgVectorStore(relational_url, schema=settings.schema)
+    from core.vector.lite_server import LiteServer, is_local_path
     from core.vector.stores.milvus import MilvusStore
 
-    if settings.embedded:
+    if is_local_path(settings.uri):
         Path(settings.uri or "").parent.mkdir(parents=True, exist_ok=True)
+        served = LiteServer(settings.uri or "").running_uri()
+        if served:  # the console or `migctl embedded start` runs Milvus Lite as a process
+            return MilvusStore(served, token=settings.token)
     return MilvusStore(settings.uri or "", token=settings.token)

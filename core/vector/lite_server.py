@@ -1,0 +1,132 @@
+"""Milvus Lite in a process of its own, for a data directory such as ``.migctl/milvus.db``.
+
+Opened by path, Milvus Lite runs its (pure Python) gRPC server inside the caller's process:
+fine for a short CLI command, but it shares the GIL with the console and holds the data
+directory's lock, so no second migctl can open it meanwhile. The console and
+``migctl embedded start`` therefore start ``milvus-lite server`` on the same directory; every
+migctl command connects to it by URI while it runs and falls back to the path otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.errors import ConnectionFailed
+
+
+def is_local_path(uri: str | None) -> bool:
+    """A Milvus Lite data directory rather than a server address."""
+    return bool(uri) and "://" not in str(uri)
+
+
+class LiteServer:
+    """The server process for one data directory; its pid and port live beside it."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.home = self.data_dir.parent / f".{self.data_dir.name}.server"
+        self.log_file = self.home / "server.log"
+
+    # -- reading ------------------------------------------------------------------------------
+    def running_uri(self) -> str | None:
+        """``http://127.0.0.1:PORT`` of a live server for this directory, else ``None``."""
+        try:
+            pid = int((self.home / "pid").read_text())
+            port = int((self.home / "port").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return f"http://127.0.0.1:{port}" if _port_open(port) else None
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.home / "pid").read_text()) if self.running_uri() else None
+        except (FileNotFoundError, ValueError):
+            return None
+
+    # -- changing -------------------------------------------------------------------------------
+    def ensure_running(self, timeout: float = 60.0) -> str:
+        """Start the server unless one runs; returns its URI."""
+        uri = self.running_uri()
+        if uri:
+            return uri
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self._file_lock():
+            uri = self.running_uri()
+            if uri:
+                return uri
+            port = _free_port()
+            with self.log_file.open("ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir),
+                     "--host", "127.0.0.1", "--port", str(port)],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while not _port_open(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    if proc.poll() is None:
+                        proc.kill()
+                    last = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                    raise ConnectionFailed(f"Milvus Lite server for {self.data_dir} did not start: {last[0]}")
+                time.sleep(0.05)
+            (self.home / "pid").write_text(str(proc.pid))
+            (self.home / "port").write_text(str(port))
+            return f"http://127.0.0.1:{port}"
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """Stop the server (SIGINT lets it close its data directory); False when none ran."""
+        pid = self.pid
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        for name in ("pid", "port"):
+            (self.home / name).unlink(missing_ok=True)
+        return True
+
+    @contextlib.contextmanager
+    def _file_lock(self):
+        with open(self.home / "start.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
