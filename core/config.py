@@ -78,25 +78,41 @@ def interpolate(value: Any, where: str, environ: Mapping[str, str]) -> Any:
     return value
 
 
+# SQLAlchemy's own URL grammar (sqlalchemy.engine.url._parse_url), so that reading the
+# configuration does not import SQLAlchemy: the console draws its first screen without it.
+_URL = re.compile(
+    r"""
+    (?P<name>[\w\+]+)://
+    (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:(?:\[(?P<ipv6host>[^/\?]+)\] | (?P<ipv4host>[^/:\?]+))?(?::(?P<port>[^/\?]*))?)?
+    (?:/(?P<database>[^\?]*))?
+    (?:\?(?P<query>.*))?
+    """,
+    re.X,
+)
+
+
 def validate_url(url: str) -> str:
     """Parse a database URL; a malformed or unsupported one is a usage error."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"malformed database URL {mask_url(url)!r}: expected dialect://user:password@host:port/dbname") from exc
-    dialect = parsed.get_backend_name()
+    m = _URL.match(url)
+    if m is None:
+        raise UsageError(f"malformed database URL {mask_url(url)!r}: expected dialect://user:password@host:port/dbname")
+    dialect = m["name"].split("+", 1)[0]
     if dialect not in SUPPORTED_DIALECTS:
         raise UsageError(f"unsupported database {dialect!r} in URL {mask_url(url)!r}: use postgresql, mysql/mariadb or sqlite")
-    if dialect != "sqlite" and not parsed.host:
+    host = m["ipv4host"] or m["ipv6host"]
+    if dialect != "sqlite" and not host:
         raise UsageError(f"malformed database URL {mask_url(url)!r}: no host")
-    if dialect != "sqlite" and not parsed.database:
+    if dialect != "sqlite" and not m["database"]:
         raise UsageError(f"malformed database URL {mask_url(url)!r}: no database name")
-    if parsed.port is not None and not (0 < parsed.port < 65536):
-        raise UsageError(f"malformed database URL {mask_url(url)!r}: port out of range")
-    remember(parsed.password)
+    if m["port"]:
+        try:
+            port = int(m["port"])
+        except ValueError:
+            raise UsageError(f"malformed database URL {mask_url(url)!r}: expected dialect://user:password@host:port/dbname") from None
+        if not 0 < port < 65536:
+            raise UsageError(f"malformed database URL {mask_url(url)!r}: port out of range")
+    remember(m["password"])  # raw and percent-decoded
     return url
 
 

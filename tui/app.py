@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
@@ -24,9 +25,6 @@ from core.errors import MigctlError
 from tui.actions import ACTIONS, MUTATING, PANES
 from tui.core_thread import CoreThread
 from tui.messages import CopyProgressed, CoreEvent
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.error import ErrorScreen
-from tui.screens.help import HelpScreen
 from tui.widgets.activity import ActivityPane
 from tui.widgets.collections import CollectionsPane
 from tui.widgets.header import StatusHeader
@@ -82,14 +80,15 @@ class MigctlApp(App[int]):
         with TabbedContent(id="panes"):
             with TabPane(PANE_TITLES["history"], id="history"):
                 yield HistoryPane(id="history-pane")
+            # The hidden panes mount after the first frame: the history shows sooner.
             with TabPane(PANE_TITLES["vector"], id="vector"):
-                yield VectorPane(id="vector-pane")
+                yield Lazy(VectorPane(id="vector-pane"))
             with TabPane(PANE_TITLES["templates"], id="templates"):
-                yield TemplatesPane(id="templates-pane")
+                yield Lazy(TemplatesPane(id="templates-pane"))
             with TabPane(PANE_TITLES["collections"], id="collections"):
-                yield CollectionsPane(id="collections-pane")
+                yield Lazy(CollectionsPane(id="collections-pane"))
             with TabPane(PANE_TITLES["activity"], id="activity"):
-                yield ActivityPane(id="activity-pane")
+                yield Lazy(ActivityPane(id="activity-pane"))
         yield Footer()
 
     def _display_url(self) -> str:
@@ -100,7 +99,6 @@ class MigctlApp(App[int]):
 
     def on_mount(self) -> None:
         self.load_graph()
-        self.connect()
 
     # -- the core thread ------------------------------------------------------------------
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
@@ -146,8 +144,16 @@ class MigctlApp(App[int]):
             graph = AlembicProject(self.environment.alembic).graph()
         except MigctlError as exc:
             self.call_from_thread(self.show_error, "Cannot read the Alembic project", str(exc), exc.detail)
-            return
-        self.call_from_thread(self.query_one(HistoryPane).show_graph, graph)
+            graph = None
+        self.call_from_thread(self._graph_loaded, graph)
+
+    def _graph_loaded(self, graph: Any) -> None:
+        if graph is not None:
+            self.query_one(HistoryPane).show_graph(graph)
+        if self.api is None:
+            # Connecting imports the database stack (SQLAlchemy, Alembic, drivers): start it
+            # once the history is on screen, so the first frame does not wait for it.
+            self.call_after_refresh(self.connect)
 
     @work(group="connect", exclusive=True, exit_on_error=False)
     async def connect(self) -> None:
@@ -165,6 +171,10 @@ class MigctlApp(App[int]):
 
     async def refresh_state(self) -> None:
         """Both sides' state into the header and panes; a side that fails says so in place."""
+        import asyncio
+
+        while not self.query(ActivityPane):  # the lazily mounted panes are not there yet
+            await asyncio.sleep(0.02)
         header = self.query_one(StatusHeader)
         api = self.api
         try:
@@ -318,6 +328,8 @@ class MigctlApp(App[int]):
         self.query_one(TabbedContent).active = name
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def action_refresh(self) -> None:
@@ -385,7 +397,7 @@ class MigctlApp(App[int]):
             self.notify(f"{action} {target}: nothing to do, already there")
             return
         text = "\n".join(plan_lines(plan))
-        typed = await self.push_screen_wait(ConfirmScreen(
+        typed = await self.push_screen_wait(_confirm_screen(
             f"{action.capitalize()} {self.environment.name} to {target}", text, sql=plan.sql,
             environment=self.environment.name, protected=self.environment.protected,
             destructive=bool(plan.destructive) or action == "downgrade",
@@ -404,7 +416,7 @@ class MigctlApp(App[int]):
         if len(heads) < 2:
             self.notify("only one head: nothing to merge")
             return
-        typed = await self.push_screen_wait(ConfirmScreen(
+        typed = await self.push_screen_wait(_confirm_screen(
             "Merge heads", "Write a merge revision file joining:\n" + "\n".join(f"  {h}" for h in heads)
             + "\n\nNo database changes; upgrade afterwards applies it.", environment=self.environment.name,
             protected=False, confirm_label="Merge"))
@@ -448,7 +460,7 @@ class MigctlApp(App[int]):
             lines += [""] + vector_plan_lines(plan.vector, self.environment.name)
         if command == "init":
             lines += ["", "Seed data: sql/common/*.sql (idempotent)"]
-        typed = await self.push_screen_wait(ConfirmScreen(
+        typed = await self.push_screen_wait(_confirm_screen(
             f"{command.capitalize()} {self.environment.name}", "\n".join(lines), environment=self.environment.name,
             protected=self.environment.protected, confirm_label=command.capitalize()))
         if typed is None:
@@ -522,7 +534,7 @@ class MigctlApp(App[int]):
         if plan.empty:
             self.notify(f"vector {action}: nothing to do")
             return
-        typed = await self.push_screen_wait(ConfirmScreen(
+        typed = await self.push_screen_wait(_confirm_screen(
             f"Vector {action} {self.environment.name} to {plan.target}",
             "\n".join(vector_plan_lines(plan, self.environment.name)), environment=self.environment.name,
             protected=self.environment.protected, destructive=bool(plan.destroys) or action == "downgrade",
@@ -540,7 +552,7 @@ class MigctlApp(App[int]):
         if version is None:
             return
         api = self.api
-        typed = await self.push_screen_wait(ConfirmScreen(
+        typed = await self.push_screen_wait(_confirm_screen(
             f"Repair vector migration {version}",
             f"Record the current file of {version} as applied (new operations_hash).\n"
             "Only do this when the edit does not change what the store holds.",
@@ -618,11 +630,19 @@ class MigctlApp(App[int]):
 
     def show_error(self, title: str, message: str, detail: str | None = None) -> None:
         from core.secrets import scrub
+        from tui.screens.error import ErrorScreen
 
         self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
 
 
 _FAILED = object()
+
+
+def _confirm_screen(*args: Any, **kwargs: Any) -> Any:
+    """The confirmation dialog, imported on first use (start-up imports only what it draws)."""
+    from tui.screens.confirm import ConfirmScreen
+
+    return ConfirmScreen(*args, **kwargs)
 
 
 def _template_names(api: Any) -> Callable[[], Awaitable[list[str]]]:
