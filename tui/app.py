@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
@@ -25,14 +25,14 @@ from core.errors import MigctlError
 from tui.actions import ACTIONS, MUTATING, PANES
 from tui.core_thread import CoreThread
 from tui.messages import CopyProgressed, CoreEvent
-from tui.widgets.activity import ActivityPane
-from tui.widgets.collections import CollectionsPane
 from tui.widgets.header import StatusHeader
 from tui.widgets.history import HistoryPane
-from tui.widgets.templates import TemplatesPane
-from tui.widgets.vector import VectorPane
 
 T = TypeVar("T")
+LAZY_PANES = {"vector": ("tui.widgets.vector", "VectorPane"),
+              "templates": ("tui.widgets.templates", "TemplatesPane"),
+              "collections": ("tui.widgets.collections", "CollectionsPane"),
+              "activity": ("tui.widgets.activity", "ActivityPane")}
 PANE_TITLES = {"history": "1 Alembic", "vector": "2 Vector", "templates": "3 Templates",
                "collections": "4 Collections", "activity": "5 Activity"}
 
@@ -53,7 +53,7 @@ class MigctlApp(App[int]):
     connected: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(self, environment: Environment, *, vector_store_type: str | None = None,
-                 lock_timeout: float = 0.0, vector: bool = True) -> None:
+                 lock_timeout: float = 0.0, vector: bool = True, graph: Future[Any] | None = None) -> None:
         import os
 
         # NO_COLOR: Textual's own handling turns colours grey; with ANSI colours it drops them
@@ -66,6 +66,7 @@ class MigctlApp(App[int]):
         self.core = CoreThread()
         self.api: Any = None
         self.status: dict[str, Any] = {}
+        self._graph_future = graph  # the revision graph, when the caller started reading it early
         self.ready = False  # the first refresh finished (tests and the startup bench wait on it)
         self._op_started = 0.0
 
@@ -80,15 +81,10 @@ class MigctlApp(App[int]):
         with TabbedContent(id="panes"):
             with TabPane(PANE_TITLES["history"], id="history"):
                 yield HistoryPane(id="history-pane")
-            # The hidden panes mount after the first frame: the history shows sooner.
-            with TabPane(PANE_TITLES["vector"], id="vector"):
-                yield Lazy(VectorPane(id="vector-pane"))
-            with TabPane(PANE_TITLES["templates"], id="templates"):
-                yield Lazy(TemplatesPane(id="templates-pane"))
-            with TabPane(PANE_TITLES["collections"], id="collections"):
-                yield Lazy(CollectionsPane(id="collections-pane"))
-            with TabPane(PANE_TITLES["activity"], id="activity"):
-                yield Lazy(ActivityPane(id="activity-pane"))
+            # The hidden panes are imported and mounted after the first frame (_mount_panes):
+            # the history shows sooner.
+            for name in LAZY_PANES:
+                yield TabPane(PANE_TITLES[name], id=name)
         yield Footer()
 
     def _display_url(self) -> str:
@@ -99,6 +95,18 @@ class MigctlApp(App[int]):
 
     def on_mount(self) -> None:
         self.load_graph()
+        self.call_after_refresh(self._mount_panes)
+
+    async def _mount_panes(self) -> None:
+        import importlib
+
+        for name, (module, cls) in LAZY_PANES.items():
+            pane = getattr(importlib.import_module(module), cls)(id=f"{name}-pane")
+            await self.query_one(f"TabPane#{name}", TabPane).mount(pane)
+
+    def _pane(self, name: str) -> Any:
+        """One of the lazily mounted panes (vector, templates, collections, activity)."""
+        return self.query_one(f"#{name}-pane")
 
     # -- the core thread ------------------------------------------------------------------
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
@@ -141,7 +149,10 @@ class MigctlApp(App[int]):
         from core.relational.project import AlembicProject
 
         try:
-            graph = AlembicProject(self.environment.alembic).graph()
+            if self._graph_future is not None:
+                graph = self._graph_future.result()
+            else:
+                graph = AlembicProject(self.environment.alembic).graph(self.environment.state_dir / "cache")
         except MigctlError as exc:
             self.call_from_thread(self.show_error, "Cannot read the Alembic project", str(exc), exc.detail)
             graph = None
@@ -151,9 +162,10 @@ class MigctlApp(App[int]):
         if graph is not None:
             self.query_one(HistoryPane).show_graph(graph)
         if self.api is None:
-            # Connecting imports the database stack (SQLAlchemy, Alembic, drivers): start it
-            # once the history is on screen, so the first frame does not wait for it.
-            self.call_after_refresh(self.connect)
+            # Connecting imports the database stack (SQLAlchemy, Alembic, drivers), which holds
+            # the GIL for a while: start it just after the history has reached the terminal
+            # (Textual writes frames from a thread of its own), so the first frame does not wait.
+            self.set_timer(0.3, self.connect)
 
     @work(group="connect", exclusive=True, exit_on_error=False)
     async def connect(self) -> None:
@@ -173,7 +185,7 @@ class MigctlApp(App[int]):
         """Both sides' state into the header and panes; a side that fails says so in place."""
         import asyncio
 
-        while not self.query(ActivityPane):  # the lazily mounted panes are not there yet
+        while not self.query("#activity-pane"):  # the lazily mounted panes are not there yet
             await asyncio.sleep(0.02)
         header = self.query_one(StatusHeader)
         api = self.api
@@ -187,7 +199,7 @@ class MigctlApp(App[int]):
             self.query_one(HistoryPane).show_state(
                 set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]})
             audit = await self.call(lambda: api.audit(100))
-            self.query_one(ActivityPane).show_audit(audit)
+            self._pane("activity").show_audit(audit)
         except MigctlError as exc:
             header.relational_state = f"error: {exc}"
         except Exception as exc:  # a driver error not wrapped by the core: show it, keep going
@@ -205,8 +217,8 @@ class MigctlApp(App[int]):
         except Exception as exc:  # unreachable Milvus, wrong token, ...: the vector side says so
             message = str(exc) if isinstance(exc, MigctlError) else _first_line(exc)
             header.vector_state = "unavailable"
-            self.query_one(VectorPane).show_error(message)
-            self.query_one(CollectionsPane).show_error(message)
+            self._pane("vector").show_error(message)
+            self._pane("collections").show_error(message)
             return
         header.store = api.vector.settings.store
         header.vector_state = "connected"
@@ -215,8 +227,8 @@ class MigctlApp(App[int]):
         current = applied[-1]["version"] if applied else "base"
         summary = (f"{len(history)} vector migrations · {api.vector.settings.store} "
                    f"({_short(api.vector.settings.address)}) · current {current} · pending {len(pending)}")
-        self.query_one(VectorPane).show(history, summary)
-        self.query_one(CollectionsPane).show({**collections, "address": _short(collections["address"])})
+        self._pane("vector").show(history, summary)
+        self._pane("collections").show({**collections, "address": _short(collections["address"])})
 
     async def _load_templates(self) -> None:
         api = self.api
@@ -236,9 +248,9 @@ class MigctlApp(App[int]):
         try:
             rows, rendered = await self.call(load)
         except MigctlError as exc:
-            self.query_one(TemplatesPane).show_error(_short(path), str(exc))
+            self._pane("templates").show_error(_short(path), str(exc))
             return
-        self.query_one(TemplatesPane).show(_short(path), rows, rendered)
+        self._pane("templates").show(_short(path), rows, rendered)
 
     @on(HistoryPane.Selected)
     def _revision_selected(self, message: HistoryPane.Selected) -> None:
@@ -277,7 +289,7 @@ class MigctlApp(App[int]):
         from core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
 
         event = message.event
-        activity = self.query_one(ActivityPane)
+        activity = self._pane("activity")
         if isinstance(event, StepStarted):
             line = f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  {event.message}"
             activity.set_status(f"{self.running}: {line}")
@@ -305,7 +317,7 @@ class MigctlApp(App[int]):
         e = message.event
         eta = f", ETA {e.eta_s:.0f}s" if e.eta_s is not None else ""
         text = f"copying {e.source} -> {e.target}: {e.done:,}/{e.total:,} rows, {e.rows_per_s:,.0f} rows/s{eta}"
-        activity = self.query_one(ActivityPane)
+        activity = self._pane("activity")
         activity.set_status(f"{self.running}: {text}")
         activity.progress(e.done, e.total)
         self.query_one(StatusHeader).running = f"{self.running} ({e.done:,}/{e.total:,} rows)"
@@ -504,7 +516,7 @@ class MigctlApp(App[int]):
 
     # -- actions: vector ------------------------------------------------------------------
     def _selected_version(self, required: bool = True) -> str | None:
-        version = self.query_one(VectorPane).selected if self.query_one(TabbedContent).active == "vector" else None
+        version = self._pane("vector").selected if self.query_one(TabbedContent).active == "vector" else None
         if version is None and required:
             self.notify("select a version in the Vector pane first", severity="warning")
         return version
@@ -594,7 +606,7 @@ class MigctlApp(App[int]):
 
     async def _run(self, label: str, make: Callable[[], Awaitable[T]], *, done: Callable[[T], str]) -> Any:
         """Run one operation on the core thread with the console marked busy; report the end."""
-        activity = self.query_one(ActivityPane)
+        activity = self._pane("activity")
         self.running = label
         self.query_one(StatusHeader).running = label
         activity.log_line(f"--- {label} started")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from concurrent.futures import Future
 from typing import Any
 
 
@@ -18,12 +19,25 @@ def add_commands(add: Any) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
 
+def read_graph_early(environment: Any) -> Future[Any]:
+    """Start reading the revision files now, while Textual is still being imported."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.relational.project import AlembicProject
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="migctl-graph")
+    future = pool.submit(lambda: AlembicProject(environment.alembic).graph(environment.state_dir / "cache"))
+    pool.shutdown(wait=False)
+    return future
+
+
 def run_console(args: argparse.Namespace, environment: Any) -> int:
+    graph = read_graph_early(environment)
     from tui.app import MigctlApp
 
     app = MigctlApp(environment, vector_store_type=getattr(args, "vector_store_type", None),
                     lock_timeout=float(getattr(args, "lock_timeout", 0.0) or 0.0),
-                    vector=not getattr(args, "skip_vector_db", False))
+                    vector=not getattr(args, "skip_vector_db", False), graph=graph)
     code = app.run(mouse=not getattr(args, "no_mouse", False))
     return code or 0
 

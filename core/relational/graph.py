@@ -153,11 +153,25 @@ def revision_files(version_dirs: Iterable[Path], recursive: bool = False) -> lis
     return files
 
 
-def read_graph(version_dirs: Iterable[Path], recursive: bool = False) -> RevisionGraph | None:
-    """Build the graph from the files alone; ``None`` means ask Alembic instead."""
+def read_graph(version_dirs: Iterable[Path], recursive: bool = False,
+               cache_dir: Path | None = None) -> RevisionGraph | None:
+    """Build the graph from the files alone; ``None`` means ask Alembic instead.
+
+    With ``cache_dir``, headers of unchanged files come from a cache there
+    (:mod:`core.relational.header_cache`).
+    """
+    dirs = list(version_dirs)
+    parse = parse_revision_file
+    cache = None
+    if cache_dir is not None:
+        from core.relational.header_cache import HeaderCache
+
+        cache = HeaderCache(cache_dir, dirs)
+        parse = cache.parse
     nodes = []
-    for path in revision_files(version_dirs, recursive):
-        node = parse_revision_file(path)
+    files = revision_files(dirs, recursive)
+    for path in files:
+        node = parse(path)
         if node is None:
             if "revision" in path.read_text(encoding="utf-8"):
                 return None
@@ -169,6 +183,8 @@ def read_graph(version_dirs: Iterable[Path], recursive: bool = False) -> Revisio
     for n in nodes:
         if any(d not in ids for d in n.down_revisions):
             return None
+    if cache is not None:
+        cache.save({str(p) for p in files})
     return build_graph(nodes)
 
 

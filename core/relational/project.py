@@ -58,10 +58,13 @@ class AlembicProject:
         parts = re.split(pattern.get(sep, re.escape(sep or " ")), raw.strip())
         return [Path(p.replace("%(here)s", str(self.script_location))) for p in parts if p.strip()]
 
-    def graph(self) -> RevisionGraph:
-        """The revision graph from the files, or from Alembic's loader when they need executing."""
+    def graph(self, cache_dir: Path | None = None) -> RevisionGraph:
+        """The revision graph from the files, or from Alembic's loader when they need executing.
+
+        ``cache_dir`` keeps parsed headers between runs (the console passes its state dir).
+        """
         recursive = self.ini_options.get("recursive_version_locations", "false").lower() == "true"
-        fast = read_graph(self.version_dirs(), recursive)
+        fast = read_graph(self.version_dirs(), recursive, cache_dir)
         if fast is not None and len(fast):
             return fast
         return graph_from_script(self.script())
