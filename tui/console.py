@@ -49,11 +49,16 @@ def serve(args: argparse.Namespace) -> int:
         from textual_serve.server import Server
     except ImportError:
         raise UsageError("migctl serve needs textual-serve: pip install 'migctl[serve]'") from None
+    import os
+
     command = [sys.executable, "-m", "tui.cli", "tui"]
-    for flag in ("config", "env", "database_url", "vector_store_type"):
+    for flag in ("config", "env", "vector_store_type"):
         value = getattr(args, flag, None)
         if value:
             command += [f"--{flag.replace('_', '-')}", str(value)]
+    if getattr(args, "database_url", None):
+        # through the environment: textual-serve prints the command line it serves
+        os.environ["DATABASE_URL"] = args.database_url
     server = Server(shlex.join(command), host=args.host, port=args.port, title="migctl")
     server.serve()
     return 0
