@@ -44,28 +44,8 @@ ALEMBIC = str(BIN / "alembic")
 MIGCTL = str(BIN / "migctl")
 _ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
 
-REVISION = '''"""create t_{i}
-
-Revision ID: {rev}
-Revises: {down_doc}
-Create Date: 2025-01-01 00:00:00.000000
-
-"""
-from alembic import op
-
-revision = "{rev}"
-down_revision = {down}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("CREATE TABLE t_{i} (id integer primary key)")
-
-
-def downgrade() -> None:
-    op.execute("DROP TABLE t_{i}")
-'''
+sys.path.insert(0, str(Path(__file__).parent))
+from relational import REVISION_TEMPLATE as REVISION  # noqa: E402  (the same chain as bench/relational.py)
 
 
 def clean_env() -> dict[str, str]:

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from tui.screens.dialog import say
+from tui.screens.dialog import Dialog, say
 
 
-class ConfirmScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+class ConfirmScreen(Dialog[str | None]):
 
     def __init__(self, title: str, plan_text: str, *, sql: str | None = None, environment: str,
                  protected: bool, destructive: bool = False, confirm_label: str = "Confirm") -> None:
@@ -45,16 +42,6 @@ class ConfirmScreen(ModalScreen[str | None]):
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error" if self.destructive else "warning")
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
 
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#typed-name")

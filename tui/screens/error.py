@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Collapsible, Static
 
+from tui.screens.dialog import Dialog
 
-class ErrorScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape", "close", "Close", id="error.close")]
+
+class ErrorScreen(Dialog[None]):
+    FOCUS = "#close"
 
     def __init__(self, title: str, message: str, detail: str | None = None) -> None:
         super().__init__()
@@ -29,13 +28,3 @@ class ErrorScreen(ModalScreen[None]):
                         yield Static(self.detail, markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Close", id="close", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#close")
-    def _close(self) -> None:
-        self.dismiss(None)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, SelectionList, Static
 
-from tui.screens.dialog import say
+from tui.screens.dialog import Dialog, say
 
 
-class CreateVectorMigrationScreen(ModalScreen[tuple[str, list[str]] | None]):
+class CreateVectorMigrationScreen(Dialog[tuple[str, list[str]] | None]):
     """Dismisses with (description, templates) or ``None``."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="form.cancel")]
+    FOCUS = "#description"
 
     def __init__(self, templates: list[str]) -> None:
         super().__init__()
@@ -32,16 +30,6 @@ class CreateVectorMigrationScreen(ModalScreen[tuple[str, list[str]] | None]):
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Create", id="create", variant="warning")
-
-    def on_mount(self) -> None:
-        self.query_one("#description", Input).focus()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
 
     @on(Button.Pressed, "#create")
     @on(Input.Submitted, "#description")

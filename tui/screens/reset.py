@@ -8,22 +8,18 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
-from tui.screens.dialog import say
+from tui.screens.dialog import Dialog, say
 
 SCOPES = (("both", "Both: relational tables and vector collections"),
           ("relational", "Relational only: the Alembic schema (keep the vector store)"),
           ("vector", "Vector only: collections and their tracking (keep the Alembic schema)"))
 
 
-class ResetScopeScreen(ModalScreen[str | None]):
+class ResetScopeScreen(Dialog[str | None]):
     """Step 1 of 3: what to reset."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reset.cancel")]
 
     def __init__(self, environment: str) -> None:
         super().__init__()
@@ -41,29 +37,17 @@ class ResetScopeScreen(ModalScreen[str | None]):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Next", id="next", variant="warning")
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
     @on(Button.Pressed, "#next")
     def _next(self) -> None:
         index = self.query_one("#scope", RadioSet).pressed_index
         self.dismiss(SCOPES[max(index, 0)][0])
 
 
-class ResetConfirmScreen(ModalScreen[tuple[bool, str] | None]):
+class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
     """Step 2 of 3: the plan with counts, the backup switch (on), the typed name.
 
     Dismisses with (backup, typed name) once the name matches, else stays and says why.
     """
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reset.cancel")]
 
     def __init__(self, environment: str, plan_text: str) -> None:
         super().__init__()
@@ -86,16 +70,6 @@ class ResetConfirmScreen(ModalScreen[tuple[bool, str] | None]):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Reset", id="confirm", variant="error")
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#typed-name")
     def _confirm(self) -> None:
@@ -108,10 +82,10 @@ class ResetConfirmScreen(ModalScreen[tuple[bool, str] | None]):
         self.dismiss((self.query_one("#backup", Checkbox).value, typed))
 
 
-class ResetResultScreen(ModalScreen[None]):
+class ResetResultScreen(Dialog[None]):
     """Step 3 of 3: what was dropped and where the backup is."""
 
-    BINDINGS = [Binding("escape,enter", "close", "Close", id="reset.close")]
+    FOCUS = "#close"
 
     def __init__(self, environment: str, summary: str) -> None:
         super().__init__()
@@ -124,13 +98,3 @@ class ResetResultScreen(ModalScreen[None]):
             yield Static(self.summary, id="reset-summary", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Close", id="close", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#close")
-    def _close(self) -> None:
-        self.dismiss(None)
