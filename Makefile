@@ -38,6 +38,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/relational.py
+	$(BIN)/python bench/tui_startup.py
 
 clean:
 	-$(BIN)/migctl embedded stop
