@@ -114,6 +114,10 @@ class Migctl:
     async def plan_stamp(self, target: str, purge: bool = False, with_sql: bool = True) -> Plan:
         return await self.relational.plan("stamp", target, purge=purge, with_sql=with_sql)
 
+    async def rows_at_risk(self, plan: Plan) -> list[tuple[str, str, int | None]]:
+        """(table, drop / truncate / drop column of, rows now) for the plan's destructive SQL."""
+        return await self.relational.rows_at_risk(plan)
+
     async def offline_sql(self, action: str, target: str, start: str | None = None) -> str:
         return await self.relational.offline_sql(action, target, start)
 

@@ -100,6 +100,21 @@ async def test_upgrade_cancel_changes_nothing_confirm_applies(pg_db: tuple[str, 
         await pilot.pause(0.1)
         assert "upgrade done: 10 step(s); now at f07c3a5e9b18" in screen_text(app)
 
+        # a downgrade that drops a table says how many rows go with it; Escape cancels
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO tasks (task_type) SELECT 'embed' FROM generate_series(1, 3)")
+        await pilot.press("1")
+        table = app.query_one("#history-table", DataTable)
+        table.move_cursor(row=table.get_row_index("e8f2c6a4d091"))
+        await pilot.pause(0.1)
+        await pilot.press("D")
+        await _confirm(pilot)
+        text = screen_text(app)
+        assert "What is lost:" in text and "drop tasks  (3 rows now)" in text, text
+        await pilot.press("escape")
+        await idle(pilot)
+        assert _version(admin_url) == {HEAD} and pg_scalar(admin_url, "SELECT count(*) FROM tasks") == 3
+
         # downgrade one step
         await pilot.press("1", "d")
         await _confirm(pilot)
@@ -121,7 +136,7 @@ async def test_upgrade_cancel_changes_nothing_confirm_applies(pg_db: tuple[str, 
         assert _version(admin_url) == {"c41d7e9a2f58"}
         assert pg_scalar(admin_url, "SELECT to_regclass('public.tasks') IS NOT NULL")  # stamp ran no SQL
         actions = [(a, o) for a, o, _ in _audit(admin_url)]
-        assert actions[-3:] == [("upgrade", "ok"), ("downgrade", "ok"), ("stamp", "ok")]
+        assert actions[-4:] == [("upgrade", "ok"), ("downgrade", "refused"), ("downgrade", "ok"), ("stamp", "ok")]
 
 
 async def test_protected_environment_needs_its_name(pg_db: tuple[str, str], tmp_path: Path) -> None:

@@ -396,7 +396,7 @@ class MigctlApp(App[int]):
     @work(group="op", exit_on_error=False)
     async def relational(self, action: str, target: str) -> None:
         """Plan, show, confirm, execute: one Alembic operation."""
-        from tui.formatting import plan_lines
+        from tui.formatting import at_risk_lines, plan_lines
 
         api = self.api
         planner = {"upgrade": api.plan_upgrade, "downgrade": api.plan_downgrade, "stamp": api.plan_stamp}[action]
@@ -408,7 +408,12 @@ class MigctlApp(App[int]):
         if plan.empty:
             self.notify(f"{action} {target}: nothing to do, already there")
             return
-        text = "\n".join(plan_lines(plan))
+        try:
+            at_risk = await self.call(lambda: api.rows_at_risk(plan))
+        except Exception as exc:  # counting is a courtesy; the plan still shows the statements
+            at_risk = []
+            self.notify(f"could not count the rows at risk: {_message(exc)}", severity="warning")
+        text = "\n".join(plan_lines(plan) + at_risk_lines(at_risk))
         typed = await self.push_screen_wait(_confirm_screen(
             f"{action.capitalize()} {self.environment.name} to {target}", text, sql=plan.sql,
             environment=self.environment.name, protected=self.environment.protected,

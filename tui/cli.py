@@ -344,7 +344,7 @@ async def _open(args: argparse.Namespace):
 
 async def _mutate(api: Any, args: argparse.Namespace) -> int:
     from core.errors import UsageError
-    from tui.formatting import plan_lines
+    from tui.formatting import at_risk_lines, plan_lines
 
     as_json = _opt(args, "json", False)
     if args.sql:
@@ -375,7 +375,8 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
         return EXIT_OK
     if not as_json:
         out = sys.stdout if interactive else sys.stderr
-        out.write("\n".join(plan_lines(plan, show_sql=False)) + "\n")
+        at_risk = await api.rows_at_risk(plan) if interactive else []
+        out.write("\n".join(plan_lines(plan, show_sql=False) + at_risk_lines(at_risk)) + "\n")
     go, confirm_env, why = _confirm(plan, args)
     if not go:
         await api.record_refusal(plan.action, plan.target, why)

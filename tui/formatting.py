@@ -134,3 +134,14 @@ def vector_plan_lines(plan: Any, environment: str) -> list[str]:
         for d in step.destroys:
             lines.append(f"         ! DELETES {d}")
     return lines
+
+
+def at_risk_lines(rows: list[tuple[str, str, int | None]]) -> list[str]:
+    """What a plan destroys, with the rows there now (for confirmations)."""
+    if not rows:
+        return []
+    lines = ["", "What is lost:"]
+    for table, kind, count in rows:
+        held = "does not exist yet" if count is None else f"{count:,} rows now"
+        lines.append(f"  {kind} {table}  ({held})")
+    return lines

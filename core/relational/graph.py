@@ -94,8 +94,17 @@ class RevisionGraph:
         return " ".join(cells)
 
 
+_PLAIN_STRING = re.compile(r"""^(?:"([^"\\\n]*)"|'([^'\\\n]*)')\s*(?:#.*)?$""")
+
+
 def _literal(value: str) -> object:
-    value = value.split("#", 1)[0].strip() if not value.lstrip().startswith(("'", '"')) else value.strip()
+    value = value.strip()
+    plain = _PLAIN_STRING.match(value)  # the common case, without the cost of ast
+    if plain:
+        return plain[1] if plain[1] is not None else plain[2]
+    if value == "None" or value.startswith("None ") and value[5:].lstrip().startswith("#"):
+        return None
+    value = value.split("#", 1)[0].strip() if not value.startswith(("'", '"')) else value
     return ast.literal_eval(value)
 
 

@@ -186,6 +186,15 @@ class RelationalService:
 
         return await asyncio.to_thread(run)
 
+    async def rows_at_risk(self, plan: Plan) -> list[tuple[str, str, int | None]]:
+        """The tables ``plan`` drops, truncates or drops columns of, with their rows now."""
+        from core.relational.dropped import rows_at_risk
+
+        if not plan.destructive:
+            return []
+        async with self.connection() as conn:
+            return await rows_at_risk(conn, plan.destructive)
+
     # -- changing -------------------------------------------------------------
     async def execute(self, plan: Plan, *, lock_timeout: float = 0.0, strict: bool = True,
                       confirm_env: str | None = None, allow_drift: bool = False,
