@@ -55,10 +55,14 @@ class MigctlApp(App[int]):
     def __init__(self, environment: Environment, *, vector_store_type: str | None = None,
                  lock_timeout: float = 0.0, vector: bool = True, graph: Future[Any] | None = None) -> None:
         import os
+        import sys
 
         # NO_COLOR: Textual's own handling turns colours grey; with ANSI colours it drops them
         # entirely, and app.tcss marks focus and cursors by reverse video instead.
         super().__init__(ansi_color="NO_COLOR" in os.environ)
+        # The core thread can be busy for minutes (row copies); hand the GIL over more often
+        # than every 5 ms so that a key press waits less behind it.
+        sys.setswitchinterval(0.001)
         self.environment = environment
         self.vector_store_type = vector_store_type
         self.lock_timeout = lock_timeout
