@@ -28,7 +28,9 @@ from tui.screens.error import ErrorScreen
 pytestmark = pytest.mark.slow
 
 ROWS = 50_000
-BOUND_S = 0.5
+# Generous on purpose: CI runs this beside Milvus 2.3.5 and other servers on 2 CPUs. Measured
+# here: median 27-33 ms, worst 226 ms (quiet) and 304 ms (a second suite running alongside).
+BOUND_S = 1.0
 
 _FILL = """\
 import sys
