@@ -166,12 +166,19 @@ class Bench:
         )
         return path
 
-    def median(self, label: str, repeat: int, fn: Callable[[], float]) -> float:
-        times = []
+    def paired(self, label: str, repeat: int, alembic: Callable[[], float],
+               migctl: Callable[[], float]) -> tuple[float, float]:
+        """Medians of ``repeat`` runs of each side, interleaved in ABBA order: this machine's
+        disk slows down and speeds up over minutes, and interleaving lets both sides meet the
+        same weather instead of one side getting all the slow runs."""
+        a_times: list[float] = []
+        m_times: list[float] = []
         for k in range(repeat):
             progress(f"  {label} run {k + 1}/{repeat}")
-            times.append(fn())
-        return statistics.median(times)
+            order = ((a_times, alembic), (m_times, migctl))
+            for times, fn in (order if k % 2 == 0 else order[::-1]):
+                times.append(fn())
+        return statistics.median(a_times), statistics.median(m_times)
 
     def run_size(self, size: int, repeat: int) -> list[Row]:
         progress(f"size {size}: creating project")
@@ -183,10 +190,9 @@ class Bench:
         rows: list[Row] = []
 
         progress(f"size {size}: history")
-        a = self.median(f"size {size}: alembic history", repeat,
-                        lambda: run_timed([ALEMBIC, "history"], work))
-        m = self.median(f"size {size}: migctl history", repeat,
-                        lambda: run_timed([*mig, "history"], work))
+        a, m = self.paired(f"size {size}: history", repeat,
+                           lambda: run_timed([ALEMBIC, "history"], work),
+                           lambda: run_timed([*mig, "history"], work))
         rows.append(Row(size, "history", a, m))
 
         def alembic_upgrade() -> float:
@@ -209,18 +215,16 @@ class Bench:
             finally:
                 self.drop_db(db)
 
-        a = self.median(f"size {size}: alembic upgrade", repeat, alembic_upgrade)
-        m = self.median(f"size {size}: migctl upgrade", repeat, migctl_upgrade)
+        a, m = self.paired(f"size {size}: upgrade head", repeat, alembic_upgrade, migctl_upgrade)
         rows.append(Row(size, "upgrade head", a, m))
 
         progress(f"size {size}: bringing {head_db} to head")
         self.set_ini_url(ini, head_db)
         run_timed([ALEMBIC, "upgrade", "head"], work)
         self.check_at_head(head_db, size)
-        a = self.median(f"size {size}: alembic current", repeat,
-                        lambda: run_timed([ALEMBIC, "current"], work))
-        m = self.median(f"size {size}: migctl status", repeat,
-                        lambda: run_timed([*mig, "status", "--skip-vector-db"], work))
+        a, m = self.paired(f"size {size}: current/status", repeat,
+                           lambda: run_timed([ALEMBIC, "current"], work),
+                           lambda: run_timed([*mig, "status", "--skip-vector-db"], work))
         rows.append(Row(size, "current/status", a, m))
         self.drop_db(head_db)
         return rows

@@ -93,4 +93,8 @@ def test_failing_revision_stops_at_last_good(backend_url: str, tmp_path: Path) -
     tables, _, versions, audit = _inspect(backend_url)
     assert versions == ["bbb222bbb222"], "the version table stays at the last good revision"
     assert "never" not in tables and "orders" in tables
+    # The failed revision's own first statement is undone on PostgreSQL, whose DDL is
+    # transactional; MariaDB commits each DDL statement by itself and Python's sqlite3 runs DDL
+    # outside a transaction, so there the table stays, as it does under plain Alembic.
+    assert ("half_done" in tables) != backend_url.startswith("postgresql"), tables
     assert audit == [("upgrade", "failed")]

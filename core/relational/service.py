@@ -41,15 +41,17 @@ class ExecutionResult:
 
 
 class ThreadEvents:
-    """Hands events from a worker thread to the loop, waking the loop once per batch:
-    a fast migration must not spend its time waiting for the loop to print each step."""
+    """Hands events from a worker thread to the loop, waking the loop at most once per
+    ``interval``: a fast migration must not wait for the loop to print each step, and a loop
+    woken per step takes the GIL from the worker just as its database answer arrives."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: EventSink) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: EventSink, interval: float = 0.05) -> None:
         self._loop = loop
         self._sink = sink
         self._queue: collections.deque[Event] = collections.deque()
         self._lock = threading.Lock()
         self._scheduled = False
+        self._interval = interval
 
     def emit(self, event: Event) -> None:
         with self._lock:
@@ -57,7 +59,12 @@ class ThreadEvents:
             if self._scheduled:
                 return
             self._scheduled = True
-        self._loop.call_soon_threadsafe(self._drain)
+        self._loop.call_soon_threadsafe(self._loop.call_later, self._interval, self._drain)
+
+    def flush(self) -> None:
+        """Deliver what is still queued now (on the loop, once the worker is done): the last
+        step's events must be out before the caller reports the run's outcome."""
+        self._drain()
 
     def _drain(self) -> None:
         with self._lock:
@@ -116,8 +123,6 @@ class RelationalService:
             await self._engine.dispose()
             self._engine = None
 
-    def _emit_threadsafe(self, loop: asyncio.AbstractEventLoop) -> EventSink:
-        return ThreadEvents(loop, self.sink).emit
 
     # -- reading --------------------------------------------------------------
     async def history(self) -> RevisionGraph:
@@ -263,9 +268,10 @@ class RelationalService:
         entry = await audit.start(conn, self.environment.name, plan.action, plan.target, before)
         from core.relational.runner import StopFlag, run_plan
 
-        emit = self._emit_threadsafe(asyncio.get_running_loop())
+        events = ThreadEvents(asyncio.get_running_loop(), self.sink)
         stop = StopFlag()
-        work = asyncio.ensure_future(asyncio.to_thread(run_plan, self.project, self.alembic_url, plan, emit, stop))
+        work = asyncio.ensure_future(asyncio.to_thread(run_plan, self.project, self.alembic_url, plan, events.emit,
+                                                       stop))
         outcome = None
         error: MigctlError | None = None
         interrupted = False
@@ -284,6 +290,8 @@ class RelationalService:
             outcome = getattr(exc, "outcome", None)
         except SQLAlchemyError as exc:  # env.py connecting, for instance
             error = OperationFailed(first_line(exc))
+        finally:
+            events.flush()
         completed = outcome.completed if outcome else []
         if plan.action != "stamp" and completed:
             await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label)
