@@ -54,6 +54,8 @@ from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, validate
 
 CONNECT_TIMEOUT = 10.0  # seconds; an unreachable server fails fast
 QUERY_WINDOW = 16384  # Milvus refuses a query whose offset + limit exceeds this
+INTEGER_KEYS = ("int64", "int32", "int16", "int8")
+INT64_MAX = 2**63 - 1
 T = TypeVar("T")
 
 _lite_users: dict[str, int] = {}  # Lite data path -> open stores; its in-process server stops at 0
@@ -386,15 +388,46 @@ class MilvusStore:
         wanted = [pk.name, *(n for n in (fields or [f.name for f in schema]) if n != pk.name)]
         vectors = {f.name for f in schema if f.type == "float_vector"}
         self._ensure_loaded(c, name)
+
+        def plain(page: list[Row]) -> list[Row]:
+            return sorted(({k: _floats(r[k]) if k in vectors else r[k] for k in wanted} for r in page),
+                          key=lambda r: r[pk.name])
+
         rows: list[Row] = []
+        if self.server == "milvus-lite" and pk.type in INTEGER_KEYS and after_pk is not None:
+            rows = self._probe_dense_keys(c, name, pk, wanted, int(after_pk), limit, plain)
         while len(rows) < limit:
             size = min(limit - len(rows), QUERY_WINDOW)
             page = c.query(name, filter=_after(pk, rows[-1][pk.name] if rows else after_pk), output_fields=wanted,
                            limit=size, iterator="True", consistency_level="Strong")
-            rows += sorted(({k: _floats(r[k]) if k in vectors else r[k] for k in wanted} for r in page),
-                           key=lambda r: r[pk.name])
+            rows += plain(page)
             if len(page) < size:
                 break
+        return rows
+
+    @staticmethod
+    def _probe_dense_keys(c: Any, name: str, pk: FieldSpec, wanted: list[str], after: int, limit: int,
+                          plain: Callable[[list[Row]], list[Row]]) -> list[Row]:
+        """Rows with the keys right after ``after``, fetched by key (``get``), for Milvus Lite.
+
+        Every filtered Lite query scans the whole collection (2 s at 20,000 rows of 768
+        dimensions, growing with the collection), while a lookup by key costs a tenth of that
+        for the same rows. Integer keys are dense in nearly every collection (auto ids,
+        sequences), so windows ``after+1 .. after+n`` are fetched by key as long as they come
+        back at least half full; a sparser window stops the probing and the caller's query
+        pages on from the last row found, so no row is ever skipped: a window's missing keys
+        are known to be absent, and the query resumes after the last row found.
+        """
+        rows: list[Row] = []
+        low = after + 1
+        while len(rows) < limit and low <= INT64_MAX:
+            want = min(limit - len(rows), INT64_MAX - low + 1)
+            page = plain(c.get(name, ids=list(range(low, low + want)), output_fields=wanted,
+                               consistency_level="Strong"))
+            rows += page
+            if len(page) * 2 < want:  # sparse here: the caller's query goes on after rows[-1]
+                break
+            low += want
         return rows
 
     async def write_batch(self, name: str, rows: Sequence[Row]) -> int:
