@@ -36,9 +36,11 @@ def test_ctrl_c_finishes_the_running_revision_and_keeps_the_lock_until_then(pg_d
                                                                            tmp_path: Path) -> None:
     url, admin = pg_db
     cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "slow"))
+    # A suite started in the background (`make test &`) hands its children SIGINT ignored, and
+    # Python keeps an ignored SIGINT ignored: give migctl the terminal's default back.
     proc = subprocess.Popen([MIGCTL, "--config", str(cfg), "upgrade", "--yes"], cwd=tmp_path,
                             env=clean_env(MIGCTL_TEST_SLEEP="4"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for_sleep(admin)
         proc.send_signal(signal.SIGINT)
