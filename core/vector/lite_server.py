@@ -72,7 +72,7 @@ class LiteServer:
             port = _free_port()
             with self.log_file.open("ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir),
+                    [sys.executable, "-c", _SERVER_BOOT, "server", "--data-dir", str(self.data_dir),
                      "--host", "127.0.0.1", "--port", str(port)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             deadline = time.monotonic() + timeout
@@ -104,6 +104,7 @@ class LiteServer:
             time.sleep(0.05)
         else:
             os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10.0)  # its lock on the data directory goes with it
         for name in ("pid", "port"):
             (self.home / name).unlink(missing_ok=True)
         return True
@@ -116,6 +117,25 @@ class LiteServer:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ``python -m milvus_lite`` with SIGINT's default handler back: a process started from a
+# script's background job inherits SIGINT ignored, and Python keeps it ignored, so ``stop``
+# could not ask the server to close its data directory.
+_SERVER_BOOT = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "runpy.run_module('milvus_lite', run_name='__main__', alter_sys=True)")
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def _free_port() -> int:
