@@ -123,7 +123,6 @@ class RelationalService:
             await self._engine.dispose()
             self._engine = None
 
-
     # -- reading --------------------------------------------------------------
     async def history(self) -> RevisionGraph:
         return await asyncio.to_thread(self.project.graph)

@@ -93,16 +93,7 @@ class LiteServer:
         if pid is None:
             return False
         os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        else:
+        if not _wait_gone(pid, timeout):
             os.kill(pid, signal.SIGKILL)
             _wait_gone(pid, 10.0)  # its lock on the data directory goes with it
         for name in ("pid", "port"):
@@ -126,7 +117,8 @@ _SERVER_BOOT = ("import runpy, signal; signal.signal(signal.SIGINT, signal.defau
                 "runpy.run_module('milvus_lite', run_name='__main__', alter_sys=True)")
 
 
-def _wait_gone(pid: int, timeout: float) -> None:
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Until ``pid`` has exited (reaped if it is our child); False when ``timeout`` passed first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
@@ -134,8 +126,9 @@ def _wait_gone(pid: int, timeout: float) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return
+            return True
         time.sleep(0.05)
+    return False
 
 
 def _free_port() -> int:
