@@ -28,9 +28,7 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _inspect(url: str) -> tuple[set[str], set[str], list[str]]:
     """(tables, columns of orders, version rows) as the database reports them."""
-    from core.db import render, with_driver
-
-    engine = sa.create_engine(render(with_driver(url, asynchronous=False)))
+    engine = sa.create_engine(render_sync(url))
     try:
         with engine.connect() as conn:
             insp = sa.inspect(conn)
@@ -98,3 +96,49 @@ def test_failing_revision_stops_at_last_good(backend_url: str, tmp_path: Path) -
     # outside a transaction, so there the table stays, as it does under plain Alembic.
     assert ("half_done" in tables) != backend_url.startswith("postgresql"), tables
     assert audit == [("upgrade", "failed")]
+    # PostgreSQL ran the chain in one transaction, rolled back, and re-applied the two good
+    # revisions one by one; the other databases committed each revision as it went.
+    replayed = "re-applying the 2 revision(s) before the failure" in result.err
+    assert replayed == backend_url.startswith("postgresql"), result.err
+    assert _checksummed(backend_url) == ["aaa111aaa111", "bbb222bbb222"]
+
+
+def _checksummed(url: str) -> list[str]:
+    engine = sa.create_engine(render_sync(url))
+    try:
+        with engine.connect() as conn:
+            return sorted(r[0] for r in conn.execute(sa.text("SELECT revision FROM migctl_revision_checksums")))
+    finally:
+        engine.dispose()
+
+
+def test_failure_after_autocommit_block_keeps_a_transaction_per_revision(embedded_pg, tmp_path: Path) -> None:
+    """A plan with an ``autocommit_block`` is not run as one transaction: the block commits
+    half-way through its revision, and a later failure must not leave its work behind with
+    its version row rolled back (a replay would then run the block twice)."""
+    url = embedded_pg.create_database()[0]
+    ini = make_project(tmp_path, "failing_after_autocommit")
+    cfg = write_config(tmp_path, url, ini=ini)
+    result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path)
+    assert result.code == 1, result.text
+    assert "revision f5f5f5f5f5f5 (up) failed:" in result.err and "no_such_table" in result.err
+    assert "re-applying" not in result.err
+    tables, _, versions, audit = _inspect(url)
+    assert versions == ["f4f4f4f4f4f4"]
+    assert {"items", "tags", "notes"} <= tables and "half_done" not in tables
+    engine = sa.create_engine(render_sync(url))
+    try:
+        with engine.connect() as conn:
+            assert sa.inspect(conn).get_indexes("items")[0]["name"] == "ix_items_name"
+    finally:
+        engine.dispose()
+    assert _checksummed(url) == ["f1f1f1f1f1f1", "f2f2f2f2f2f2", "f3f3f3f3f3f3", "f4f4f4f4f4f4"]
+    assert audit == [("upgrade", "failed")]
+    status = json.loads(run_cli("--config", str(cfg), "status", "--json", "--skip-vector-db", cwd=tmp_path).out)
+    assert status["relational"]["pending"] == 1 and status["relational"]["drifted"] == []
+
+
+def render_sync(url: str) -> str:
+    from core.db import render, with_driver
+
+    return render(with_driver(url, asynchronous=False))

@@ -3,6 +3,14 @@
 Runs in a worker thread (Alembic's ``command`` layer is blocking and an async env.py calls
 ``asyncio.run`` itself). Per-step events are handed to ``emit`` from that thread; the caller
 turns them into loop-side events.
+
+On PostgreSQL, unless env.py chooses otherwise or a step opens an ``autocommit_block``, the
+whole run is one transaction (as plain ``alembic`` does it): a commit per revision costs a
+server round trip and a WAL record each, about a fifth of a long chain's time. A failure then
+rolls everything back, so the runner replays the revisions that succeeded, one transaction
+each, and stops before the failing one: the database ends at the last good revision, as if
+each had been committed on its own. Elsewhere (MySQL/MariaDB DDL is not transactional) each
+revision has its own transaction.
 """
 
 from __future__ import annotations
@@ -10,34 +18,43 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import OperationFailed, Refused
-from core.events import Event, StepFailed, StepFinished, StepStarted
+from core.events import Event, Notice, StepFailed, StepFinished, StepStarted
 from core.relational.plan import Plan, compute_steps, step_key
 from core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
 from core.secrets import scrub
+
+Completed = tuple[str, str, str | None, float]  # revision, direction, file path, seconds
 
 
 class StopFlag(threading.Event):
     """Set by the caller to stop before the next revision (the running one completes)."""
 
 
-class Interrupted(Exception):
-    """Raised between revisions when the StopFlag is set."""
-
-
 @dataclass
 class RunOutcome:
-    """What actually happened: the steps that completed, in order."""
+    """What actually happened: the steps that completed (and are committed), in order."""
 
-    completed: list[tuple[str, str, str | None, float]] = field(default_factory=list)
+    completed: list[Completed] = field(default_factory=list)
     failed_step: tuple[str, str] | None = None
 
 
-def _environment_context(config: Any, script: Any, on_apply: Callable[..., None], **kw: Any) -> Any:
+@dataclass
+class _Mode:
+    """``may_be_single``: the plan allows one transaction for the whole run; ``single``: set by
+    env.py's ``configure`` when migctl chose it; ``per_revision``: forced (the replay)."""
+
+    may_be_single: bool = False
+    single: bool = False
+    per_revision: bool = False
+
+
+def _environment_context(config: Any, script: Any, on_apply: Callable[..., None], mode: _Mode,
+                         **kw: Any) -> Any:
     """Alembic's EnvironmentContext with migctl's per-step callback added to whatever the
     project's env.py configures (instance-level: ``alembic.context`` proxies the class)."""
     from alembic.runtime.environment import EnvironmentContext
@@ -48,11 +65,16 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
 
     def configure(*args: Any, **options: Any) -> None:
         options["on_version_apply"] = (*to_tuple(options.get("on_version_apply"), default=()), on_apply)
-        # One transaction per revision, so a failure leaves the last good revision recorded
-        # (env.py may still choose otherwise explicitly).
-        options.setdefault("transaction_per_migration", True)
+        connection = options.get("connection")
+        if mode.per_revision:
+            options["transaction_per_migration"] = True
+        elif "transaction_per_migration" not in options:  # env.py's explicit choice stands
+            postgres = getattr(getattr(connection, "dialect", None), "name", None) == "postgresql"
+            single = mode.may_be_single and postgres
+            options["transaction_per_migration"] = not single
+            mode.single = single
         _restore_logging()  # env.py's fileConfig has just disabled migctl's loggers
-        _commit_without_waiting(options.get("connection"))
+        _commit_without_waiting(connection)
         original(*args, **options)
 
     ctx.configure = configure  # type: ignore[method-assign]
@@ -60,15 +82,15 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
 
 
 def _commit_without_waiting(connection: Any) -> None:
-    """PostgreSQL: let each revision's commit return before its WAL reaches the disk.
+    """PostgreSQL: let commits return before their WAL reaches the disk.
 
-    One transaction per revision means one WAL flush per revision; on a slow or busy disk that
-    costs more than the revision itself (a 1,000-revision chain took half again as long as one
-    transaction). ``synchronous_commit = off`` cannot corrupt or half-apply anything: a server
-    crash can only lose the last few commits whole, leaving the database at an earlier
-    revision with a version table that tells the truth. Nor is the run reported before it is
-    durable: migctl's audit row is committed synchronously on its own connection after the
-    run, and that commit flushes the WAL up to and including every revision before it.
+    A transaction per revision (env.py's choice, or the replay after a failure) means one WAL
+    flush per revision; on a slow or busy disk that costs more than the revision itself.
+    ``synchronous_commit = off`` cannot corrupt or half-apply anything: a server crash can only
+    lose the last few commits whole, leaving the database at an earlier revision with a
+    version table that tells the truth. Nor is the run reported before it is durable: migctl's
+    audit row is committed synchronously on its own connection after the run, and that commit
+    flushes the WAL up to and including every revision before it.
     """
     if connection is None or getattr(connection.dialect, "name", None) != "postgresql":
         return
@@ -85,6 +107,19 @@ def _restore_logging() -> None:
             logger.disabled = False
 
 
+def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Callable[..., Any],
+             on_apply: Callable[..., None], mode: _Mode) -> None:
+    config = project.make_config(url)
+    kwargs: dict[str, Any] = {"fn": fn, "as_sql": False, "destination_rev": plan.target}
+    if plan.action == "stamp":
+        kwargs["purge"] = plan.purge
+    try:
+        with _environment_context(config, script, on_apply, mode, **kwargs):
+            script.run_env()
+    finally:
+        _restore_logging()
+
+
 def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Event], None],
              stop: StopFlag | None = None) -> RunOutcome:
     """Execute ``plan``; refuse when the steps Alembic computes now differ from the plan."""
@@ -93,6 +128,11 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
     total = len(planned)
     state = {"index": 0, "started": 0.0}
     by_index = list(plan.steps)
+    # An autocommit_block commits the run's transaction half-way through its revision, whose
+    # version row then lands in the next transaction: a later failure would roll that row back
+    # but not the block's work, and the replay would run the block twice. Such plans keep a
+    # transaction per revision.
+    mode = _Mode(may_be_single=not plan.non_transactional)
 
     def start(i: int) -> None:
         if i < total:
@@ -100,7 +140,7 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
             state["index"], state["started"] = i, time.monotonic()
             emit(StepStarted(i, total, s.revision, s.direction, s.message))
 
-    def fn(rev: Any, _context: Any) -> list[Any]:
+    def fn(rev: Any, _context: Any) -> Iterator[Any]:
         current = tuple(rev) if not plan.purge else ()
         if plan.alembic_steps and tuple(sorted(current)) == tuple(sorted(() if plan.purge else plan.current)):
             steps = list(plan.alembic_steps)
@@ -111,12 +151,12 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
             raise Refused(f"the database changed since the plan was made; it would now run: {now}")
         return _stoppable(steps)
 
-    def _stoppable(steps: list[Any]) -> Any:
-        # Alembic takes each step from this generator outside the previous step's transaction,
-        # so stopping here never cuts a revision in half.
+    def _stoppable(steps: list[Any]) -> Iterator[Any]:
+        # Alembic takes each step from this generator after the previous step has finished,
+        # so ending it here never cuts a revision in half; what ran is committed.
         for i, step in enumerate(steps):
             if stop is not None and stop.is_set():
-                raise Interrupted()
+                return
             start(i)
             yield step
 
@@ -128,40 +168,70 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
         emit(StepFinished(i, total, s.revision, s.direction, duration))
 
     with ALEMBIC_RUN_LOCK:
-        config = project.make_config(url)
         script = project.script()
-        kwargs: dict[str, Any] = {"fn": fn, "as_sql": False}
-        if plan.action == "stamp":
-            kwargs["destination_rev"] = plan.target
-            kwargs["purge"] = plan.purge
-        else:
-            kwargs["destination_rev"] = plan.target
         try:
-            with _environment_context(config, script, on_apply, **kwargs):
-                script.run_env()
+            _run_env(project, url, plan, script, fn, on_apply, mode)
         except Refused:
             raise
-        except Interrupted:
-            return outcome
         except Exception as exc:
             i = state["index"]
-            if total and i < total and len(outcome.completed) == i:
-                s = by_index[i]
-                message = describe_failure(exc)
-                outcome.failed_step = (s.revision, s.direction)
-                emit(StepFailed(i, total, s.revision, s.direction, message))
-                err = OperationFailed(
-                    f"revision {s.revision} ({s.direction}) failed: {message}",
-                    detail=scrub(_traceback(exc)),
-                )
-                err.outcome = outcome  # type: ignore[attr-defined]
-                raise err from None
-            err = OperationFailed(describe_failure(exc), detail=scrub(_traceback(exc)))
+            failing = by_index[i] if total and i < total and len(outcome.completed) == i else None
+            message = describe_failure(exc)
+            if failing is not None:
+                outcome.failed_step = failing.key
+                emit(StepFailed(i, total, failing.revision, failing.direction, message))
+                message = f"revision {failing.revision} ({failing.direction}) failed: {message}"
+            detail = scrub(_traceback(exc))
+            if mode.single and outcome.completed:
+                try:
+                    outcome.completed = _keep_good_revisions(project, url, plan, script, outcome.completed,
+                                                             failing.key if failing else None, emit)
+                except _ReplayFailed as replay:
+                    outcome.completed = replay.committed
+                    message += f"; re-applying the revisions before it then failed: {replay.message}"
+            err = OperationFailed(message, detail=detail)
             err.outcome = outcome  # type: ignore[attr-defined]
             raise err from None
-        finally:
-            _restore_logging()
     return outcome
+
+
+class _ReplayFailed(Exception):
+    def __init__(self, message: str, committed: list[Completed]) -> None:
+        super().__init__(message)
+        self.message, self.committed = message, committed
+
+
+def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: Any,
+                         ran: list[Completed], failed: tuple[str, str] | None,
+                         emit: Callable[[Event], None]) -> list[Completed]:
+    """After a one-transaction run failed and rolled back: apply again, a transaction each, the
+    revisions that succeeded in it, stopping before the failing one (``failed``; ``None`` when
+    the final commit failed, whose culprit the per-revision run will name). Nothing of the
+    rolled-back run was committed (a plan with an ``autocommit_block`` never runs as one
+    transaction), so what is committed now is what the replay applied."""
+    good = {(r, d): (r, d, p, t) for r, d, p, t in ran}
+    replayed: list[Completed] = []
+    todo: list[Any] = []
+
+    def fn(rev: Any, _context: Any) -> list[Any]:
+        for step in compute_steps(script, plan.action, plan.target, tuple(rev)):
+            key = step_key(step)
+            if key == failed or key not in good:
+                break
+            todo.append(step)
+        if todo:
+            emit(Notice(f"the run's transaction was rolled back; re-applying the {len(todo)} revision(s) "
+                        "before the failure, one transaction each, to stop at the last good revision"))
+        return list(todo)
+
+    def on_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        replayed.append(good[step_key(todo[len(replayed)])])
+
+    try:
+        _run_env(project, url, plan, script, fn, on_apply, _Mode(per_revision=True))
+    except Exception as exc:
+        raise _ReplayFailed(describe_failure(exc), replayed) from None
+    return replayed
 
 
 def describe_failure(exc: BaseException) -> str:
