@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -188,8 +189,9 @@ def _event_printer(as_json: bool):
     last_progress = [0.0]
 
     def sink(event: Any) -> None:
+        # A step is logged once, when it ends (a run killed mid-step leaves its audit row
+        # "running"): a log record costs about as much as a fast revision's own client work.
         if isinstance(event, StepStarted):
-            log.info("step %d/%d %s %s started", event.index + 1, event.total, event.direction, event.revision)
             if not as_json:
                 sys.stderr.write(f"  [{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  "
                                  f"{event.message} ...")
@@ -383,6 +385,7 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
         sys.stderr.write(f"migctl: refused: {why}\n")
         return EXIT_REFUSED
     log.info("%s to %s on %s: %d step(s)", plan.action, plan.target, plan.environment, len(plan.steps))
+    gc.freeze()  # see _collect_less_often: what is loaded by now lives until the command ends
     result = await api.execute(plan, strict=True, confirm_env=confirm_env,
                                allow_drift=bool(_opt(args, "allow_drift", False)))
     if as_json:
@@ -588,6 +591,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def _collect_less_often() -> None:
+    """A command allocates heavily (SQLAlchemy, Alembic, hundreds of revision modules) and frees
+    almost all of it by reference counting. At Python's default threshold (700 allocations)
+    the cycle collector ran about 240 times in a 300-revision upgrade and re-traversed the
+    growing heap each time: 0.18-0.26 s, a tenth of the command. Every 10,000 allocations it
+    runs 16 times for 0.08 s; what it frees is the same, only found later. Before a plan runs,
+    everything loaded so far (modules, the revision scripts) is frozen out of the collector's
+    scans (``gc.freeze``): it lives until the command ends anyway, and a 1,000-revision upgrade
+    then spends 0.15-0.2 s less CPU."""
+    gc.set_threshold(10_000, 10, 10)
+
+
 def entry() -> None:
     """Console-script entry point: run, flush, and leave without interpreter teardown.
 
@@ -595,6 +610,7 @@ def entry() -> None:
     files) costs a noticeable share of a short command; everything migctl opened is closed by
     the time ``main`` returns, so flushing output and logs is all that is left to do.
     """
+    _collect_less_often()
     try:
         code = main()
     except SystemExit as exc:  # argparse --help / usage errors
