@@ -7,7 +7,9 @@ so an operation killed half-way still leaves its trace. Errors are stored masked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from core.identity import current_actor
 from core.secrets import scrub
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from core.db import ThreadedConnection
 
 _tables: dict[str, Any] = {}
 
@@ -58,22 +60,39 @@ def tables() -> dict[str, Any]:
     return _tables
 
 
-async def ensure_tables(conn: AsyncConnection) -> None:
+async def ensure_tables(conn: ThreadedConnection) -> None:
     """Create migctl's tables if missing.
 
     Parallel first runs (four operators pressing upgrade at once) would race on ``CREATE TABLE``
     and the losers die on ``pg_type``'s unique index; on PostgreSQL a transaction-level advisory
-    lock serialises the creation, and elsewhere a retry covers the race.
+    lock serialises the creation (in an explicit transaction: migctl's connection autocommits,
+    which would release the lock with the statement that took it), and elsewhere a retry
+    covers the race.
     """
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    postgres = conn.dialect.name == "postgresql"
+    def create(sync: Any) -> None:
+        if sync.dialect.name != "postgresql":
+            tables()["metadata"].create_all(sync, checkfirst=True)
+            return
+        lock = text("SELECT pg_advisory_xact_lock(:k)")
+        if sync.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            sync.execute(lock, {"k": _DDL_LOCK_KEY})  # held until the caller's commit below
+            tables()["metadata"].create_all(sync, checkfirst=True)
+            return
+        sync.exec_driver_sql("BEGIN")
+        try:
+            sync.execute(lock, {"k": _DDL_LOCK_KEY})
+            tables()["metadata"].create_all(sync, checkfirst=True)
+        except BaseException:
+            sync.exec_driver_sql("ROLLBACK")
+            raise
+        sync.exec_driver_sql("COMMIT")
+
     for attempt in range(1, 5):
         try:
-            if postgres:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK_KEY})
-            await conn.run_sync(lambda sync: tables()["metadata"].create_all(sync, checkfirst=True))
+            await conn.run_sync(create)
             await conn.commit()
             return
         except DBAPIError:
@@ -87,6 +106,25 @@ async def ensure_tables(conn: AsyncConnection) -> None:
 _DDL_LOCK_KEY = 0x6D69_6763_746C_0DD1 - (1 << 63)
 
 
+@contextlib.asynccontextmanager
+async def flushed_by_finish(conn: ThreadedConnection) -> AsyncIterator[None]:
+    """PostgreSQL: commit what is written inside without waiting for the disk.
+
+    For the writes between :func:`start` and :func:`finish` (the open row, checksums): each
+    would otherwise wait for its own WAL flush, and on a busy disk one flush can take longer
+    than a short migration. :func:`finish` commits synchronously, and that flush covers every
+    record before it; a server crash in between can lose only writes the run's outcome would
+    have superseded."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        await conn.exec_driver_sql("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        if postgres:
+            await conn.exec_driver_sql("SET synchronous_commit TO on")
+
+
 @dataclass
 class AuditEntry:
     """An open audit row; :meth:`finish` completes it."""
@@ -95,7 +133,7 @@ class AuditEntry:
     started: float
 
 
-async def start(conn: AsyncConnection, environment: str, action: str, target: str | None,
+async def start(conn: ThreadedConnection, environment: str, action: str, target: str | None,
                 before: tuple[str, ...]) -> AuditEntry:
     actor = current_actor()
     table = tables()["audit"]
@@ -109,7 +147,7 @@ async def start(conn: AsyncConnection, environment: str, action: str, target: st
     return AuditEntry(pk[0] if pk else None, time.monotonic())
 
 
-async def finish(conn: AsyncConnection, entry: AuditEntry, outcome: str, after: tuple[str, ...] | None,
+async def finish(conn: ThreadedConnection, entry: AuditEntry, outcome: str, after: tuple[str, ...] | None,
                  error: str | None = None) -> None:
     table = tables()["audit"]
     await conn.execute(table.update().where(table.c.id == entry.id).values(
@@ -121,14 +159,14 @@ async def finish(conn: AsyncConnection, entry: AuditEntry, outcome: str, after: 
     await conn.commit()
 
 
-async def record(conn: AsyncConnection, environment: str, action: str, target: str | None,
+async def record(conn: ThreadedConnection, environment: str, action: str, target: str | None,
                  before: tuple[str, ...], outcome: str, error: str | None = None) -> None:
     """One complete row at once, for operations refused before they started."""
     entry = await start(conn, environment, action, target, before)
     await finish(conn, entry, outcome, before, error)
 
 
-async def recent(conn: AsyncConnection, limit: int = 20) -> list[dict[str, Any]]:
+async def recent(conn: ThreadedConnection, limit: int = 20) -> list[dict[str, Any]]:
     from sqlalchemy import inspect
 
     has = await conn.run_sync(lambda sync: inspect(sync).has_table("migctl_audit"))

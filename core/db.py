@@ -1,20 +1,27 @@
 """Database URLs per driver and connections for migctl's own work (lock, audit, state).
 
-Alembic runs on the driver its env.py expects (sync or async); migctl's own queries always
-use an async driver: asyncpg, aiomysql or aiosqlite.
+Alembic runs on the driver its env.py expects (sync or async). migctl's own queries run on
+the sync driver Alembic uses anyway (psycopg, pymysql, sqlite3), each connection in a thread
+of its own behind an awaitable facade (:class:`ThreadedConnection`): SQLAlchemy's asyncio
+layer imports its ORM and an async driver, a sixth of a short command's start-up, and a
+connection that sits in one thread needs no greenlets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.errors import ConnectionFailed
 from core.secrets import mask_url, scrub
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.engine import URL, Connection, Engine, Result
+
+T = TypeVar("T")
 
 SYNC_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql", "sqlite": "pysqlite"}
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "mysql": "aiomysql", "mariadb": "aiomysql", "sqlite": "aiosqlite"}
@@ -53,30 +60,105 @@ def first_line(exc: BaseException) -> str:
     return scrub(line)
 
 
-def create_engine(url: str, application_name: str | None = None) -> AsyncEngine:
-    """An async engine without pooling: migctl holds few, explicit connections."""
-    from sqlalchemy.ext.asyncio import create_async_engine
+class ThreadedConnection:
+    """The part of SQLAlchemy's ``AsyncConnection`` that migctl uses, over a sync connection
+    that lives in one worker thread (sqlite3 and pymysql connections must not wander between
+    threads). Results come back fully fetched, so reading them never touches the driver."""
+
+    def __init__(self, sync: Connection, worker: ThreadPoolExecutor) -> None:
+        self.sync_connection = sync
+        self._worker = worker
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    @staticmethod
+    def _fetched(result: Result) -> Result:
+        # An INSERT's implicit RETURNING was read at execution (inserted_primary_key).
+        if not result.returns_rows or result.context.isinsert:  # type: ignore[attr-defined]
+            return result
+        return result.freeze()()
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result:
+        return await self._call(lambda: self._fetched(self.sync_connection.execute(statement, parameters)))
+
+    async def exec_driver_sql(self, statement: str) -> Result:
+        return await self._call(lambda: self._fetched(self.sync_connection.exec_driver_sql(statement)))
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._call(fn, self.sync_connection, *args)
+
+    async def execution_options(self, **options: Any) -> ThreadedConnection:
+        await self._call(lambda: self.sync_connection.execution_options(**options))
+        return self
+
+    async def commit(self) -> None:
+        await self._call(self.sync_connection.commit)
+
+    async def rollback(self) -> None:
+        await self._call(self.sync_connection.rollback)
+
+    def in_transaction(self) -> bool:
+        return self.sync_connection.in_transaction()
+
+    @property
+    def closed(self) -> bool:
+        return self.sync_connection.closed
+
+    @property
+    def invalidated(self) -> bool:
+        return self.sync_connection.invalidated
+
+    @property
+    def dialect(self) -> Any:
+        return self.sync_connection.dialect
+
+    async def close(self) -> None:
+        try:
+            await self._call(self.sync_connection.close)
+        finally:
+            self._worker.shutdown(wait=False)
+
+
+class ThreadedEngine:
+    """Makes :class:`ThreadedConnection` objects; no pool (migctl holds few, explicit ones)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sync_engine = engine
+
+    async def connect(self) -> ThreadedConnection:
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migctl-db")
+        try:
+            sync = await asyncio.get_running_loop().run_in_executor(worker, self.sync_engine.connect)
+        except BaseException:
+            worker.shutdown(wait=False)
+            raise
+        return ThreadedConnection(sync, worker)
+
+    async def dispose(self) -> None:
+        self.sync_engine.dispose()
+
+
+def create_engine(url: str, application_name: str | None = None) -> ThreadedEngine:
+    """An engine on the sync driver, without pooling."""
+    from sqlalchemy import create_engine as sa_create_engine
     from sqlalchemy.pool import NullPool
 
-    async_url = with_driver(url, asynchronous=True)
-    backend = async_url.get_backend_name()
+    sync_url = with_driver(url, asynchronous=False)
+    backend = sync_url.get_backend_name()
     connect_args: dict = {}
     if backend == "postgresql":
-        connect_args = {"timeout": 10, "command_timeout": None}
-        # libpq spellings that asyncpg takes under another name
-        if "sslmode" in async_url.query:
-            connect_args["ssl"] = async_url.query["sslmode"]
-            async_url = async_url.difference_update_query(["sslmode"])
+        connect_args = {"connect_timeout": 10}
         if application_name:
-            connect_args["server_settings"] = {"application_name": application_name[:63]}
+            connect_args["application_name"] = application_name[:63]
     elif backend in ("mysql", "mariadb"):
         connect_args = {"connect_timeout": 10}
-    return create_async_engine(async_url, poolclass=NullPool, connect_args=connect_args)
+    return ThreadedEngine(sa_create_engine(sync_url, poolclass=NullPool, connect_args=connect_args))
 
 
-async def connect(engine: AsyncEngine, url: str) -> AsyncConnection:
+async def connect(engine: ThreadedEngine, url: str) -> ThreadedConnection:
     """Open a connection; any failure becomes one operator-facing line."""
     try:
         return await engine.connect()
-    except Exception as exc:  # drivers raise OSError, asyncpg, pymysql and SQLAlchemy errors
+    except Exception as exc:  # drivers raise OSError, psycopg, pymysql and SQLAlchemy errors
         raise ConnectionFailed(f"cannot connect to {mask_url(url)}: {first_line(exc)}") from None

@@ -27,7 +27,7 @@ from core.events import EventSink, LockAcquired, LockWaiting, ignore
 from core.identity import current_actor
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from core.db import ThreadedConnection, ThreadedEngine
 
 LOCK_KEY = 0x6D69_6763_746C  # "migctl"
 _APP_NAME = re.compile(r"^migctl (?P<operation>\S+) (?P<who>\S+) pid=(?P<pid>\d+)$")
@@ -69,7 +69,7 @@ def _sqlite_lock_path(url: str) -> Path:
     return Path(database).resolve().with_name(Path(database).name + ".migctl-lock")
 
 
-async def read_holder(url: str, conn: AsyncConnection | None = None) -> LockHolder | None:
+async def read_holder(url: str, conn: ThreadedConnection | None = None) -> LockHolder | None:
     """Who holds the lock right now, or ``None``; reads without taking anything."""
     dialect = dialect_of(url)
     if dialect == "sqlite":
@@ -136,8 +136,8 @@ class MigrationLock:
         self.dialect = dialect_of(url)
         actor = current_actor()
         self.holder = LockHolder(actor.label, actor.pid, operation, _now())
-        self._engine: AsyncEngine | None = None
-        self._conn: AsyncConnection | None = None
+        self._engine: ThreadedEngine | None = None
+        self._conn: ThreadedConnection | None = None
         self._file: Any = None
 
     async def __aenter__(self) -> MigrationLock:

@@ -129,7 +129,8 @@ async def run_seed_sql(api: Any, directory: Path | None = None) -> list[str]:
         return []
     files = sorted(directory.glob("*.sql")) if directory.is_dir() else []
     async with api.relational.connection() as conn:
-        raw = await conn.get_raw_connection()
         for path in files:
-            await raw.driver_connection.execute(path.read_text(encoding="utf-8"))
+            script = path.read_text(encoding="utf-8")
+            # The driver's own execute: a script of several statements, its % signs left alone.
+            await conn.run_sync(lambda sync, sql=script: sync.connection.driver_connection.execute(sql))
     return [p.name for p in files]

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from core.db import ThreadedConnection
 
 _NAME = r'(?:"[^"]+"|`[^`]+`|[\w$]+)(?:\.(?:"[^"]+"|`[^`]+`|[\w$]+))?'
 _TABLE_OF = re.compile(
@@ -36,7 +36,7 @@ def tables_named(statements: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-async def rows_at_risk(conn: AsyncConnection, statements: tuple[str, ...]) -> list[tuple[str, str, int | None]]:
+async def rows_at_risk(conn: ThreadedConnection, statements: tuple[str, ...]) -> list[tuple[str, str, int | None]]:
     """(table, action, rows now) for the tables the statements drop, truncate or alter;
     rows is ``None`` where the table does not exist (yet)."""
     from sqlalchemy import inspect, text

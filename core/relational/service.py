@@ -28,7 +28,7 @@ from core.relational.state import current_revisions, drifted, record_checksums
 from core.secrets import mask_url
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from core.db import ThreadedConnection
 
 
 @dataclass
@@ -84,7 +84,7 @@ class RelationalService:
         self.sink = sink
         self._project: AlembicProject | None = None
         self._engine: Any = None
-        self._conn: AsyncConnection | None = None
+        self._conn: ThreadedConnection | None = None
 
     # -- plumbing -------------------------------------------------------------
     @property
@@ -99,7 +99,7 @@ class RelationalService:
         return render(with_driver(self.url, asynchronous=self.project.env_is_async, keep_explicit=True))
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
+    async def connection(self) -> AsyncIterator[ThreadedConnection]:
         """migctl's own connection, opened on first use and kept until :meth:`close`."""
         if self._conn is None or self._conn.closed or self._conn.invalidated:
             if self._engine is None:
@@ -230,7 +230,7 @@ class RelationalService:
             finally:
                 await lock.release()
 
-    async def _execute_locked(self, conn: AsyncConnection, plan: Plan, *, strict: bool,
+    async def _execute_locked(self, conn: ThreadedConnection, plan: Plan, *, strict: bool,
                               allow_drift: bool) -> ExecutionResult:
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -264,7 +264,8 @@ class RelationalService:
                 names = ", ".join(f"{d['revision']} ({d['reason']})" for d in drift)
                 await refuse(f"applied revision(s) changed since they ran: {names}; restore the file(s) "
                              "or pass --allow-drift", before)
-        entry = await audit.start(conn, self.environment.name, plan.action, plan.target, before)
+        async with audit.flushed_by_finish(conn):
+            entry = await audit.start(conn, self.environment.name, plan.action, plan.target, before)
         from core.relational.runner import StopFlag, run_plan
 
         events = ThreadEvents(asyncio.get_running_loop(), self.sink)
@@ -293,7 +294,8 @@ class RelationalService:
             events.flush()
         completed = outcome.completed if outcome else []
         if plan.action != "stamp" and completed:
-            await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label)
+            async with audit.flushed_by_finish(conn):
+                await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label)
         after = await current_revisions(conn, self.environment.alembic)
         if interrupted and error is None:
             error = OperationFailed(f"interrupted by the operator after {len(completed)} of {len(plan.steps)} "

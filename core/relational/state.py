@@ -12,14 +12,14 @@ from core.config import AlembicLocation
 from core.relational.graph import RevisionGraph
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from core.db import ThreadedConnection
 
 
 def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-async def current_revisions(conn: AsyncConnection, location: AlembicLocation) -> tuple[str, ...]:
+async def current_revisions(conn: ThreadedConnection, location: AlembicLocation) -> tuple[str, ...]:
     """The version table's rows; empty when it does not exist."""
     from sqlalchemy import Column, MetaData, String, Table, inspect, select
 
@@ -33,7 +33,7 @@ async def current_revisions(conn: AsyncConnection, location: AlembicLocation) ->
     return tuple(sorted(rows))
 
 
-async def record_checksums(conn: AsyncConnection, applied: list[tuple[str, str, str | None]], who: str) -> None:
+async def record_checksums(conn: ThreadedConnection, applied: list[tuple[str, str, str | None]], who: str) -> None:
     """After a run: remember the file hash of each applied revision, forget reverted ones."""
     table = tables()["checksums"]
     now = datetime.now(UTC)
@@ -51,7 +51,7 @@ async def record_checksums(conn: AsyncConnection, applied: list[tuple[str, str, 
     await conn.commit()
 
 
-async def drifted(conn: AsyncConnection, graph: RevisionGraph, current: tuple[str, ...]) -> list[dict[str, str]]:
+async def drifted(conn: ThreadedConnection, graph: RevisionGraph, current: tuple[str, ...]) -> list[dict[str, str]]:
     """Applied revisions whose file changed since migctl applied them (or whose file is gone)."""
     from sqlalchemy import inspect
 

@@ -23,7 +23,7 @@ from core.vector.model import DeclaredState, MigrationError, Operation
 from core.vector.stores.base import StoreError, VectorStore
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from core.db import ThreadedConnection
 
 _RELATIVE = re.compile(r"^[+-]\d+$")
 
@@ -68,7 +68,7 @@ class VectorPlan:
 class VectorMigrator:
     """The chain of migration files, one store, and the tracking table in the relational DB."""
 
-    def __init__(self, chain: MigrationChain, store: VectorStore, conn: AsyncConnection,
+    def __init__(self, chain: MigrationChain, store: VectorStore, conn: ThreadedConnection,
                  sink: EventSink = ignore, batch_size: int = 2000) -> None:
         self.chain = chain
         self.store = store

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from core.secrets import scrub
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from core.db import ThreadedConnection
 
 STATUSES = ("running", "applied", "failed", "rolled_back")
 _table: list[Any] = []
@@ -61,12 +61,12 @@ class TrackedMigration:
         return out
 
 
-async def ensure_table(conn: AsyncConnection) -> None:
+async def ensure_table(conn: ThreadedConnection) -> None:
     await conn.run_sync(lambda sync: table().metadata.create_all(sync, checkfirst=True))
     await conn.commit()
 
 
-async def rows(conn: AsyncConnection) -> dict[str, TrackedMigration]:
+async def rows(conn: ThreadedConnection) -> dict[str, TrackedMigration]:
     """Every tracked version; empty when the table does not exist yet."""
     from sqlalchemy import inspect
 
@@ -78,7 +78,7 @@ async def rows(conn: AsyncConnection) -> dict[str, TrackedMigration]:
     return {r["version"]: TrackedMigration(**dict(r)) for r in result}
 
 
-async def mark(conn: AsyncConnection, version: str, *, description: str, store: str, operations_hash: str,
+async def mark(conn: ThreadedConnection, version: str, *, description: str, store: str, operations_hash: str,
                status: str, step: int | None = None, step_description: str | None = None,
                applied_by: str | None = None, duration_ms: int | None = None, error: str | None = None) -> None:
     """Insert or update the row of ``version`` (committed at once: it must survive a crash)."""
@@ -95,14 +95,14 @@ async def mark(conn: AsyncConnection, version: str, *, description: str, store: 
     await conn.commit()
 
 
-async def set_hash(conn: AsyncConnection, version: str, operations_hash: str) -> None:
+async def set_hash(conn: ThreadedConnection, version: str, operations_hash: str) -> None:
     """``vector repair``: accept an edited file as what was applied."""
     t = table()
     await conn.execute(t.update().where(t.c.version == version).values(operations_hash=operations_hash))
     await conn.commit()
 
 
-async def delete(conn: AsyncConnection, versions: list[str]) -> None:
+async def delete(conn: ThreadedConnection, versions: list[str]) -> None:
     t = table()
     await conn.execute(t.delete().where(t.c.version.in_(versions)))
     await conn.commit()
