@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, UsageError
-from core.secrets import mask_url, remember
+from core.secrets import encode_password, mask_url, remember
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_ALEMBIC = PROJECT_ROOT / "alembic"
@@ -93,7 +93,9 @@ _URL = re.compile(
 
 
 def validate_url(url: str) -> str:
-    """Parse a database URL; a malformed or unsupported one is a usage error."""
+    """Parse a database URL; a malformed or unsupported one is a usage error. Returns it with
+    an unencoded "@" in the password percent-encoded, as drivers need it."""
+    url = encode_password(url)
     m = _URL.match(url)
     if m is None:
         raise UsageError(f"malformed database URL {mask_url(url)!r}: expected dialect://user:password@host:port/dbname")
@@ -232,7 +234,7 @@ def load_environment(
     elif settings.get("database_url"):
         url, source = str(settings["database_url"]), str(path)
     if url is not None:
-        validate_url(url)
+        url = validate_url(url)
 
     state_dir = Path(environ.get("MIGCTL_STATE_DIR") or top.get("state_dir") or base / ".migctl")
     if not state_dir.is_absolute():

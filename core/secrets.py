@@ -8,7 +8,7 @@ any password migctl has seen in this process.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 _known: set[str] = set()
 # scheme://user:PASSWORD@host — the password runs to the last "@" of the authority, because
@@ -31,6 +31,21 @@ def mask_url(url: str | None) -> str:
     masked = _URL_PASSWORD.sub(lambda m: m["head"] + ("***" if m["pw"] else "") + m["tail"], url)
     masked = _DSN_PASSWORD.sub(lambda m: m["head"] + "***", masked)
     return _replace_known(masked)
+
+
+def encode_password(url: str) -> str:
+    """``postgresql://app:Xy@Secret9@db/rag`` -> ``postgresql://app:Xy%40Secret9@db/rag``.
+
+    A password pasted with an unencoded "@" would otherwise give the driver the wrong password
+    and a host made of the password's tail, which the driver then prints in its error. The
+    password runs to the last "@" before the query string."""
+    scheme, sep, rest = url.partition("://")
+    address, question, query = rest.partition("?")
+    userinfo, at, host = address.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not (sep and at and colon) or "@" not in password:
+        return url
+    return f"{scheme}://{user}:{quote(password, safe='')}@{host}{question}{query}"
 
 
 def _replace_known(text: str) -> str:

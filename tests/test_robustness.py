@@ -149,6 +149,26 @@ def test_config_is_found_in_a_parent_directory(pg_db: tuple[str, str], tmp_path:
     assert not (sub / ".migctl").exists()
 
 
+def test_password_with_an_unencoded_at_sign_connects(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """Operators paste passwords with "@" into URLs unencoded; migctl encodes them for the
+    driver instead of connecting to a host made of the password's tail."""
+    import psycopg
+
+    url, admin = pg_db
+    role = f"at_{tmp_path.name[-8:].lower().replace('-', '_')}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'Xy@Secret9'")
+    try:
+        pasted = url.replace(url.split("://", 1)[1].split("@", 1)[0], f"{role}:Xy@Secret9")
+        result = run_cli("--database-url", pasted, "status", "--json", "--skip-vector-db", cwd=tmp_path)
+        assert result.code == 0, result.text
+        assert json.loads(result.out)["relational"]["url"].startswith(f"postgresql://{role}:***@127.0.0.1:")
+        assert "Secret9" not in result.text
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {role}")
+
+
 def test_operations_log_has_step_lines_for_user_projects(pg_db: tuple[str, str], tmp_path: Path) -> None:
     url, _ = pg_db
     cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "failing"))
