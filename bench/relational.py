@@ -14,6 +14,8 @@ stopped at the end.
 Run from the repository root with the project's virtualenv::
 
     python bench/relational.py [--sizes 300 1000] [--repeat 5]
+
+It prints the medians (the figure compared) and, beside them, the minimums.
 """
 
 from __future__ import annotations
@@ -67,14 +69,22 @@ def downgrade() -> None:
 
 @dataclass
 class Row:
+    """Medians (the figure compared) and minimums (the least disturbed run) of one pair."""
+
     size: int
     operation: str
     alembic_s: float
     migctl_s: float
+    alembic_min_s: float
+    migctl_min_s: float
 
     @property
     def ratio(self) -> float:
         return self.migctl_s / self.alembic_s
+
+    @property
+    def min_ratio(self) -> float:
+        return self.migctl_min_s / self.alembic_min_s
 
 
 def progress(msg: str) -> None:
@@ -115,9 +125,12 @@ class Bench:
             conn.execute(sql)  # type: ignore[arg-type]
 
     def create_db(self, size: int) -> str:
+        """A new database, then a checkpoint: the previous run's dropped database and this
+        copy of the template are flushed now, not during the timed run that follows."""
         self.counter += 1
         name = f"bench_{size}_{self.counter}"
         self.admin(f'CREATE DATABASE "{name}"')
+        self.admin("CHECKPOINT")
         return name
 
     def drop_db(self, name: str) -> None:
@@ -167,8 +180,8 @@ class Bench:
         return path
 
     def paired(self, label: str, repeat: int, alembic: Callable[[], float],
-               migctl: Callable[[], float]) -> tuple[float, float]:
-        """Medians of ``repeat`` runs of each side, interleaved in ABBA order: this machine's
+               migctl: Callable[[], float]) -> tuple[float, float, float, float]:
+        """Medians, then minimums, of ``repeat`` runs of each side, interleaved in ABBA order: this machine's
         disk slows down and speeds up over minutes, and interleaving lets both sides meet the
         same weather instead of one side getting all the slow runs."""
         a_times: list[float] = []
@@ -178,7 +191,7 @@ class Bench:
             order = ((a_times, alembic), (m_times, migctl))
             for times, fn in (order if k % 2 == 0 else order[::-1]):
                 times.append(fn())
-        return statistics.median(a_times), statistics.median(m_times)
+        return statistics.median(a_times), statistics.median(m_times), min(a_times), min(m_times)
 
     def run_size(self, size: int, repeat: int) -> list[Row]:
         progress(f"size {size}: creating project")
@@ -190,10 +203,9 @@ class Bench:
         rows: list[Row] = []
 
         progress(f"size {size}: history")
-        a, m = self.paired(f"size {size}: history", repeat,
-                           lambda: run_timed([ALEMBIC, "history"], work),
-                           lambda: run_timed([*mig, "history"], work))
-        rows.append(Row(size, "history", a, m))
+        rows.append(Row(size, "history", *self.paired(f"size {size}: history", repeat,
+                                                      lambda: run_timed([ALEMBIC, "history"], work),
+                                                      lambda: run_timed([*mig, "history"], work))))
 
         def alembic_upgrade() -> float:
             db = self.create_db(size)
@@ -215,25 +227,26 @@ class Bench:
             finally:
                 self.drop_db(db)
 
-        a, m = self.paired(f"size {size}: upgrade head", repeat, alembic_upgrade, migctl_upgrade)
-        rows.append(Row(size, "upgrade head", a, m))
+        rows.append(Row(size, "upgrade head",
+                        *self.paired(f"size {size}: upgrade head", repeat, alembic_upgrade, migctl_upgrade)))
 
         progress(f"size {size}: bringing {head_db} to head")
         self.set_ini_url(ini, head_db)
         run_timed([ALEMBIC, "upgrade", "head"], work)
         self.check_at_head(head_db, size)
-        a, m = self.paired(f"size {size}: current/status", repeat,
-                           lambda: run_timed([ALEMBIC, "current"], work),
-                           lambda: run_timed([*mig, "status", "--skip-vector-db"], work))
-        rows.append(Row(size, "current/status", a, m))
+        rows.append(Row(size, "current/status",
+                        *self.paired(f"size {size}: current/status", repeat,
+                                     lambda: run_timed([ALEMBIC, "current"], work),
+                                     lambda: run_timed([*mig, "status", "--skip-vector-db"], work))))
         self.drop_db(head_db)
         return rows
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("size", "operation", "alembic median s", "migctl median s", "ratio migctl/alembic")
-    body = [(str(r.size), r.operation, f"{r.alembic_s:.3f}", f"{r.migctl_s:.3f}", f"{r.ratio:.3f}")
-            for r in rows]
+    header = ("size", "operation", "alembic median s", "migctl median s", "ratio migctl/alembic",
+              "alembic min s", "migctl min s", "ratio of mins")
+    body = [(str(r.size), r.operation, f"{r.alembic_s:.3f}", f"{r.migctl_s:.3f}", f"{r.ratio:.3f}",
+             f"{r.alembic_min_s:.3f}", f"{r.migctl_min_s:.3f}", f"{r.min_ratio:.3f}") for r in rows]
     widths = [max(len(c[i]) for c in (header, *body)) for i in range(len(header))]
     for cells in (header, tuple("-" * w for w in widths), *body):
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
@@ -246,8 +259,7 @@ def print_table(rows: list[Row]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 1000])
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="runs per measurement (median); sizes >= 1000 use at most 3")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     args = parser.parse_args(argv)
 
     print(f"python {platform.python_version()} ({sys.executable})")
@@ -263,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"embedded PostgreSQL {server.version()}")
             bench = Bench(tmp, server.url)
             for size in args.sizes:
-                repeat = min(args.repeat, 3) if size >= 1000 else args.repeat
-                rows += bench.run_size(size, repeat)
+                rows += bench.run_size(size, args.repeat)
         finally:
             progress("stopping embedded PostgreSQL")
             server.stop()
