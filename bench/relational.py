@@ -15,7 +15,9 @@ Run from the repository root with the project's virtualenv::
 
     python bench/relational.py [--sizes 300 1000] [--repeat 5]
 
-It prints the medians (the figure compared) and, beside them, the minimums.
+It prints the medians (the figure compared) and, beside them, the minimums and the median CPU
+time (user + system) of the command's own process: wall-clock time on this machine swings with
+its disk, CPU time much less, and it is the part each tool's own code decides.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,9 +70,16 @@ def downgrade() -> None:
 '''
 
 
+@dataclass(frozen=True)
+class Timing:
+    wall: float
+    cpu: float  # user + system seconds of the process and its children
+
+
 @dataclass
 class Row:
-    """Medians (the figure compared) and minimums (the least disturbed run) of one pair."""
+    """Medians (the figure compared), minimums (the least disturbed run) and median CPU time of
+    one pair."""
 
     size: int
     operation: str
@@ -77,6 +87,8 @@ class Row:
     migctl_s: float
     alembic_min_s: float
     migctl_min_s: float
+    alembic_cpu_s: float
+    migctl_cpu_s: float
 
     @property
     def ratio(self) -> float:
@@ -85,6 +97,10 @@ class Row:
     @property
     def min_ratio(self) -> float:
         return self.migctl_min_s / self.alembic_min_s
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.migctl_cpu_s / self.alembic_cpu_s
 
 
 def progress(msg: str) -> None:
@@ -97,8 +113,14 @@ def clean_env() -> dict[str, str]:
             if k not in _SCRUBBED_ENV and not k.startswith("POSTGRES_")}
 
 
-def run_timed(argv: list[str], cwd: Path) -> float:
-    """Wall-clock seconds of one whole subprocess; raises on a non-zero exit."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(argv: list[str], cwd: Path) -> Timing:
+    """Wall-clock and CPU seconds of one whole subprocess; raises on a non-zero exit."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     try:
         subprocess.run(argv, cwd=cwd, env=clean_env(), check=True, capture_output=True, text=True)
@@ -106,7 +128,7 @@ def run_timed(argv: list[str], cwd: Path) -> float:
         sys.stderr.write(f"command failed ({exc.returncode}): {' '.join(argv)}\n"
                          f"stdout:\n{exc.stdout}\nstderr:\n{exc.stderr}\n")
         raise
-    return time.perf_counter() - start
+    return Timing(time.perf_counter() - start, _children_cpu() - cpu)
 
 
 class Bench:
@@ -179,19 +201,21 @@ class Bench:
         )
         return path
 
-    def paired(self, label: str, repeat: int, alembic: Callable[[], float],
-               migctl: Callable[[], float]) -> tuple[float, float, float, float]:
-        """Medians, then minimums, of ``repeat`` runs of each side, interleaved in ABBA order: this machine's
-        disk slows down and speeds up over minutes, and interleaving lets both sides meet the
-        same weather instead of one side getting all the slow runs."""
-        a_times: list[float] = []
-        m_times: list[float] = []
+    def paired(self, label: str, repeat: int, alembic: Callable[[], Timing],
+               migctl: Callable[[], Timing]) -> tuple[float, ...]:
+        """Medians, minimums and median CPU of ``repeat`` runs of each side, interleaved in ABBA
+        order: this machine's disk slows down and speeds up over minutes, and interleaving lets
+        both sides meet the same weather instead of one side getting all the slow runs."""
+        a_times: list[Timing] = []
+        m_times: list[Timing] = []
         for k in range(repeat):
             progress(f"  {label} run {k + 1}/{repeat}")
             order = ((a_times, alembic), (m_times, migctl))
             for times, fn in (order if k % 2 == 0 else order[::-1]):
                 times.append(fn())
-        return statistics.median(a_times), statistics.median(m_times), min(a_times), min(m_times)
+        walls = [[t.wall for t in side] for side in (a_times, m_times)]
+        cpus = [[t.cpu for t in side] for side in (a_times, m_times)]
+        return (*map(statistics.median, walls), *map(min, walls), *map(statistics.median, cpus))
 
     def run_size(self, size: int, repeat: int) -> list[Row]:
         progress(f"size {size}: creating project")
@@ -207,7 +231,7 @@ class Bench:
                                                       lambda: run_timed([ALEMBIC, "history"], work),
                                                       lambda: run_timed([*mig, "history"], work))))
 
-        def alembic_upgrade() -> float:
+        def alembic_upgrade() -> Timing:
             db = self.create_db(size)
             try:
                 self.set_ini_url(ini, db)
@@ -217,7 +241,7 @@ class Bench:
             finally:
                 self.drop_db(db)
 
-        def migctl_upgrade() -> float:
+        def migctl_upgrade() -> Timing:
             db = self.create_db(size)
             try:
                 seconds = run_timed([*mig, "--database-url", self.url(db), "upgrade", "head", "--yes"],
@@ -244,9 +268,10 @@ class Bench:
 
 def print_table(rows: list[Row]) -> None:
     header = ("size", "operation", "alembic median s", "migctl median s", "ratio migctl/alembic",
-              "alembic min s", "migctl min s", "ratio of mins")
+              "alembic min s", "migctl min s", "ratio of mins", "alembic CPU s", "migctl CPU s", "CPU ratio")
     body = [(str(r.size), r.operation, f"{r.alembic_s:.3f}", f"{r.migctl_s:.3f}", f"{r.ratio:.3f}",
-             f"{r.alembic_min_s:.3f}", f"{r.migctl_min_s:.3f}", f"{r.min_ratio:.3f}") for r in rows]
+             f"{r.alembic_min_s:.3f}", f"{r.migctl_min_s:.3f}", f"{r.min_ratio:.3f}",
+             f"{r.alembic_cpu_s:.3f}", f"{r.migctl_cpu_s:.3f}", f"{r.cpu_ratio:.3f}") for r in rows]
     widths = [max(len(c[i]) for c in (header, *body)) for i in range(len(header))]
     for cells in (header, tuple("-" * w for w in widths), *body):
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
