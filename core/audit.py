@@ -122,7 +122,12 @@ async def flushed_by_finish(conn: ThreadedConnection) -> AsyncIterator[None]:
         yield
     finally:
         if postgres:
-            await conn.exec_driver_sql("SET synchronous_commit TO on")
+            from sqlalchemy.exc import DBAPIError
+
+            # Back to the server's, database's or role's own setting (which may ask for more
+            # than "on", e.g. remote_apply); a broken connection must not hide the real error.
+            with contextlib.suppress(DBAPIError):
+                await conn.exec_driver_sql("RESET synchronous_commit")
 
 
 @dataclass

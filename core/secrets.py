@@ -38,14 +38,22 @@ def encode_password(url: str) -> str:
 
     A password pasted with an unencoded "@" would otherwise give the driver the wrong password
     and a host made of the password's tail, which the driver then prints in its error. The
-    password runs to the last "@" before the query string."""
+    password runs to the last "@" before the first "/" that follows an "@" (so an "@" in the
+    database name or the query string stays where it is)."""
     scheme, sep, rest = url.partition("://")
-    address, question, query = rest.partition("?")
-    userinfo, at, host = address.rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    if not (sep and at and colon) or "@" not in password:
+    first_at = rest.find("@")
+    if not sep or first_at < 0:
         return url
-    return f"{scheme}://{user}:{quote(password, safe='')}@{host}{question}{query}"
+    slash = rest.find("/", first_at)
+    authority, tail = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    question = authority.find("?")
+    if question >= 0:
+        authority, tail = authority[:question], authority[question:] + tail
+    userinfo, _, host = authority.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or "@" not in password:
+        return url
+    return f"{scheme}://{user}:{quote(password, safe='')}@{host}{tail}"
 
 
 def _replace_known(text: str) -> str:

@@ -98,3 +98,17 @@ def test_mask_url_and_scrub() -> None:
     assert mask_url("postgresql://app@db/rag") == "postgresql://app@db/rag"
     remember("hunter2-long")
     assert scrub('password authentication failed for "hunter2-long"') == 'password authentication failed for "***"'
+
+
+@pytest.mark.parametrize(("pasted", "for_the_driver"), [
+    ("postgresql://app:Xy@Secret9@127.0.0.1:1/rag", "postgresql://app:Xy%40Secret9@127.0.0.1:1/rag"),
+    ("postgresql://app:a/b@c@host/db", "postgresql://app:a%2Fb%40c@host/db"),
+    ("postgresql://app:Xy@S@h/d?x=a@b", "postgresql://app:Xy%40S@h/d?x=a@b"),
+    ("postgresql://app:pw@db/my@db", "postgresql://app:pw@db/my@db"),  # "@" in the database name stays
+    ("postgresql://app:a%40b@h/d", "postgresql://app:a%40b@h/d"),  # already encoded
+    ("postgresql://u@h/d", "postgresql://u@h/d"),
+])
+def test_unencoded_at_in_a_password_is_encoded(pasted: str, for_the_driver: str) -> None:
+    from core.config import validate_url
+
+    assert validate_url(pasted) == for_the_driver

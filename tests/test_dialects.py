@@ -142,3 +142,34 @@ def render_sync(url: str) -> str:
     from core.db import render, with_driver
 
     return render(with_driver(url, asynchronous=False))
+
+
+def test_failing_commit_is_found_by_re_applying_one_transaction_each(embedded_pg, tmp_path: Path) -> None:
+    """A deferred constraint fails the one-transaction run only at its commit; re-applied one
+    transaction each, the revision that breaks it is named and the database stops before it."""
+    url = embedded_pg.create_database()[0]
+    cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "deferred_failure"))
+    result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path)
+    assert result.code == 1, result.text
+    assert "to find the one whose commit fails" in result.err
+    error = next(ln for ln in result.err.splitlines() if ln.startswith("migctl: error:"))
+    assert "at revision 92a292a292a2" in error and "children" in error, error
+    tables, _, versions, audit = _inspect(url)
+    assert versions == ["91a191a191a1"] and {"parents", "children"} <= tables and "notes" not in tables
+    assert _checksummed(url) == ["91a191a191a1"]
+    assert audit == [("upgrade", "failed")]
+
+
+def test_autocommit_block_in_a_helper_is_reported_not_re_applied(embedded_pg, tmp_path: Path) -> None:
+    """An autocommit_block the plan cannot see (inside a helper) commits part of the run; after
+    a later failure migctl re-applies nothing and records what is committed."""
+    url = embedded_pg.create_database()[0]
+    cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "hidden_autocommit"))
+    result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path)
+    assert result.code == 1, result.text
+    assert "part of the run committed itself" in result.err and "re-applying" not in result.err
+    assert "revision f5f5f5f5f5f5 (up) failed:" in result.err
+    tables, _, versions, audit = _inspect(url)
+    assert versions == ["f1f1f1f1f1f1"] and "items" in tables and "half_done" not in tables
+    assert _checksummed(url) == ["f1f1f1f1f1f1"]
+    assert audit == [("upgrade", "failed")]

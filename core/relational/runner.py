@@ -45,12 +45,14 @@ class RunOutcome:
 
 @dataclass
 class _Mode:
-    """``may_be_single``: the plan allows one transaction for the whole run; ``single``: set by
-    env.py's ``configure`` when migctl chose it; ``per_revision``: forced (the replay)."""
+    """``may_be_single``: the plan allows one transaction for the whole run; ``per_revision``:
+    forced (the replay). Set when env.py calls ``configure``: ``single`` when migctl chose one
+    transaction, ``committing`` when each revision commits on its own (whoever chose it)."""
 
     may_be_single: bool = False
-    single: bool = False
     per_revision: bool = False
+    single: bool = False
+    committing: bool = False
 
 
 def _environment_context(config: Any, script: Any, on_apply: Callable[..., None], mode: _Mode,
@@ -73,6 +75,7 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
             single = mode.may_be_single and postgres
             options["transaction_per_migration"] = not single
             mode.single = single
+        mode.committing = bool(options.get("transaction_per_migration"))
         _restore_logging()  # env.py's fileConfig has just disabled migctl's loggers
         _commit_without_waiting(connection)
         original(*args, **options)
@@ -152,9 +155,10 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
         return _stoppable(steps)
 
     def _stoppable(steps: list[Any]) -> Iterator[Any]:
-        # Alembic takes each step from this generator after the previous step has finished,
-        # so ending it here never cuts a revision in half; what ran is committed.
+        # Alembic takes each step from this generator after the previous step's transaction
+        # has ended, so ending it here never cuts a revision in half; what ran is committed.
         for i, step in enumerate(steps):
+            state["committed"] = i  # meaningful where each revision commits on its own
             if stop is not None and stop.is_set():
                 return
             start(i)
@@ -174,6 +178,11 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
         except Refused:
             raise
         except Exception as exc:
+            # on_version_apply runs before its revision's commit: keep only what is committed.
+            if mode.committing:
+                del outcome.completed[int(state.get("committed", 0)):]
+            elif not mode.single:  # env.py's own single transaction: all of it rolled back
+                outcome.completed.clear()
             i = state["index"]
             failing = by_index[i] if total and i < total and len(outcome.completed) == i else None
             message = describe_failure(exc)
@@ -188,7 +197,8 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
                                                              failing.key if failing else None, emit)
                 except _ReplayFailed as replay:
                     outcome.completed = replay.committed
-                    message += f"; re-applying the revisions before it then failed: {replay.message}"
+                    at = f" at revision {replay.revision}" if replay.revision else ""
+                    message += f"; re-applied one transaction each, it then failed{at}: {replay.message}"
             err = OperationFailed(message, detail=detail)
             err.outcome = outcome  # type: ignore[attr-defined]
             raise err from None
@@ -196,9 +206,9 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
 
 
 class _ReplayFailed(Exception):
-    def __init__(self, message: str, committed: list[Completed]) -> None:
+    def __init__(self, message: str, revision: str | None, committed: list[Completed]) -> None:
         super().__init__(message)
-        self.message, self.committed = message, committed
+        self.message, self.revision, self.committed = message, revision, committed
 
 
 def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: Any,
@@ -206,32 +216,48 @@ def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: 
                          emit: Callable[[Event], None]) -> list[Completed]:
     """After a one-transaction run failed and rolled back: apply again, a transaction each, the
     revisions that succeeded in it, stopping before the failing one (``failed``; ``None`` when
-    the final commit failed, whose culprit the per-revision run will name). Nothing of the
-    rolled-back run was committed (a plan with an ``autocommit_block`` never runs as one
-    transaction), so what is committed now is what the replay applied."""
-    good = {(r, d): (r, d, p, t) for r, d, p, t in ran}
-    replayed: list[Completed] = []
-    todo: list[Any] = []
+    the run's final commit failed, whose culprit then fails again on its own). Returns what is
+    committed now.
 
-    def fn(rev: Any, _context: Any) -> list[Any]:
-        for step in compute_steps(script, plan.action, plan.target, tuple(rev)):
+    A revision counts as committed once Alembic asks for the next step (its transaction has
+    ended) or the run ends. If the rollback did not take the database back to where the run
+    started, part of the run committed itself (an ``autocommit_block`` the plan did not see):
+    nothing is re-applied, and the revisions up to where the database is count as committed."""
+    good = {(r, d): (r, d, p, t) for r, d, p, t in ran}
+    start = tuple(sorted(() if plan.purge else plan.current))
+    todo: list[Any] = []
+    committed: list[Completed] = []
+
+    def fn(rev: Any, _context: Any) -> Iterator[Any]:
+        remaining = compute_steps(script, plan.action, plan.target, tuple(rev))
+        if tuple(sorted(rev)) != start:
+            left = {step_key(s) for s in remaining}
+            committed.extend(c for c in ran if (c[0], c[1]) not in left)
+            emit(Notice(f"after the rollback the database is at {','.join(sorted(rev)) or 'base'}: part of the "
+                        "run committed itself (an autocommit_block?); nothing is re-applied"))
+            return iter(())
+        for step in remaining:
             key = step_key(step)
             if key == failed or key not in good:
                 break
             todo.append(step)
         if todo:
-            emit(Notice(f"the run's transaction was rolled back; re-applying the {len(todo)} revision(s) "
-                        "before the failure, one transaction each, to stop at the last good revision"))
-        return list(todo)
+            why = "before the failure" if failed else "to find the one whose commit fails"
+            emit(Notice(f"the run's transaction was rolled back; re-applying the {len(todo)} revision(s) {why}, "
+                        "one transaction each, to stop at the last good revision"))
+        return confirming()
 
-    def on_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        replayed.append(good[step_key(todo[len(replayed)])])
+    def confirming() -> Iterator[Any]:
+        for step in todo:
+            yield step
+            committed.append(good[step_key(step)])  # resumed: its transaction has committed
 
     try:
-        _run_env(project, url, plan, script, fn, on_apply, _Mode(per_revision=True))
+        _run_env(project, url, plan, script, fn, lambda **_: None, _Mode(per_revision=True))
     except Exception as exc:
-        raise _ReplayFailed(describe_failure(exc), replayed) from None
-    return replayed
+        running = step_key(todo[len(committed)])[0] if len(committed) < len(todo) else None
+        raise _ReplayFailed(describe_failure(exc), running, committed) from None
+    return committed
 
 
 def describe_failure(exc: BaseException) -> str:
