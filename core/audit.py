@@ -65,7 +65,7 @@ async def ensure_tables(conn: ThreadedConnection) -> None:
 
     Parallel first runs (four operators pressing upgrade at once) would race on ``CREATE TABLE``
     and the losers die on ``pg_type``'s unique index; on PostgreSQL a transaction-level advisory
-    lock serialises the creation (in an explicit transaction: migctl's connection autocommits,
+    lock serialises the creation (in a transaction of its own: migctl's connection autocommits,
     which would release the lock with the statement that took it), and elsewhere a retry
     covers the race.
     """
@@ -76,19 +76,11 @@ async def ensure_tables(conn: ThreadedConnection) -> None:
         if sync.dialect.name != "postgresql":
             tables()["metadata"].create_all(sync, checkfirst=True)
             return
-        lock = text("SELECT pg_advisory_xact_lock(:k)")
-        if sync.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            sync.execute(lock, {"k": _DDL_LOCK_KEY})  # held until the caller's commit below
+        # psycopg's own transaction block: BEGIN/COMMIT on migctl's autocommit connection (a
+        # savepoint inside a caller's transaction), so the lock holds until the tables exist.
+        with sync.connection.driver_connection.transaction():
+            sync.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK_KEY})
             tables()["metadata"].create_all(sync, checkfirst=True)
-            return
-        sync.exec_driver_sql("BEGIN")
-        try:
-            sync.execute(lock, {"k": _DDL_LOCK_KEY})
-            tables()["metadata"].create_all(sync, checkfirst=True)
-        except BaseException:
-            sync.exec_driver_sql("ROLLBACK")
-            raise
-        sync.exec_driver_sql("COMMIT")
 
     for attempt in range(1, 5):
         try:

@@ -4,7 +4,9 @@ PostgreSQL and MariaDB when they answer, and SQLite."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +28,29 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'app.db'}"
 
 
-def _inspect(url: str) -> tuple[set[str], set[str], list[str]]:
-    """(tables, columns of orders, version rows) as the database reports them."""
-    engine = sa.create_engine(render_sync(url))
+@contextlib.contextmanager
+def _connected(url: str) -> Iterator[sa.Connection]:
+    """A plain SQLAlchemy connection on the sync driver, for looking at the result."""
+    from core.db import render, with_driver
+
+    engine = sa.create_engine(render(with_driver(url, asynchronous=False)))
     try:
         with engine.connect() as conn:
-            insp = sa.inspect(conn)
-            tables = set(insp.get_table_names())
-            columns = {c["name"] for c in insp.get_columns("orders")} if "orders" in tables else set()
-            versions = ([r[0] for r in conn.execute(sa.text("SELECT version_num FROM alembic_version"))]
-                        if "alembic_version" in tables else [])
-            audit = ([tuple(r) for r in conn.execute(sa.text(
-                "SELECT action, outcome FROM migctl_audit ORDER BY id"))] if "migctl_audit" in tables else [])
+            yield conn
     finally:
         engine.dispose()
+
+
+def _inspect(url: str) -> tuple[set[str], set[str], list[str]]:
+    """(tables, columns of orders, version rows) as the database reports them."""
+    with _connected(url) as conn:
+        insp = sa.inspect(conn)
+        tables = set(insp.get_table_names())
+        columns = {c["name"] for c in insp.get_columns("orders")} if "orders" in tables else set()
+        versions = ([r[0] for r in conn.execute(sa.text("SELECT version_num FROM alembic_version"))]
+                    if "alembic_version" in tables else [])
+        audit = ([tuple(r) for r in conn.execute(sa.text(
+            "SELECT action, outcome FROM migctl_audit ORDER BY id"))] if "migctl_audit" in tables else [])
     return tables, columns, versions, audit  # type: ignore[return-value]
 
 
@@ -104,12 +115,8 @@ def test_failing_revision_stops_at_last_good(backend_url: str, tmp_path: Path) -
 
 
 def _checksummed(url: str) -> list[str]:
-    engine = sa.create_engine(render_sync(url))
-    try:
-        with engine.connect() as conn:
-            return sorted(r[0] for r in conn.execute(sa.text("SELECT revision FROM migctl_revision_checksums")))
-    finally:
-        engine.dispose()
+    with _connected(url) as conn:
+        return sorted(r[0] for r in conn.execute(sa.text("SELECT revision FROM migctl_revision_checksums")))
 
 
 def test_failure_after_autocommit_block_keeps_a_transaction_per_revision(embedded_pg, tmp_path: Path) -> None:
@@ -126,22 +133,12 @@ def test_failure_after_autocommit_block_keeps_a_transaction_per_revision(embedde
     tables, _, versions, audit = _inspect(url)
     assert versions == ["f4f4f4f4f4f4"]
     assert {"items", "tags", "notes"} <= tables and "half_done" not in tables
-    engine = sa.create_engine(render_sync(url))
-    try:
-        with engine.connect() as conn:
-            assert sa.inspect(conn).get_indexes("items")[0]["name"] == "ix_items_name"
-    finally:
-        engine.dispose()
+    with _connected(url) as conn:
+        assert sa.inspect(conn).get_indexes("items")[0]["name"] == "ix_items_name"
     assert _checksummed(url) == ["f1f1f1f1f1f1", "f2f2f2f2f2f2", "f3f3f3f3f3f3", "f4f4f4f4f4f4"]
     assert audit == [("upgrade", "failed")]
     status = json.loads(run_cli("--config", str(cfg), "status", "--json", "--skip-vector-db", cwd=tmp_path).out)
     assert status["relational"]["pending"] == 1 and status["relational"]["drifted"] == []
-
-
-def render_sync(url: str) -> str:
-    from core.db import render, with_driver
-
-    return render(with_driver(url, asynchronous=False))
 
 
 def test_failing_commit_is_found_by_re_applying_one_transaction_each(embedded_pg, tmp_path: Path) -> None:

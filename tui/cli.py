@@ -385,7 +385,7 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
         sys.stderr.write(f"migctl: refused: {why}\n")
         return EXIT_REFUSED
     log.info("%s to %s on %s: %d step(s)", plan.action, plan.target, plan.environment, len(plan.steps))
-    gc.freeze()  # see _collect_less_often: what is loaded by now lives until the command ends
+    _freeze_what_is_loaded()
     result = await api.execute(plan, strict=True, confirm_env=confirm_env,
                                allow_drift=bool(_opt(args, "allow_drift", False)))
     if as_json:
@@ -591,6 +591,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+_ONE_SHOT = False  # set by entry(): this process ends with the command
+
+
+def _freeze_what_is_loaded() -> None:
+    """In the one-shot process only: see :func:`_collect_less_often`."""
+    if _ONE_SHOT:
+        gc.freeze()
+
+
 def _collect_less_often() -> None:
     """A command allocates heavily (SQLAlchemy, Alembic, hundreds of revision modules) and frees
     almost all of it by reference counting. At Python's default threshold (700 allocations)
@@ -600,6 +609,8 @@ def _collect_less_often() -> None:
     everything loaded so far (modules, the revision scripts) is frozen out of the collector's
     scans (``gc.freeze``): it lives until the command ends anyway, and a 1,000-revision upgrade
     then spends 0.15-0.2 s less CPU."""
+    global _ONE_SHOT
+    _ONE_SHOT = True
     gc.set_threshold(10_000, 10, 10)
 
 
