@@ -231,6 +231,8 @@ class OperationExecutor:
         if source_live is not None and source_live.vector_field and spec.vector_field.dim != source_live.vector_field.dim:
             raise OperationFailed(f"copying {source} into {target}: dimension {source_live.vector_field.dim} "
                                   f"does not fit {spec.vector_field.dim}")
+        if source_live is not None:
+            await store.flush(source)  # Milvus Lite: counting and reading unflushed rows costs most
         total = await store.count(source)
         after = await store.max_pk(target)
         done = await store.count(target)
@@ -260,4 +262,5 @@ class OperationExecutor:
             self.sink(CopyProgress(source, target, min(done + copied, total), total, rate,
                                    remaining / rate if rate else None))
             fault_point(f"copy-batch-{batches}")
+        await store.flush(target)
         return copied

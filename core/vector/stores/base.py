@@ -137,3 +137,6 @@ class VectorStore(Protocol):
         with identical data (idempotent, so a resumed copy never duplicates). Returns rows sent."""
     async def max_pk(self, name: str) -> Any:
         """The largest primary key present, or None when empty."""
+    async def flush(self, name: str) -> None:
+        """Make what was just written cheap to count and read (before and after a copy);
+        a no-op where writes need no such step."""

@@ -11,7 +11,12 @@ Things a caller can rely on, measured on Milvus Lite 3.2 and Milvus 2.3.5:
 - reads use Strong consistency, so a ``Bounded`` collection counts and copies what was just
   written; counts come from ``count(*)``, not ``num_entities`` (which counts deleted rows);
 - :meth:`MilvusStore.read_batch` pages with the query iterator's request (``pk > last``,
-  ``iterator=True``): servers answer with the smallest keys, Milvus Lite only when asked so;
+  ``iterator=True``): servers answer with the smallest keys, Milvus Lite only when asked so.
+  pymilvus drops the requested consistency from such a request (a ``Bounded`` collection then
+  misses rows written seconds ago: measured on 2.3.5), so those queries are built in
+  :mod:`.milvus_columns`, which keeps it;
+- copies (:meth:`MilvusStore.copy_rows`) pass the query's columns into the upsert undecoded and
+  read the next page while writing one; Milvus Lite flushes before and after a copy;
 - index build parameters go out nested under ``params`` (the classic wire form): pymilvus 3
   flattens them, and Milvus Lite silently drops flattened ones.
 """
@@ -23,7 +28,8 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -54,6 +60,7 @@ from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, validate
 
 CONNECT_TIMEOUT = 10.0  # seconds; an unreachable server fails fast
 QUERY_WINDOW = 16384  # Milvus refuses a query whose offset + limit exceeds this
+PAGE_BYTES = 16 * 2**20  # one copied page, well under the servers' 64 MB message limit
 INTEGER_KEYS = ("int64", "int32", "int16", "int8")
 INT64_MAX = 2**63 - 1
 T = TypeVar("T")
@@ -110,6 +117,9 @@ class MilvusStore:
         self._client: Any = None
         self._lock = threading.Lock()
         self._schemas: dict[str, tuple[FieldSpec, ...]] = {}
+        self._pool: ThreadPoolExecutor | None = None  # reads a copy's next page
+        self._prefetch: tuple[tuple[Any, ...], Future[tuple[list[Any], list[Any]]]] | None = None
+        self._row_bytes: dict[str, int] = {}  # largest bytes per row seen in a copied page, by source
 
     # --- connection ---------------------------------------------------------------------------
 
@@ -180,7 +190,15 @@ class MilvusStore:
         server_manager_instance.release_server(path)
 
     async def close(self) -> None:
-        client, self._client = self._client, None
+        def detach() -> tuple[ThreadPoolExecutor | None, Any]:
+            with self._lock:  # after any call in progress, so none starts a new read-ahead
+                pool, self._pool, self._prefetch = self._pool, None, None
+                client, self._client = self._client, None
+                return pool, client
+
+        pool, client = await asyncio.to_thread(detach)
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
         if client is not None:
             await asyncio.to_thread(client.close)
             await asyncio.to_thread(self._release_lite)
@@ -190,12 +208,16 @@ class MilvusStore:
                  "database": self.db_name or "default"}
         return StoreInfo(self.kind, self.address, self.version, extra)
 
-    async def _run(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(client, *args)`` in a worker thread, one at a time; failures as StoreError."""
+    async def _run(self, what: str, fn: Callable[..., T], *args: Any, read_ahead: bool = False) -> T:
+        """``fn(client, *args)`` in a worker thread, one at a time; failures as StoreError.
+        Any call but the next page of a copy (``read_ahead``) drops a page read ahead, so a
+        page is never used after something else ran."""
         await self.connect()
 
         def locked() -> T:
             with self._lock:
+                if not read_ahead:
+                    self._prefetch = None
                 return fn(self._client, *args)
 
         try:
@@ -383,6 +405,8 @@ class MilvusStore:
         return await self._run(f"read rows of {name}", self._read, name, after_pk, limit, fields)
 
     def _read(self, c: Any, name: str, after_pk: Any, limit: int, fields: Sequence[str] | None) -> list[Row]:
+        from core.vector.stores import milvus_columns  # imports pymilvus
+
         schema = self._fields(c, name)
         pk = next(f for f in schema if f.primary)
         wanted = [pk.name, *(n for n in (fields or [f.name for f in schema]) if n != pk.name)]
@@ -398,8 +422,9 @@ class MilvusStore:
             rows = self._probe_dense_keys(c, name, pk, wanted, int(after_pk), limit, plain)
         while len(rows) < limit:
             size = min(limit - len(rows), QUERY_WINDOW)
-            page = c.query(name, filter=_after(pk, rows[-1][pk.name] if rows else after_pk), output_fields=wanted,
-                           limit=size, iterator="True", consistency_level="Strong")
+            columns, _ = milvus_columns.query_columns(c, name, _after(pk, rows[-1][pk.name] if rows else after_pk),
+                                                      wanted, size, pk.name)
+            page = milvus_columns.rows_from_columns(columns)
             rows += plain(page)
             if len(page) < size:
                 break
@@ -430,10 +455,91 @@ class MilvusStore:
             low += want
         return rows
 
+    async def copy_rows(self, source: str, target: str, after_pk: Any, limit: int,
+                        fields: Sequence[str], fill: Mapping[str, Any]) -> tuple[int, Any]:
+        """Copy the next rows (primary key > ``after_pk``, at most ``limit`` and about
+        :data:`PAGE_BYTES`) of ``source`` into ``target``; returns how many and the largest key.
+        Columns pass from the query response into the upsert as they are
+        (:mod:`.milvus_columns`); pages with nullable columns, ``fill`` values or more than
+        :data:`PAGE_BYTES` go through Python rows, which pymilvus packs to the target's schema."""
+        return await self._run(f"copy rows of {source} into {target}", self._copy_rows,
+                               source, target, after_pk, limit, fields, fill, read_ahead=True)
+
+    def _copy_rows(self, c: Any, source: str, target: str, after_pk: Any, limit: int,
+                   fields: Sequence[str], fill: Mapping[str, Any]) -> tuple[int, Any]:
+        """One page; the next page is read while this one is written, so the server reads
+        and writes at once (a copy calls again right away with the key returned here)."""
+        from core.vector.stores import milvus_columns  # imports pymilvus
+
+        schema = self._fields(c, source)
+        pk = next(f for f in schema if f.primary)
+        dim = max((f.dim or 0 for f in schema if f.type == "float_vector"), default=0)
+        row_bytes = max(4 * dim + 512, self._row_bytes.get(source, 0))
+        limit = max(1, min(limit, QUERY_WINDOW, PAGE_BYTES // row_bytes))
+        if fill:
+            rows = self._read(c, source, after_pk, limit, fields)
+            self._upsert_rows(c, target, [{**row, **fill} for row in rows], row_bytes)
+            return len(rows), rows[-1][pk.name] if rows else None
+        wanted = (pk.name, *(n for n in fields if n != pk.name))
+        self._ensure_loaded(c, source)
+        prefetched, self._prefetch = self._prefetch, None
+        if prefetched is not None and prefetched[0] == (source, target, after_pk, wanted, limit):
+            columns, keys = prefetched[1].result()
+        else:
+            columns, keys = self._page(c, source, pk, after_pk, wanted, limit)
+        if not keys:
+            return 0, None
+        last = max(keys)
+        size = milvus_columns.page_bytes(columns)
+        self._row_bytes[source] = max(self._row_bytes.get(source, 0), -(-size // len(keys)))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="milvus-prefetch")
+        limit = max(1, min(limit, PAGE_BYTES // self._row_bytes[source]))
+        self._prefetch = ((source, target, last, wanted, limit),
+                          self._pool.submit(self._page, c, source, pk, last, wanted, limit))
+        if size > PAGE_BYTES or milvus_columns.has_validity(columns):
+            self._upsert_rows(c, target, milvus_columns.rows_from_columns(columns), -(-size // len(keys)))
+        else:
+            milvus_columns.upsert_columns(c, target, columns, len(keys))
+        return len(keys), last
+
+    @staticmethod
+    def _upsert_rows(c: Any, target: str, rows: Sequence[Row], row_bytes: int) -> None:
+        """Upsert ``rows`` in requests of about :data:`PAGE_BYTES` (rows of long text or JSON
+        make fewer rows fit)."""
+        step = max(1, PAGE_BYTES // max(row_bytes, 1))
+        for start in range(0, len(rows), step):
+            c.upsert(target, list(rows[start:start + step]))
+
+    def _page(self, c: Any, source: str, pk: FieldSpec, after_pk: Any, wanted: Sequence[str],
+              limit: int) -> tuple[list[Any], list[Any]]:
+        """The columns and keys of the ``limit`` rows after ``after_pk``."""
+        from core.vector.stores import milvus_columns
+
+        if self.server == "milvus-lite" and pk.type in INTEGER_KEYS and after_pk is not None:
+            # a filtered Lite query scans the collection; a window of keys is looked up by key
+            low = int(after_pk) + 1
+            window = list(range(low, min(low + limit, INT64_MAX + 1)))
+            if window:
+                columns, keys = milvus_columns.query_columns(c, source, f"{pk.name} in {window}", wanted,
+                                                             None, pk.name)
+                if len(keys) * 2 >= len(window):
+                    return columns, keys
+            # sparse there: the filtered query below finds the next rows in order
+        return milvus_columns.query_columns(c, source, _after(pk, after_pk), wanted, limit, pk.name)
+
     async def write_batch(self, name: str, rows: Sequence[Row]) -> int:
         if rows:
             await self._run(f"write rows to {name}", lambda c: c.upsert(name, list(rows)))
         return len(rows)
+
+    async def flush(self, name: str) -> None:
+        """Milvus Lite keeps recent writes (up to 128 MB) in a memtable that every count and
+        filtered query turns into Python rows, vectors included: about 3 s per 20,000 rows of
+        768 dimensions, on every call. Flushing them into a segment once costs about as much
+        as one such call. Servers need no flush to read what was just written."""
+        if self.server == "milvus-lite":
+            await self._run(f"flush {name}", lambda c: c.flush(name))
 
     async def max_pk(self, name: str) -> Any:
         return await self._run(f"largest key of {name}", self._max_pk, name)
@@ -442,13 +548,13 @@ class MilvusStore:
         """Milvus cannot sort a query. On servers, integer keys by bisection (64 one-row indexed
         queries); otherwise by paging through the keys alone, because every Milvus Lite query
         scans the whole collection (0.2 s at 5,000 rows), so fewer queries win."""
+        from core.vector.stores import milvus_columns  # imports pymilvus
+
         pk = next(f for f in self._fields(c, name) if f.primary)
         self._ensure_loaded(c, name)
 
         def above(value: Any, limit: int = 1) -> list[Any]:
-            page = c.query(name, filter=_after(pk, value), output_fields=[pk.name], limit=limit,
-                           iterator="True", consistency_level="Strong")
-            return [r[pk.name] for r in page]
+            return milvus_columns.query_columns(c, name, _after(pk, value), [pk.name], limit, pk.name)[1]
 
         if not above(None):
             return None

@@ -261,6 +261,9 @@ class PgVectorStore:
         with self._errors(f"cannot read {name}"):
             return await self._db.fetchval(f"SELECT max({pk}) FROM {self._q(name)}")
 
+    async def flush(self, name: str) -> None:
+        """Committed rows are read as cheaply as any: nothing to do."""
+
     # --- collections ----------------------------------------------------------------------
 
     async def create_collection(self, spec: CollectionSpec) -> None:
