@@ -8,6 +8,7 @@ authentication on, so the suite can check that a wrong token fails cleanly.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -31,6 +32,16 @@ STOP_TIMEOUT = 10.0
 _MILVUS_235_PORTS = ("etcd_port", "root_coord_port", "proxy_port", "proxy_internal_port",
                      "query_coord_port", "query_node_port", "index_coord_port", "index_node_port",
                      "data_coord_port", "data_node_port")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: the kernel sends it SIGKILL when the process that started
+    it dies, so an interrupted or killed test run leaves no server behind (its data is
+    temporary). Servers are started from the main thread, whose end is the process's."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -97,7 +108,7 @@ def start_milvus_lite_server(data_dir: Path) -> MilvusProcess:
         proc = subprocess.Popen(
             [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
              "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
     _wait_until(lambda: port_open("127.0.0.1", port), proc, log, "milvus-lite server")
     # SIGINT lets it close its data directory (KeyboardInterrupt)
     return MilvusProcess(f"http://127.0.0.1:{port}", None, proc, log, time.monotonic() - started,
@@ -134,7 +145,8 @@ def start_milvus_235(base: Path) -> MilvusProcess:
     started = time.monotonic()
     with log.open("wb") as out:
         proc = subprocess.Popen([str(bin_dir / "milvus"), "run", "standalone"], cwd=base, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
     proxy = ports["proxy_port"]
     _wait_until(lambda: _healthy(f"http://127.0.0.1:{metrics}/healthz") and port_open("127.0.0.1", proxy),
                 proc, log, "Milvus 2.3.5")
