@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -290,6 +291,37 @@ async def test_copy_rows_keeps_nulls_and_splits_long_rows(store: MilvusStore,
         assert sum(r["note"] is None for r in got) == 500 and sum(r["body"] is None for r in got) == 333
     for spec in (source, target):
         await store.drop_collection(spec.name)
+
+
+async def test_half_written_lite_index_file_is_built_again(tmp_path: Path) -> None:
+    """Milvus Lite writes a segment's index file in place after a flush; a process killed
+    meanwhile leaves it short and every later load failed. The next store to load the
+    collection rebuilds the file from the data, and the rows are all there."""
+    uri = str(tmp_path / "lite.db")
+    spec = replace(small_spec(), index=IndexSpec("emb", "FLAT", "L2", ()))
+    vectors = np.random.default_rng(9).random((500, 8), dtype=np.float32)
+    store = MilvusStore(uri)
+    await store.connect()
+    await store.create_collection(spec)
+    await store.write_batch(spec.name, [{"id": i, "emb": vectors[i].tolist(), "title": f"t{i}"} for i in range(500)])
+    await store.flush(spec.name)  # returns once Lite's background index build has written its file
+    await store.close()  # the last store of this path: the in-process server stops
+    [index_file] = (tmp_path / "lite.db" / "collections" / spec.name).glob("partitions/*/indexes/*.idx")
+    size = index_file.stat().st_size
+    assert size > 500 * 8 * 4
+    with index_file.open("r+b") as fh:
+        fh.truncate(size // 2)  # as a kill in the middle of the write leaves it
+
+    again = MilvusStore(uri)
+    await again.connect()
+    try:
+        assert await again.count(spec.name) == 500
+        rows = await read_all(again, spec.name)
+        assert [r["id"] for r in rows] == list(range(500))
+        assert np.allclose(np.array([r["emb"] for r in rows]), vectors, atol=1e-6)
+        assert index_file.stat().st_size == size  # built again, whole
+    finally:
+        await again.close()
 
 
 async def test_dense_runs_gaps_and_extreme_keys_page_in_order(store: MilvusStore) -> None:

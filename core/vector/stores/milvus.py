@@ -64,6 +64,7 @@ PAGE_BYTES = 16 * 2**20  # one copied page, well under the servers' 64 MB messag
 INTEGER_KEYS = ("int64", "int32", "int16", "int8")
 INT64_MAX = 2**63 - 1
 T = TypeVar("T")
+log = logging.getLogger("migctl.vector")  # the shells' handlers: stderr and the log file
 
 _lite_users: dict[str, int] = {}  # Lite data path -> open stores; its in-process server stops at 0
 _lite_lock = threading.Lock()
@@ -308,8 +309,44 @@ class MilvusStore:
     def _ensure_loaded(self, c: Any, name: str) -> None:
         from pymilvus.client.types import LoadState
 
-        if c.get_load_state(name)["state"] != LoadState.Loaded:
+        if c.get_load_state(name)["state"] == LoadState.Loaded:
+            return
+        try:
             c.load_collection(name)
+        except Exception:
+            if not self._drop_lite_index_files(name):
+                raise
+            c.load_collection(name)  # the files are built again from the collection's data
+
+    def _lite_collection(self, name: str) -> Any:
+        """The in-process Milvus Lite engine's collection ``name`` (Lite by path only), or None.
+        Milvus Lite internals (``server_manager_instance``), pinned with milvus-lite 3.2."""
+        if not self.lite:
+            return None
+        from milvus_lite.server_manager import server_manager_instance
+
+        entry = server_manager_instance._servers.get(str(Path(self.uri).resolve()))
+        try:
+            return entry[1].get_collection(name) if entry else None
+        except Exception:
+            return None
+
+    def _drop_lite_index_files(self, name: str) -> bool:
+        """Milvus Lite 3.2 writes a segment's index file in place, in a background thread after
+        a flush: a process killed meanwhile leaves it half-written, and every later load of the
+        collection fails. Index files are built from the collection's data, so on a failed load
+        of a Lite-by-path collection they are removed, to be built again; True if any were."""
+        root = Path(self.uri) / "collections" / name / "partitions"
+        files = sorted(root.glob("*/indexes/*.idx")) if self.lite else []
+        if not files:
+            return False
+        if (col := self._lite_collection(name)) is not None:
+            col._wait_for_bg()
+        for f in files:
+            f.unlink(missing_ok=True)
+        log.warning("Milvus Lite could not load %s; removed its %d index file(s) (one may have been left "
+                    "half-written by an interrupted process) to build them again", name, len(files))
+        return True
 
     # --- indexes and fields -------------------------------------------------------------------
 
@@ -538,8 +575,15 @@ class MilvusStore:
         filtered query turns into Python rows, vectors included: about 3 s per 20,000 rows of
         768 dimensions, on every call. Flushing them into a segment once costs about as much
         as one such call. Servers need no flush to read what was just written."""
+        def flush(c: Any) -> None:
+            c.flush(name)
+            # the flush starts an index build in Lite's background thread, which writes index
+            # files in place: wait for it (in this process), so a later kill cannot cut one short
+            if (col := self._lite_collection(name)) is not None:
+                col._wait_for_bg()
+
         if self.server == "milvus-lite":
-            await self._run(f"flush {name}", lambda c: c.flush(name))
+            await self._run(f"flush {name}", flush)
 
     async def max_pk(self, name: str) -> Any:
         return await self._run(f"largest key of {name}", self._max_pk, name)
