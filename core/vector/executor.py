@@ -221,6 +221,7 @@ class OperationExecutor:
         target's largest key; rows get ``defaults`` for fields the source lacks."""
         store = self.store
         names = [f.name for f in spec.fields]
+        await store.flush(source)  # Milvus Lite: counting and reading unflushed rows costs most
         source_live = await store.describe(source)
         source_fields = {f.name for f in source_live.fields} if source_live else set()
         wanted = [n for n in names if n in source_fields]
@@ -231,11 +232,10 @@ class OperationExecutor:
         if source_live is not None and source_live.vector_field and spec.vector_field.dim != source_live.vector_field.dim:
             raise OperationFailed(f"copying {source} into {target}: dimension {source_live.vector_field.dim} "
                                   f"does not fit {spec.vector_field.dim}")
-        if source_live is not None:
-            await store.flush(source)  # Milvus Lite: counting and reading unflushed rows costs most
-        total = await store.count(source)
+        # total and done only feed progress; describe counted the source already
+        total = source_live.rows if source_live is not None else await store.count(source)
         after = await store.max_pk(target)
-        done = await store.count(target)
+        done = await store.count(target) if after is not None else 0
         started, copied, batches = time.monotonic(), 0, 0
         copy_rows = getattr(store, "copy_rows", None)  # same-store copy inside the server
         while True:
