@@ -14,7 +14,15 @@ from textual.widgets import Button, DataTable, Input, TabbedContent
 from core.vector.loader import load_chain
 from core.vector.templates import load_templates
 from tests.support import make_project, pg_scalar, reap, spawn_lock_holder
-from tests.tui_support import console_config, idle, make_app, ready, screen_text, wait_for
+from tests.tui_support import (
+    click_again,
+    console_config,
+    idle,
+    make_app,
+    ready,
+    screen_text,
+    wait_for,
+)
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error import ErrorScreen
 from tui.screens.forms import CreateVectorMigrationScreen
@@ -155,7 +163,7 @@ async def test_protected_environment_needs_its_name(pg_db: tuple[str, str], tmp_
         assert "refused: the typed name does not match 'prod'" in screen_text(app)
         assert isinstance(app.screen, ConfirmScreen) and _version(admin_url) == set()
         app.screen.query_one("#typed-name", Input).value = "prod"
-        await pilot.click("#confirm")
+        await click_again(pilot, "#confirm")
         await idle(pilot)
         assert _version(admin_url) == {HEAD}
 
@@ -215,7 +223,7 @@ async def test_reset_wizard_refuses_a_wrong_name_and_resets_with_backup(pg_db: t
         assert "refused: 'tset' is not 'test'; nothing was changed" in screen_text(app)
         assert _version(admin_url) == {HEAD}
         app.screen.query_one("#typed-name", Input).value = "test"
-        await pilot.click("#confirm")
+        await click_again(pilot, "#confirm")
         await _confirm(pilot, ResetResultScreen)
         summary = screen_text(app)
         assert "Backup: " in summary, summary

@@ -71,3 +71,11 @@ def screen_text(app: Any) -> str:
         except Exception:  # widgets without a plain render
             continue
     return "\n".join(parts)
+
+
+async def click_again(pilot: Any, selector: str) -> None:
+    """Click a button pressed moments ago: Textual ignores clicks on a button during its 0.2 s
+    press animation (class ``-active``), which made a quick second click vanish."""
+    button = pilot.app.screen.query_one(selector)
+    await wait_for(pilot, lambda: not button.has_class("-active"), 5, f"{selector}'s press animation to end")
+    await pilot.click(selector)
