@@ -234,8 +234,8 @@ class OperationExecutor:
                                   f"does not fit {spec.vector_field.dim}")
         # total and done only feed progress; describe counted the source exactly unless it is an
         # unloaded Milvus collection (then it gave the server's statistics)
-        exact = source_live is not None and source_live.loaded is not False
-        total = source_live.rows if exact and source_live is not None else await store.count(source)
+        counted = source_live is not None and source_live.loaded is not False
+        total = source_live.rows if counted and source_live else await store.count(source)
         after = await store.max_pk(target)
         done = await store.count(target) if after is not None else 0
         started, copied, batches = time.monotonic(), 0, 0

@@ -455,8 +455,9 @@ class MilvusStore:
                           key=lambda r: r[pk.name])
 
         rows: list[Row] = []
-        if self.server == "milvus-lite" and pk.type in INTEGER_KEYS and after_pk is not None:
-            rows = self._probe_dense_keys(c, name, pk, wanted, int(after_pk), limit, plain)
+        while len(rows) < limit and (window := self._key_window(c, name, pk, rows[-1][pk.name] if rows else after_pk,
+                                                                 limit - len(rows), wanted)):
+            rows += plain(milvus_columns.rows_from_columns(window[0]))
         while len(rows) < limit:
             size = min(limit - len(rows), QUERY_WINDOW)
             columns, _ = milvus_columns.query_columns(c, name, _after(pk, rows[-1][pk.name] if rows else after_pk),
@@ -467,30 +468,28 @@ class MilvusStore:
                 break
         return rows
 
-    @staticmethod
-    def _probe_dense_keys(c: Any, name: str, pk: FieldSpec, wanted: list[str], after: int, limit: int,
-                          plain: Callable[[list[Row]], list[Row]]) -> list[Row]:
-        """Rows with the keys right after ``after``, fetched by key (``get``), for Milvus Lite.
+    def _key_window(self, c: Any, name: str, pk: FieldSpec, after: Any, size: int,
+                    wanted: Sequence[str]) -> tuple[list[Any], list[Any]] | None:
+        """Milvus Lite, integer keys: the columns and keys of the rows with keys ``after+1 ..
+        after+size``, looked up by key; None elsewhere, or where fewer than half of them exist.
 
         Every filtered Lite query scans the whole collection (2 s at 20,000 rows of 768
         dimensions, growing with the collection), while a lookup by key costs a tenth of that
         for the same rows. Integer keys are dense in nearly every collection (auto ids,
-        sequences), so windows ``after+1 .. after+n`` are fetched by key as long as they come
-        back at least half full; a sparser window stops the probing and the caller's query
-        pages on from the last row found, so no row is ever skipped: a window's missing keys
-        are known to be absent, and the query resumes after the last row found.
+        sequences), so callers read window after window as long as they come back at least
+        half full; after a sparser one the caller's filtered query pages on from its last row,
+        so no row is ever skipped (a window's missing keys are known to be absent).
         """
-        rows: list[Row] = []
-        low = after + 1
-        while len(rows) < limit and low <= INT64_MAX:
-            want = min(limit - len(rows), INT64_MAX - low + 1)
-            page = plain(c.get(name, ids=list(range(low, low + want)), output_fields=wanted,
-                               consistency_level="Strong"))
-            rows += page
-            if len(page) * 2 < want:  # sparse here: the caller's query goes on after rows[-1]
-                break
-            low += want
-        return rows
+        from core.vector.stores import milvus_columns
+
+        if self.server != "milvus-lite" or pk.type not in INTEGER_KEYS or after is None:
+            return None
+        low = int(after) + 1
+        window = list(range(low, min(low + size, INT64_MAX + 1)))
+        if not window:
+            return None
+        columns, keys = milvus_columns.query_columns(c, name, f"{pk.name} in {window}", wanted, None, pk.name)
+        return (columns, keys) if len(keys) * 2 >= len(window) else None
 
     async def copy_rows(self, source: str, target: str, after_pk: Any, limit: int,
                         fields: Sequence[str], fill: Mapping[str, Any]) -> tuple[int, Any]:
@@ -528,14 +527,15 @@ class MilvusStore:
             return 0, None
         last = max(keys)
         size = milvus_columns.page_bytes(columns)
-        self._row_bytes[source] = max(self._row_bytes.get(source, 0), -(-size // len(keys)))
+        per_row = -(-size // len(keys))
+        self._row_bytes[source] = max(self._row_bytes.get(source, 0), per_row)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="milvus-prefetch")
         limit = max(1, min(limit, PAGE_BYTES // self._row_bytes[source]))
         self._prefetch = ((source, target, last, wanted, limit),
                           self._pool.submit(self._page, c, source, pk, last, wanted, limit))
         if size > PAGE_BYTES or milvus_columns.has_validity(columns):
-            self._upsert_rows(c, target, milvus_columns.rows_from_columns(columns), -(-size // len(keys)))
+            self._upsert_rows(c, target, milvus_columns.rows_from_columns(columns), per_row)
         else:
             milvus_columns.upsert_columns(c, target, columns, len(keys))
         return len(keys), last
@@ -553,16 +553,8 @@ class MilvusStore:
         """The columns and keys of the ``limit`` rows after ``after_pk``."""
         from core.vector.stores import milvus_columns
 
-        if self.server == "milvus-lite" and pk.type in INTEGER_KEYS and after_pk is not None:
-            # a filtered Lite query scans the collection; a window of keys is looked up by key
-            low = int(after_pk) + 1
-            window = list(range(low, min(low + limit, INT64_MAX + 1)))
-            if window:
-                columns, keys = milvus_columns.query_columns(c, source, f"{pk.name} in {window}", wanted,
-                                                             None, pk.name)
-                if len(keys) * 2 >= len(window):
-                    return columns, keys
-            # sparse there: the filtered query below finds the next rows in order
+        if window := self._key_window(c, source, pk, after_pk, limit, wanted):
+            return window
         return milvus_columns.query_columns(c, source, _after(pk, after_pk), wanted, limit, pk.name)
 
     async def write_batch(self, name: str, rows: Sequence[Row]) -> int:
