@@ -18,13 +18,13 @@ from core import audit
 from core.config import Environment
 from core.db import connect, create_engine, render, with_driver
 from core.errors import LockHeld, MigctlError, OperationFailed, Refused, UsageError
-from core.events import Event, EventSink, Notice, ignore
+from core.events import Event, EventSink, Notice, StepFinished, ignore
 from core.identity import current_actor
 from core.lock import MigrationLock, read_holder
 from core.relational.graph import RevisionGraph
 from core.relational.plan import Plan, build_plan, offline_sql
 from core.relational.project import AlembicProject
-from core.relational.state import current_revisions, drifted, record_checksums
+from core.relational.state import current_revisions, drifted, file_sha256, record_checksums
 from core.secrets import mask_url
 
 if TYPE_CHECKING:
@@ -161,7 +161,9 @@ class RelationalService:
     async def plan(self, action: str, target: str, *, purge: bool = False, with_sql: bool = True) -> Plan:
         if not target:
             raise UsageError(f"{action} needs a target revision")
-        # Load the revision files (slow, in a thread) while the database answers.
+        # Load the revision files (slow, in a thread) while the database answers. The thread
+        # starts once current() waits on the server, not before: both import SQLAlchemy, and
+        # importing its circular modules from two threads at once fails ("partially initialized").
         project = self.project  # a missing project is a usage error before anything starts
         current, _ = await asyncio.gather(self.current(), asyncio.to_thread(project.script))
         return await self._plan_from(action, target, current, purge=purge, with_sql=with_sql)
@@ -220,18 +222,39 @@ class RelationalService:
                 return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift)
         lock = MigrationLock(self.url, plan.action, lock_timeout, self.sink)
         async with self.connection() as conn:
+            # PostgreSQL: migctl's tables are made while the lock is being taken (on its own
+            # connection). Their creation is serialised by an advisory lock of its own, and a
+            # refusal is audited in them too. Elsewhere a concurrent CREATE could wait on the
+            # lock holder's migration, so it comes after the lock.
+            tables = asyncio.ensure_future(self._ensure_tables(conn)) if lock.dialect == "postgresql" else None
             try:
                 await lock.acquire()
-            except LockHeld as exc:
-                await self.record_refusal(plan.action, plan.target, str(exc))
+            except BaseException as exc:
+                if tables is not None:
+                    await asyncio.wait([tables])
+                    if not tables.cancelled():
+                        tables.exception()  # seen: the lock's outcome is the one reported
+                if isinstance(exc, LockHeld):
+                    await self.record_refusal(plan.action, plan.target, str(exc))
                 raise
             try:
-                return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift)
+                return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift,
+                                                  tables=tables)
             finally:
                 await lock.release()
 
+    async def _ensure_tables(self, conn: ThreadedConnection) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from core.db import first_line
+
+        try:
+            await audit.ensure_tables(conn)
+        except SQLAlchemyError as exc:
+            raise OperationFailed(f"cannot create migctl's tables: {first_line(exc)}") from None
+
     async def _execute_locked(self, conn: ThreadedConnection, plan: Plan, *, strict: bool,
-                              allow_drift: bool) -> ExecutionResult:
+                              allow_drift: bool, tables: asyncio.Future[None] | None = None) -> ExecutionResult:
         from sqlalchemy.exc import SQLAlchemyError
 
         from core.db import first_line
@@ -240,10 +263,7 @@ class RelationalService:
             await audit.record(conn, self.environment.name, plan.action, plan.target, before, "refused", reason)
             raise Refused(reason)
 
-        try:
-            await audit.ensure_tables(conn)
-        except SQLAlchemyError as exc:
-            raise OperationFailed(f"cannot create migctl's tables: {first_line(exc)}") from None
+        await (tables if tables is not None else self._ensure_tables(conn))
         before = await current_revisions(conn, self.environment.alembic)
         if before != plan.current or plan.purge:
             fresh = await self._plan_from(plan.action, plan.target, before, purge=plan.purge, with_sql=False)
@@ -257,7 +277,7 @@ class RelationalService:
         if plan.empty:
             self.sink(Notice("nothing to do: already at the target"))
             return ExecutionResult(plan, before, before, nothing_to_do=True)
-        if not allow_drift and plan.mutates_schema:
+        if not allow_drift and plan.mutates_schema and before:  # nothing applied: nothing drifted
             graph = await self.history()
             drift = await drifted(conn, graph, before)
             if drift:
@@ -268,7 +288,18 @@ class RelationalService:
             entry = await audit.start(conn, self.environment.name, plan.action, plan.target, before)
         from core.relational.runner import StopFlag, run_plan
 
-        events = ThreadEvents(asyncio.get_running_loop(), self.sink)
+        hashes: dict[str, str] = {}
+        paths = {s.revision: s.path for s in plan.steps if s.direction == "up" and s.path}
+
+        def sink(event: Event) -> None:
+            # Hash an applied revision's file now, on the loop, while the worker waits on the
+            # database for the next step, instead of all of them after the run.
+            if isinstance(event, StepFinished) and event.direction == "up" and event.revision in paths:
+                with contextlib.suppress(OSError):  # gone meanwhile: hashed (and reported) after the run
+                    hashes[event.revision] = file_sha256(paths[event.revision])
+            self.sink(event)
+
+        events = ThreadEvents(asyncio.get_running_loop(), sink)
         stop = StopFlag()
         work = asyncio.ensure_future(asyncio.to_thread(run_plan, self.project, self.alembic_url, plan, events.emit,
                                                        stop))
@@ -295,7 +326,7 @@ class RelationalService:
         completed = outcome.completed if outcome else []
         if plan.action != "stamp" and completed:
             async with audit.flushed_by_finish(conn):
-                await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label)
+                await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label, hashes)
         after = await current_revisions(conn, self.environment.alembic)
         if interrupted and error is None:
             error = OperationFailed(f"interrupted by the operator after {len(completed)} of {len(plan.steps)} "

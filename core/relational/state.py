@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,21 +34,42 @@ async def current_revisions(conn: ThreadedConnection, location: AlembicLocation)
     return tuple(sorted(rows))
 
 
-async def record_checksums(conn: ThreadedConnection, applied: list[tuple[str, str, str | None]], who: str) -> None:
-    """After a run: remember the file hash of each applied revision, forget reverted ones."""
-    table = tables()["checksums"]
-    now = datetime.now(UTC)
+async def record_checksums(conn: ThreadedConnection, applied: list[tuple[str, str, str | None]], who: str,
+                           hashes: Mapping[str, str] | None = None) -> None:
+    """After a run: remember the file hash of each applied revision, forget reverted ones.
+
+    ``hashes``: sha256 by revision, taken while the run went on (the files are read then, while
+    the worker waits on the database, not after it); a revision missing there is hashed now.
+    """
     final: dict[str, tuple[str, str | None]] = {}
     for revision, direction, path in applied:
         final[revision] = (direction, path)
-    await conn.execute(table.delete().where(table.c.revision.in_(list(final))))
-    rows = [
-        {"revision": rev, "sha256": file_sha256(path), "path": str(path), "applied_at": now, "applied_by": who}
-        for rev, (direction, path) in final.items()
-        if direction == "up" and path
-    ]
-    if rows:
-        await conn.execute(table.insert(), rows)
+    if not final:
+        return
+    known = hashes or {}
+    ups = [(rev, known.get(rev) or file_sha256(path), str(path))
+           for rev, (direction, path) in final.items() if direction == "up" and path]
+    now = datetime.now(UTC)
+    if conn.dialect.name == "postgresql":
+        # Two statements with array parameters: a thousand-revision run's rows in one round trip,
+        # without compiling a thousand-row VALUES list.
+        from sqlalchemy import text
+
+        await conn.execute(text("DELETE FROM migctl_revision_checksums WHERE revision = ANY(CAST(:r AS text[]))"),
+                           {"r": list(final)})
+        if ups:
+            revs, shas, paths = (list(col) for col in zip(*ups, strict=True))
+            await conn.execute(text(
+                "INSERT INTO migctl_revision_checksums (revision, sha256, path, applied_at, applied_by) "
+                "SELECT r, s, p, :at, :by FROM unnest(CAST(:r AS text[]), CAST(:s AS text[]), "
+                "CAST(:p AS text[])) AS u(r, s, p)"), {"r": revs, "s": shas, "p": paths, "at": now, "by": who})
+    else:
+        table = tables()["checksums"]
+        await conn.execute(table.delete().where(table.c.revision.in_(list(final))))
+        if ups:
+            await conn.execute(table.insert(), [
+                {"revision": rev, "sha256": sha, "path": path, "applied_at": now, "applied_by": who}
+                for rev, sha, path in ups])
     await conn.commit()
 
 
