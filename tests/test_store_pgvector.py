@@ -179,6 +179,37 @@ async def test_batches_copy_in_pk_order_and_resend_adds_nothing(store: PgVectorS
     assert await store.count("items") == 5000  # the failed batch left nothing
 
 
+async def test_copy_rows_pages_in_key_order_fills_new_fields_and_never_half_writes(store: PgVectorStore) -> None:
+    await store.create_collection(small(dim=16))
+    sent = rows_for(range(1, 2001), dim=16, seed=3)
+    await store.write_batch("items", sent)
+    await store.create_alias("items_now", "items")  # a copy reads through an alias too
+    wider = replace(small("wider", dim=16, index="FLAT"),
+                    fields=(*small(dim=16).fields, FieldSpec("lang", "varchar", max_length=8)))
+    await store.create_collection(wider)
+    fields = ["id", "embedding", "title", "meta"]
+    pages, after = [], None
+    while True:
+        count, last = await store.copy_rows("items_now", "wider", after, 700, fields, {"lang": "en"})
+        if not count:
+            assert last is None
+            break
+        pages.append((count, last))
+        after = last
+    assert pages == [(700, 700), (700, 1400), (600, 2000)]
+    got = await store.read_batch("wider", None, 5000)
+    assert [r["id"] for r in got] == list(range(1, 2001)) and {r["lang"] for r in got} == {"en"}
+    assert got[5]["title"] == "t6" and got[5]["meta"] == {"n": 6, "tags": ["a"]}
+    np.testing.assert_allclose(np.array([r["embedding"] for r in got]), np.array([r["embedding"] for r in sent]), rtol=1e-6)
+
+    # a row above the resume point that another writer put there fails its batch, which rolls back whole
+    await store.create_collection(small("partial", dim=16, index="FLAT"))
+    await store.write_batch("partial", [sent[999]])  # id 1000
+    with pytest.raises(StoreError, match="cannot copy items into partial"):
+        await store.copy_rows("items", "partial", 500, 700, fields, {})
+    assert [r["id"] for r in await store.read_batch("partial", None, 10, ["id"])] == [1000]
+
+
 async def test_create_index_concurrently_on_rows_and_rebuild_an_invalid_one(store: PgVectorStore, pg_db: tuple[str, str]) -> None:
     spec = small(index="IVF_FLAT")
     await store.create_collection(spec)

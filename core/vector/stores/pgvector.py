@@ -224,9 +224,11 @@ class PgVectorStore:
         ``target`` inside the server, giving ``fill`` values to fields the source lacks.
 
         Returns (rows in this batch, the batch's last key; None when the source is exhausted).
-        No row passes through Python: a rebuild copies at nearly the speed of a bulk load and
-        its memory does not grow with the table. Rows already in ``target`` are skipped, so a
-        resumed copy never duplicates.
+        No row passes through Python, and one statement reads, writes and counts the batch: a
+        rebuild copies at about the speed of a bulk load and its memory does not grow with the
+        table. A batch is one transaction, so a copy resumed after the target's largest key
+        (as the executor does) neither skips nor repeats a row; a row of ``target`` above
+        ``after_pk`` (another writer) fails the batch on its key and it rolls back whole.
         """
         source, s_cols = await self._rows_of(source)
         target, t_cols = await self._rows_of(target)
@@ -239,21 +241,18 @@ class PgVectorStore:
             if name not in types:
                 raise StoreError(f"{target} has no field {name!r}")
         key, key_type = _quote(pk), types[pk]
-        after = f"($1::{key_type} IS NULL OR {key} > $1::{key_type})"
+        # $1 the limit, then the key to start after (on all but the first batch), then the fills
+        args: list[Any] = [limit] if after_pk is None else [limit, after_pk]
+        after = f"WHERE {key} > $2::{key_type} " if after_pk is not None else ""
+        columns = ", ".join(_quote(n) for n in (*fields, *fill))
+        values = ", ".join([*(_quote(n) for n in fields),
+                            *(f"CAST(${len(args) + i + 1} AS {types[n]})" for i, n in enumerate(fill))])
         with self._errors(f"cannot copy {source} into {target}"):
             row = await self._db.fetchrow(
-                f"SELECT count(*) AS n, max({key}) AS last FROM (SELECT {key} FROM {self._q(source)} "
-                f"WHERE {after} ORDER BY {key} LIMIT $2) AS batch", after_pk, limit)
-            if not row["n"]:
-                return 0, None
-            columns = ", ".join(_quote(n) for n in (*fields, *fill))
-            values = ", ".join([*(_quote(n) for n in fields),
-                                *(f"CAST(${i + 3} AS {types[n]})" for i, n in enumerate(fill))])
-            await self._db.execute(
-                f"INSERT INTO {self._q(target)} ({columns}) SELECT {values} FROM {self._q(source)} "
-                f"WHERE {after} AND {key} <= $2::{key_type} ON CONFLICT ({key}) DO NOTHING",
-                after_pk, row["last"], *fill.values())
-        return int(row["n"]), row["last"]
+                f"WITH moved AS (INSERT INTO {self._q(target)} ({columns}) SELECT {values} FROM {self._q(source)} "
+                f"{after}ORDER BY {key} LIMIT $1 RETURNING {key}) SELECT count(*) AS n, max({key}) AS last FROM moved",
+                *args, *fill.values())
+        return int(row["n"]), row["last"] if row["n"] else None
 
     async def max_pk(self, name: str) -> Any:
         name, columns = await self._rows_of(name)
