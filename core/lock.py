@@ -139,6 +139,7 @@ class MigrationLock:
         self._engine: ThreadedEngine | None = None
         self._conn: ThreadedConnection | None = None
         self._file: Any = None
+        self.waited = False  # acquired only after waiting for another holder
 
     async def __aenter__(self) -> MigrationLock:
         await self.acquire()
@@ -153,6 +154,7 @@ class MigrationLock:
         await self._open()
         while True:
             if await self._try():
+                self.waited = announced
                 self.sink(LockAcquired(self.operation))
                 return
             holder = await read_holder(self.url, self._conn) if self._conn is not None else await read_holder(self.url)

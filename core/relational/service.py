@@ -31,6 +31,16 @@ if TYPE_CHECKING:
     from core.db import ThreadedConnection
 
 
+async def _settle(task: asyncio.Future[Any]) -> None:
+    """Wait until ``task`` has ended, whatever it raised and however often the waiter is
+    cancelled meanwhile (it shares migctl's connection: it must not run on behind the caller)."""
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # seen
+
+
 @dataclass
 class ExecutionResult:
     plan: Plan
@@ -231,12 +241,14 @@ class RelationalService:
                 await lock.acquire()
             except BaseException as exc:
                 if tables is not None:
-                    await asyncio.wait([tables])
-                    if not tables.cancelled():
-                        tables.exception()  # seen: the lock's outcome is the one reported
+                    await _settle(tables)  # the lock's outcome is the one reported
                 if isinstance(exc, LockHeld):
                     await self.record_refusal(plan.action, plan.target, str(exc))
                 raise
+            if tables is not None and lock.waited:
+                # the holder's migration ran meanwhile and may have dropped them: check again
+                await _settle(tables)
+                tables = None
             try:
                 return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift,
                                                   tables=tables)

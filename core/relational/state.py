@@ -55,12 +55,12 @@ async def record_checksums(conn: ThreadedConnection, applied: list[tuple[str, st
         # without compiling a thousand-row VALUES list.
         from sqlalchemy import text
 
-        await conn.execute(text("DELETE FROM migctl_revision_checksums WHERE revision = ANY(CAST(:r AS text[]))"),
-                           {"r": list(final)})
+        name = tables()["checksums"].name
+        await conn.execute(text(f"DELETE FROM {name} WHERE revision = ANY(CAST(:r AS text[]))"), {"r": list(final)})
         if ups:
             revs, shas, paths = (list(col) for col in zip(*ups, strict=True))
             await conn.execute(text(
-                "INSERT INTO migctl_revision_checksums (revision, sha256, path, applied_at, applied_by) "
+                f"INSERT INTO {name} (revision, sha256, path, applied_at, applied_by) "
                 "SELECT r, s, p, :at, :by FROM unnest(CAST(:r AS text[]), CAST(:s AS text[]), "
                 "CAST(:p AS text[])) AS u(r, s, p)"), {"r": revs, "s": shas, "p": paths, "at": now, "by": who})
     else:

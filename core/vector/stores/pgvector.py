@@ -252,7 +252,7 @@ class PgVectorStore:
                 f"WITH moved AS (INSERT INTO {self._q(target)} ({columns}) SELECT {values} FROM {self._q(source)} "
                 f"{after}ORDER BY {key} LIMIT $1 RETURNING {key}) SELECT count(*) AS n, max({key}) AS last FROM moved",
                 *args, *fill.values())
-        return int(row["n"]), row["last"] if row["n"] else None
+        return int(row["n"]), (row["last"] if row["n"] else None)
 
     async def max_pk(self, name: str) -> Any:
         name, columns = await self._rows_of(name)
