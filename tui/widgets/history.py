@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
 from textual.message import Message
@@ -89,13 +90,14 @@ class HistoryPane(Container):
             return
         table = self.query_one("#history-table", DataTable)
         keep = self.selected
-        # Fixed widths: auto-sized columns keep the width of an earlier fill, so the same
-        # state could be drawn two ways.
+        # Fixed widths, all of them: an auto-sized column is measured when the table next goes
+        # idle, and a fill that clears the columns between two idles could leave it at its
+        # label's width ("add lo…"), depending on timing.
         table.clear(columns=True)
         table.add_column("graph", width=max(5, 2 * graph.width - 1))
         table.add_column("revision", width=max((len(n.id) for n in graph.nodes), default=12))
         table.add_column("state", width=12)
-        table.add_column("message")
+        table.add_column("message", width=max([7, *(cell_len(n.message or "") for n in graph.nodes)]))
         drifted = set(self.drifted)
         for node in graph.nodes:
             table.add_row(*plain(graph.graph_prefix(node), node.id, revision_marks(node, self.current, drifted),
