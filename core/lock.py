@@ -140,6 +140,7 @@ class MigrationLock:
         self._conn: ThreadedConnection | None = None
         self._file: Any = None
         self.waited = False  # acquired only after waiting for another holder
+        self.waiting_for: str | None = None  # whom it waited for when it gave up or was interrupted
 
     async def __aenter__(self) -> MigrationLock:
         await self.acquire()
@@ -149,23 +150,39 @@ class MigrationLock:
         await self.release()
 
     async def acquire(self) -> None:
+        """Take the lock, waiting up to the timeout; on any way out without it (refused,
+        interrupted, cancelled) its connection is closed, so nothing is left queued."""
+        try:
+            await self._acquire()
+        except BaseException:
+            await self.release()
+            raise
+
+    def refusal(self, exc: BaseException) -> str | None:
+        """What to audit when ``acquire`` raised ``exc``: the lock held past the timeout, or
+        the operator interrupting the wait; ``None`` for anything else (nothing was waited for)."""
+        if isinstance(exc, LockHeld):
+            return str(exc)
+        if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt) and self.waiting_for is not None:
+            return f"interrupted while waiting for the migration lock held by {self.waiting_for}"
+        return None
+
+    async def _acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
-        announced = False
         await self._open()
         while True:
             if await self._try():
-                self.waited = announced
+                self.waited, self.waiting_for = self.waiting_for is not None, None
                 self.sink(LockAcquired(self.operation))
                 return
             holder = await read_holder(self.url, self._conn) if self._conn is not None else await read_holder(self.url)
             described = holder.describe() if holder else "another session"
             if time.monotonic() >= deadline:
-                await self.release()
                 raise LockHeld(f"migration lock is held by {described}; retry later or pass --lock-timeout SECONDS",
                                holder=holder.as_dict() if holder else None)
-            if not announced:
+            if self.waiting_for is None:
                 self.sink(LockWaiting(described, self.timeout))
-                announced = True
+            self.waiting_for = described
             await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
     async def _open(self) -> None:

@@ -259,6 +259,43 @@ def test_kill_9_releases_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
     assert audit[1][2] == HEAD, audit
 
 
+def test_ctrl_c_while_waiting_for_the_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """Ctrl-C during a ``--lock-timeout`` wait ends the waiter at once: exit 130, its session
+    closed, nothing changed, the interruption audited as a refusal; the holder carries on."""
+    app_url, admin_url = pg_db
+    cfg = write_config(tmp_path, app_url, ini=make_project(tmp_path, "slow"))
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        holder = _upgrade(cfg, sleep="6")
+        procs.append(holder)
+        _wait_for_pg_sleep(admin_url, procs)
+        waiter = _upgrade(cfg, "--lock-timeout", "60", sleep="0")
+        procs.append(waiter)
+        own_session = ("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
+                       (f"%pid={waiter.pid}",))
+        deadline = time.monotonic() + 20
+        while not _query(admin_url, *own_session):  # its lock connection, polling
+            assert waiter.poll() is None and time.monotonic() < deadline, "the waiter never asked for the lock"
+            time.sleep(0.05)
+        time.sleep(1.0)
+        waiter.send_signal(signal.SIGINT)
+        res = _finish(waiter, timeout=10)
+        assert res.code == 130, res.text
+        assert "waiting up to 60s for the migration lock held by" in res.err, res.text
+        assert res.err.rstrip().endswith("migctl: interrupted"), res.text
+        assert not _query(admin_url, *own_session)
+        done = _finish(holder, timeout=60)
+        assert done.code == 0 and "upgrade done: 3 step(s)" in done.out, done.text
+    finally:
+        _reap(procs)
+    assert _version(admin_url) == [HEAD]
+    assert _advisory_holders(admin_url) == []
+    audit = _audit(admin_url)
+    assert [(a[0], a[1]) for a in audit] == [("upgrade", "ok"), ("upgrade", "refused")], audit
+    assert audit[1][3].startswith("interrupted while waiting for the migration lock held by "), audit
+    assert f"pid {holder.pid}" in audit[1][3], audit
+
+
 # -- SQLite --------------------------------------------------------------------------------
 def test_sqlite_lock_held_by_other_process(tmp_path: Path) -> None:
     db = tmp_path / "app.db"

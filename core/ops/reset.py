@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import LockHeld, OperationFailed, UsageError
+from core.errors import OperationFailed, UsageError
 from core.events import Notice
 from core.lock import MigrationLock
 
@@ -180,8 +180,9 @@ async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -
     lock = MigrationLock(api.url, "reset", api.lock_timeout, api.sink)
     try:
         await lock.acquire()
-    except LockHeld as exc:
-        await api.record_refusal("reset", "all", str(exc))
+    except BaseException as exc:
+        if (reason := lock.refusal(exc)) is not None:
+            await api.record_refusal("reset", "all", reason)
         raise
     folder = None
     try:

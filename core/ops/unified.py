@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from core.config import PROJECT_ROOT
-from core.errors import LockHeld
 from core.events import Notice
 from core.lock import MigrationLock
 from core.relational.plan import Plan
@@ -53,8 +52,9 @@ async def execute_migrate(api: Any, plan: MigratePlan, *, confirm_env: str | Non
     lock = MigrationLock(api.url, action, api.lock_timeout, api.sink)
     try:
         await lock.acquire()
-    except LockHeld as exc:
-        await api.record_refusal(action, "heads", str(exc))
+    except BaseException as exc:
+        if (reason := lock.refusal(exc)) is not None:
+            await api.record_refusal(action, "heads", reason)
         raise
     try:
         if not plan.relational.empty:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from core import audit
 from core.config import Environment
 from core.db import connect, create_engine, render, with_driver
-from core.errors import LockHeld, MigctlError, OperationFailed, Refused, UsageError
+from core.errors import MigctlError, OperationFailed, Refused, UsageError
 from core.events import Event, EventSink, Notice, StepFinished, ignore
 from core.identity import current_actor
 from core.lock import MigrationLock, read_holder
@@ -242,8 +242,8 @@ class RelationalService:
             except BaseException as exc:
                 if tables is not None:
                     await _settle(tables)  # the lock's outcome is the one reported
-                if isinstance(exc, LockHeld):
-                    await self.record_refusal(plan.action, plan.target, str(exc))
+                if (reason := lock.refusal(exc)) is not None:
+                    await self.record_refusal(plan.action, plan.target, reason)
                 raise
             if tables is not None and lock.waited:
                 # the holder's migration ran meanwhile and may have dropped them: check again

@@ -10,7 +10,7 @@ from typing import Any
 
 from core import audit
 from core.config import Environment
-from core.errors import LockHeld, MigctlError, Refused
+from core.errors import MigctlError, Refused
 from core.events import EventSink, ignore
 from core.lock import MigrationLock
 from core.relational.service import RelationalService
@@ -122,8 +122,9 @@ class VectorService:
             lock = MigrationLock(self.relational.url, f"vector-{plan.action}", lock_timeout, self.sink)
             try:
                 await lock.acquire()
-            except LockHeld as exc:
-                await self.relational.record_refusal(f"vector {plan.action}", plan.target, str(exc))
+            except BaseException as exc:
+                if (reason := lock.refusal(exc)) is not None:
+                    await self.relational.record_refusal(f"vector {plan.action}", plan.target, reason)
                 raise
         try:
             migrator = await self.migrator()
