@@ -269,7 +269,11 @@ def test_ctrl_c_while_waiting_for_the_lock(pg_db: tuple[str, str], tmp_path: Pat
         holder = _upgrade(cfg, sleep="6")
         procs.append(holder)
         _wait_for_pg_sleep(admin_url, procs)
-        waiter = _upgrade(cfg, "--lock-timeout", "60", sleep="0")
+        # SIGINT as a terminal delivers it (a suite started with `&` hands its children SIGINT ignored)
+        waiter = subprocess.Popen([MIGCTL, "--config", str(cfg), "upgrade", "heads", "--yes", "--lock-timeout", "60"],
+                                  env=clean_env(MIGCTL_TEST_SLEEP="0"), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         procs.append(waiter)
         own_session = ("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
                        (f"%pid={waiter.pid}",))
