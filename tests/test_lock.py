@@ -89,6 +89,15 @@ def _advisory_holders(admin_url: str) -> list[tuple[int, str]]:
         (LOCK_HI, LOCK_LO))]
 
 
+def _eventually_empty(admin_url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows of ``sql`` once empty, or after 5 s: a backend ends moments after its client
+    has closed the socket, so a session may still show right after its process exited."""
+    deadline = time.monotonic() + 5
+    while (rows := _query(admin_url, sql, params)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return rows
+
+
 def _version(admin_url: str) -> list[str]:
     return [r[0] for r in _query(admin_url, "SELECT version_num FROM alembic_version")]
 
@@ -251,8 +260,8 @@ def test_kill_9_releases_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
     assert _has_flag_column(admin_url)
     # The dead process holds nothing any more: no lock, no session left behind.
     assert _advisory_holders(admin_url) == []
-    assert not _query(admin_url, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
-                      (f"%pid={victim.pid}",))
+    assert _eventually_empty(admin_url, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                             (f"%pid={victim.pid}",)) == []
     audit = _audit(admin_url)
     # The killed run's row stays 'running' (its trace); the next run's is 'ok'.
     assert [a[1] for a in audit] == ["running", "ok"], audit
@@ -287,7 +296,7 @@ def test_ctrl_c_while_waiting_for_the_lock(pg_db: tuple[str, str], tmp_path: Pat
         assert res.code == 130, res.text
         assert "waiting up to 60s for the migration lock held by" in res.err, res.text
         assert res.err.rstrip().endswith("migctl: interrupted"), res.text
-        assert not _query(admin_url, *own_session)
+        assert _eventually_empty(admin_url, *own_session) == []
         done = _finish(holder, timeout=60)
         assert done.code == 0 and "upgrade done: 3 step(s)" in done.out, done.text
     finally:
@@ -298,6 +307,27 @@ def test_ctrl_c_while_waiting_for_the_lock(pg_db: tuple[str, str], tmp_path: Pat
     assert [(a[0], a[1]) for a in audit] == [("upgrade", "ok"), ("upgrade", "refused")], audit
     assert audit[1][3].startswith("interrupted while waiting for the migration lock held by "), audit
     assert f"pid {holder.pid}" in audit[1][3], audit
+
+
+def test_role_without_create_fails_cleanly_and_leaves_no_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """migctl's tables are created while the lock is taken: when that fails (a role that may
+    not create tables), the error is one line, exit 1, and neither lock nor session remains."""
+    app_url, admin_url = pg_db
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reader') THEN "
+                     "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; END IF; END $$")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    host_db = app_url.split("@", 1)[1]
+    cfg = write_config(tmp_path, f"postgresql://reader:reader-pw@{host_db}", ini=make_project(tmp_path, "slow"))
+    res = run_cli("--config", str(cfg), "upgrade", "heads", "--yes")
+    assert res.code == 1, res.text
+    assert res.err.rstrip().splitlines()[-1] == \
+        "migctl: error: cannot create migctl's tables: permission denied for schema public", res.text
+    assert "reader-pw" not in res.text
+    assert _query(admin_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
+    assert _advisory_holders(admin_url) == []
+    assert _eventually_empty(admin_url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND pid <> pg_backend_pid()") == []
 
 
 # -- SQLite --------------------------------------------------------------------------------
