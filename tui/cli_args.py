@@ -1,0 +1,135 @@
+"""The command line's grammar: global options, every command and its arguments.
+
+Building it is kept apart from running it (``tui.cli``): the console's start-up builds only
+the ``tui``/``serve`` part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        sys.stderr.write(f"migctl: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _globals() -> argparse.ArgumentParser:
+    g = argparse.ArgumentParser(add_help=False)
+    s = argparse.SUPPRESS
+    g.add_argument("--config", metavar="FILE", default=s, help="config file (default: $CONFIG_FILE or ./migctl.yaml)")
+    g.add_argument("--env", metavar="NAME", default=s, help="environment from the config file (default: $MIGCTL_ENV)")
+    g.add_argument("--database-url", metavar="URL", default=s, help="database URL; overrides env and file")
+    g.add_argument("--json", action="store_true", default=s, help="machine-readable output")
+    g.add_argument("--yes", "-y", action="store_true", default=s, help="do not ask for confirmation")
+    g.add_argument("--confirm-env", metavar="NAME", default=s,
+                   help="name of a protected environment, confirming a change to it without a prompt")
+    g.add_argument("--log-level", default=s, choices=["debug", "info", "warning", "error"],
+                   help="console log level (default: warning)")
+    g.add_argument("--vector-store-type", choices=["milvus", "pgvector"], default=s,
+                   help="vector store (default: $VECTOR_STORE_TYPE, the config file, else milvus)")
+    g.add_argument("--lock-timeout", type=float, metavar="SECONDS", default=s,
+                   help="wait this long for the migration lock (default: 0, fail at once)")
+    return g
+
+
+_VALUE_OPTIONS = {"--config", "--env", "--database-url", "--confirm-env", "--log-level", "--vector-store-type",
+                  "--lock-timeout"}
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command word in ``argv`` (global options may come first), or ``None``."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token.startswith("-"):
+            if token in _VALUE_OPTIONS:
+                next(tokens, None)
+            continue
+        return token
+    return None
+
+
+def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; ``only_console`` registers just ``tui`` and ``serve`` (building
+    every subcommand costs the console's start-up a noticeable 50 ms)."""
+    g = _globals()
+    parser = _Parser(prog="migctl", parents=[g], description=(
+        "Operate Alembic schemas (and vector collections) safely: plan, confirm, lock, audit."),
+        epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
+               "(lock held, confirmation declined, drift). With no database configured, migctl "
+               "uses an embedded PostgreSQL 18 + pgvector under .migctl/.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[g], help=help, description=help)
+
+    from tui.console import add_commands as add_console_commands
+
+    add_console_commands(add)
+    if only_console:
+        return parser
+    p = add("status", "where both databases stand: current, heads, pending, drift, lock, vector")
+    p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
+    add("current", "the revision(s) recorded in the database")
+    p = add("history", "the revision graph, newest first")
+    p.add_argument("--verbose", "-v", action="store_true", help="show paths, dates, parents")
+    p.add_argument("--indicate-current", "-i", action="store_true", help="mark the current revision(s)")
+    add("heads", "the head revisions")
+    add("branches", "the branch points")
+    for verb, helptext, default in (
+        ("upgrade", "apply revisions up to TARGET (default: heads)", "heads"),
+        ("downgrade", "revert revisions down to TARGET (e.g. -1, base, a revision id)", None),
+        ("stamp", "set the version table to TARGET without running migrations", None),
+    ):
+        p = add(verb, helptext)
+        if default:
+            p.add_argument("target", nargs="?", default=default, metavar="TARGET",
+                           help="head, heads, +N, full id, unique prefix, branch@head")
+        else:
+            p.add_argument("target", metavar="TARGET", help="base, -N, full id, unique prefix, branch@rev")
+        p.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+        p.add_argument("--sql", action="store_true", help="print the offline SQL and change nothing")
+        p.add_argument("--allow-drift", action="store_true",
+                       help="run even though applied revision files changed since they ran")
+        if verb == "stamp":
+            p.add_argument("--purge", action="store_true", help="empty the version table first")
+    p = add("merge", "create a merge revision of several heads")
+    p.add_argument("-m", "--message", default=None)
+    p.add_argument("revisions", nargs="*", metavar="REV", help="revisions to merge (default: heads)")
+    p = add("revision", "create a new revision file")
+    p.add_argument("-m", "--message", required=True)
+    p.add_argument("--autogenerate", action="store_true", help="compare models with the database")
+    p.add_argument("--empty", action="store_true", help="an empty revision (the default without --autogenerate)")
+    p = add("audit", "the audit log, newest first")
+    p.add_argument("--limit", type=_positive_int, default=20, help="rows to show (default 20)")
+    p = add("templates", "vector collection templates: list them, or show what a store would build")
+    tsub = p.add_subparsers(dest="templates_action", metavar="ACTION", parser_class=_Parser, required=True)
+    tl = tsub.add_parser("list", parents=[g], help="the collection templates")
+    ts = tsub.add_parser("show", parents=[g], help="render one template for a store")
+    ts.add_argument("name", metavar="NAME")
+    ts.add_argument("--store", choices=["milvus", "pgvector"], default=None,
+                    help="milvus schema or pgvector DDL (default: $VECTOR_STORE_TYPE or milvus)")
+    for q in (tl, ts):
+        q.add_argument("--file", metavar="PATH", default=None,
+                       help="templates file (default: vector_migrations/templates.yaml)")
+    from tui import cli_vector
+
+    cli_vector.add_commands(add, g, _Parser)
+    p = add("embedded", "the embedded PostgreSQL under .migctl/")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
