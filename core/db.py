@@ -128,9 +128,20 @@ class ThreadedEngine:
 
     async def connect(self) -> ThreadedConnection:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migctl-db")
+        opened: list[Connection] = []
+
+        def open_() -> Connection:
+            opened.append(self.sync_engine.connect())
+            return opened[-1]
+
+        def close_late() -> None:  # queued behind open_: it runs once the connect has ended
+            for conn in opened:
+                conn.close()
+
         try:
-            sync = await asyncio.get_running_loop().run_in_executor(worker, self.sync_engine.connect)
-        except BaseException:
+            sync = await asyncio.get_running_loop().run_in_executor(worker, open_)
+        except BaseException:  # cancelled while connecting: the connection still arrives, close it
+            worker.submit(close_late)
             worker.shutdown(wait=False)
             raise
         return ThreadedConnection(sync, worker)

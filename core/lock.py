@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import logging
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +141,7 @@ class MigrationLock:
         self._engine: ThreadedEngine | None = None
         self._conn: ThreadedConnection | None = None
         self._file: Any = None
+        self._file_locked = False  # this process holds the flock (and wrote the identity)
         self.waited = False  # acquired only after waiting for another holder
         self.waiting_for: str | None = None  # whom it waited for when it gave up or was interrupted
 
@@ -155,7 +158,19 @@ class MigrationLock:
         try:
             await self._acquire()
         except BaseException:
-            await self.release()
+            try:
+                await self.release()
+            except Exception as exc:  # the reason acquire failed is the one to report
+                logging.getLogger("migctl").debug("releasing the unacquired lock failed: %s", exc)
+            raise
+
+    async def acquire_audited(self, refused: Callable[[str], Awaitable[None]]) -> None:
+        """``acquire``; a refusal or an interrupted wait is audited through ``refused(reason)``."""
+        try:
+            await self.acquire()
+        except BaseException as exc:
+            if (reason := self.refusal(exc)) is not None:
+                await refused(reason)
             raise
 
     def refusal(self, exc: BaseException) -> str | None:
@@ -169,6 +184,7 @@ class MigrationLock:
 
     async def _acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
+        self.waited, self.waiting_for = False, None
         await self._open()
         while True:
             if await self._try():
@@ -205,6 +221,7 @@ class MigrationLock:
                 fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
+            self._file_locked = True
             self._file.seek(0)
             self._file.truncate()
             self._file.write(json.dumps(self.holder.as_dict()))
@@ -229,12 +246,13 @@ class MigrationLock:
     async def release(self) -> None:
         if self._file is not None:
             try:
-                self._file.seek(0)
-                self._file.truncate()
-                fcntl.flock(self._file, fcntl.LOCK_UN)
+                if self._file_locked:  # a waiter must not wipe the holder's identity
+                    self._file.seek(0)
+                    self._file.truncate()
+                    fcntl.flock(self._file, fcntl.LOCK_UN)
             finally:
                 self._file.close()
-                self._file = None
+                self._file, self._file_locked = None, False
         if self._conn is not None:
             try:
                 await self._conn.close()  # closing the session releases the advisory lock / GET_LOCK

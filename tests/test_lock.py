@@ -7,19 +7,22 @@ the database. MariaDB: ``GET_LOCK``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from core.errors import LockHeld
 from core.identity import current_actor
-from core.lock import LOCK_KEY
+from core.lock import LOCK_KEY, MigrationLock, read_holder
 from tests.support import (
     CLI_OUTPUT,
     MIGCTL,
@@ -96,6 +99,28 @@ def _eventually_empty(admin_url: str, sql: str, params: tuple = ()) -> list[tupl
     while (rows := _query(admin_url, sql, params)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return rows
+
+
+def _advisory_holders_after_exit(admin_url: str) -> list[tuple[int, str]]:
+    """The holders, once none is left or after 5 s (a backend ends moments after its client)."""
+    deadline = time.monotonic() + 5
+    while (holders := _advisory_holders(admin_url)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return holders
+
+
+async def _cancel_while_waiting(lock: MigrationLock, check: Callable[[], None] = lambda: None) -> BaseException:
+    """Start ``lock.acquire()``; once it waits for the holder, run ``check``, then cancel it."""
+    task = asyncio.ensure_future(lock.acquire())
+    deadline = time.monotonic() + 20
+    while lock.waiting_for is None:
+        assert not task.done() and time.monotonic() < deadline, task
+        await asyncio.sleep(0.02)
+    check()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await task
+    return cancelled.value
 
 
 def _version(admin_url: str) -> list[str]:
@@ -227,7 +252,7 @@ def test_lock_held_through_autocommit_block(pg_db: tuple[str, str], tmp_path: Pa
     finally:
         _reap(procs)
     assert _version(admin_url) == [HEAD]
-    assert _advisory_holders(admin_url) == []
+    assert _advisory_holders_after_exit(admin_url) == []
 
 
 def test_kill_9_releases_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
@@ -259,7 +284,7 @@ def test_kill_9_releases_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
     assert _version(admin_url) == [HEAD]
     assert _has_flag_column(admin_url)
     # The dead process holds nothing any more: no lock, no session left behind.
-    assert _advisory_holders(admin_url) == []
+    assert _advisory_holders_after_exit(admin_url) == []
     assert _eventually_empty(admin_url, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
                              (f"%pid={victim.pid}",)) == []
     audit = _audit(admin_url)
@@ -269,49 +294,69 @@ def test_kill_9_releases_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
 
 
 def test_ctrl_c_while_waiting_for_the_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
-    """Ctrl-C during a ``--lock-timeout`` wait ends the waiter at once: exit 130, its session
-    closed, nothing changed, the interruption audited as a refusal; the holder carries on."""
+    """Ctrl-C during a ``--lock-timeout`` wait ends the waiter at once (exit 130), nothing
+    changes, and the interruption is audited as a refusal naming the holder; the holder carries on."""
     app_url, admin_url = pg_db
     cfg = write_config(tmp_path, app_url, ini=make_project(tmp_path, "slow"))
     procs: list[subprocess.Popen[str]] = []
+    err_file = tmp_path / "waiter.err"
     try:
-        holder = _upgrade(cfg, sleep="6")
+        holder = _upgrade(cfg, sleep="15")
         procs.append(holder)
         _wait_for_pg_sleep(admin_url, procs)
         # SIGINT as a terminal delivers it (a suite started with `&` hands its children SIGINT ignored)
-        waiter = subprocess.Popen([MIGCTL, "--config", str(cfg), "upgrade", "heads", "--yes", "--lock-timeout", "60"],
-                                  env=clean_env(MIGCTL_TEST_SLEEP="0"), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        with err_file.open("w") as err:
+            waiter = subprocess.Popen(
+                [MIGCTL, "--config", str(cfg), "upgrade", "heads", "--yes", "--lock-timeout", "60"],
+                env=clean_env(MIGCTL_TEST_SLEEP="0"), stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         procs.append(waiter)
-        own_session = ("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
-                       (f"%pid={waiter.pid}",))
-        deadline = time.monotonic() + 20
-        while not _query(admin_url, *own_session):  # its lock connection, polling
-            assert waiter.poll() is None and time.monotonic() < deadline, "the waiter never asked for the lock"
+        deadline = time.monotonic() + 30
+        while "waiting up to 60s for the migration lock held by" not in err_file.read_text():
+            assert waiter.poll() is None and time.monotonic() < deadline, err_file.read_text()
             time.sleep(0.05)
-        time.sleep(1.0)
+        assert holder.poll() is None, "the holder ended before the waiter could be interrupted"
         waiter.send_signal(signal.SIGINT)
-        res = _finish(waiter, timeout=10)
-        assert res.code == 130, res.text
-        assert "waiting up to 60s for the migration lock held by" in res.err, res.text
-        assert res.err.rstrip().endswith("migctl: interrupted"), res.text
-        assert _eventually_empty(admin_url, *own_session) == []
+        out, _ = waiter.communicate(timeout=10)
+        err_text = err_file.read_text()
+        CLI_OUTPUT.append(out + err_text)
+        assert waiter.returncode == 130, out + err_text
+        assert err_text.rstrip().endswith("migctl: interrupted"), err_text
         done = _finish(holder, timeout=60)
         assert done.code == 0 and "upgrade done: 3 step(s)" in done.out, done.text
     finally:
         _reap(procs)
     assert _version(admin_url) == [HEAD]
-    assert _advisory_holders(admin_url) == []
     audit = _audit(admin_url)
     assert [(a[0], a[1]) for a in audit] == [("upgrade", "ok"), ("upgrade", "refused")], audit
     assert audit[1][3].startswith("interrupted while waiting for the migration lock held by "), audit
     assert f"pid {holder.pid}" in audit[1][3], audit
 
 
-def test_role_without_create_fails_cleanly_and_leaves_no_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
+async def test_cancelled_wait_closes_its_session_at_once(pg_db: tuple[str, str]) -> None:
+    """In the waiting process itself: a cancelled ``acquire`` has closed its connection (the
+    console lives on after a cancelled operation), and says whom it was waiting for."""
+    app_url, admin_url = pg_db
+    with psycopg.connect(admin_url, autocommit=True) as other:
+        other.execute("SELECT set_config('application_name', 'migctl upgrade someone@elsewhere pid=4242', false)")
+        other.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        lock = MigrationLock(app_url, "upgrade", timeout=60)
+        own = ("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s", (f"%pid={os.getpid()}",))
+
+        def session_is_there() -> None:
+            assert _query(admin_url, *own), "the waiter's session is not there while it waits"
+
+        cancelled = await _cancel_while_waiting(lock, session_is_there)
+        assert _eventually_empty(admin_url, *own) == []
+        reason = lock.refusal(cancelled) or ""
+        assert reason.startswith("interrupted while waiting for the migration lock held by "
+                                 "someone@elsewhere (pid 4242) running upgrade since "), reason
+        assert lock.refusal(RuntimeError("boom")) is None  # only refusals and interruptions are audited
+
+
+def test_role_without_create_fails_cleanly(pg_db: tuple[str, str], tmp_path: Path) -> None:
     """migctl's tables are created while the lock is taken: when that fails (a role that may
-    not create tables), the error is one line, exit 1, and neither lock nor session remains."""
+    not create tables), the error is one line, exit 1, and nothing is created."""
     app_url, admin_url = pg_db
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reader') THEN "
@@ -325,9 +370,6 @@ def test_role_without_create_fails_cleanly_and_leaves_no_lock(pg_db: tuple[str, 
         "migctl: error: cannot create migctl's tables: permission denied for schema public", res.text
     assert "reader-pw" not in res.text
     assert _query(admin_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
-    assert _advisory_holders(admin_url) == []
-    assert _eventually_empty(admin_url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND pid <> pg_backend_pid()") == []
 
 
 # -- SQLite --------------------------------------------------------------------------------
@@ -353,6 +395,23 @@ def test_sqlite_lock_held_by_other_process(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "orders" in tables, tables
+
+
+async def test_sqlite_waiter_leaves_the_holder_identity(tmp_path: Path) -> None:
+    """A waiter that gives up or is interrupted closes its file without touching the holder's
+    identity in it: the next one still learns who holds the lock."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    holder = _spawn_holder(url, seconds=60)
+    try:
+        with pytest.raises(LockHeld):
+            await MigrationLock(url, "upgrade", timeout=0.3).acquire()
+        lock = MigrationLock(url, "upgrade", timeout=60)
+        await _cancel_while_waiting(lock)
+        assert lock._file is None
+        found = await read_holder(url)
+        assert found is not None and (found.operation, found.pid) == ("test-holder", holder.pid), found
+    finally:
+        _reap([holder])
 
 
 # -- MariaDB -------------------------------------------------------------------------------

@@ -50,12 +50,7 @@ async def execute_migrate(api: Any, plan: MigratePlan, *, confirm_env: str | Non
     """Relational first, then vector, holding one migration lock for both."""
     result = MigrateResult()
     lock = MigrationLock(api.url, action, api.lock_timeout, api.sink)
-    try:
-        await lock.acquire()
-    except BaseException as exc:
-        if (reason := lock.refusal(exc)) is not None:
-            await api.record_refusal(action, "heads", reason)
-        raise
+    await lock.acquire_audited(lambda reason: api.record_refusal(action, "heads", reason))
     try:
         if not plan.relational.empty:
             done = await api.relational.execute(plan.relational, strict=False, confirm_env=confirm_env,

@@ -120,12 +120,8 @@ class VectorService:
         lock = None
         if not lock_held:
             lock = MigrationLock(self.relational.url, f"vector-{plan.action}", lock_timeout, self.sink)
-            try:
-                await lock.acquire()
-            except BaseException as exc:
-                if (reason := lock.refusal(exc)) is not None:
-                    await self.relational.record_refusal(f"vector {plan.action}", plan.target, reason)
-                raise
+            await lock.acquire_audited(
+                lambda reason: self.relational.record_refusal(f"vector {plan.action}", plan.target, reason))
         try:
             migrator = await self.migrator()
             async with self.relational.connection() as conn:
@@ -161,13 +157,18 @@ class VectorService:
 
     async def repair(self, version: str, *, confirm_env: str | None = None) -> str:
         if self.environment.protected and confirm_env != self.environment.name:
+            await self.relational.record_refusal("vector repair", version, "protected environment not confirmed")
             raise Refused(f"environment {self.environment.name!r} is protected: pass --confirm-env {self.environment.name}")
-        async with MigrationLock(self.relational.url, "vector-repair", 0.0, self.sink):
+        lock = MigrationLock(self.relational.url, "vector-repair", 0.0, self.sink)
+        await lock.acquire_audited(lambda reason: self.relational.record_refusal("vector repair", version, reason))
+        try:
             migrator = await self.migrator()
             new_hash = await migrator.repair(version)
             async with self.relational.connection() as conn:
                 await audit.record(conn, self.environment.name, "vector repair", version, (version,), "ok")
             return new_hash
+        finally:
+            await lock.release()
 
     def create_migration(self, description: str, collections: list[str]) -> str:
         path = write_migration(self.settings.migrations_dir, self.chain, self.templates, description, collections)
