@@ -132,3 +132,23 @@ def test_audit_command_lists_rows(pg_db: tuple[str, str], tmp_path: Path) -> Non
     assert rows[0]["duration_ms"] >= 0 and rows[0]["finished_at"]
     text = run_cli("--config", str(cfg), "audit", cwd=tmp_path).out
     assert "downgrade -1" in text and "(ssh 203.0.113.9)" in text
+
+
+def test_restore_of_a_damaged_backup_fails_in_one_line_and_is_audited(pg_db: tuple[str, str],
+                                                                       tmp_path: Path) -> None:
+    url, admin = pg_db
+    cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "small"))
+    assert run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path).code == 0
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "db.dump").write_bytes(b"PGDMP but not really a dump\n" * 10)
+    (backup / "manifest.json").write_text(json.dumps({"environment": "test", "relational": "db.dump",
+                                                      "tables": {}, "collections": {}}))
+    res = run_cli("--config", str(cfg), "restore", str(backup), "--yes", cwd=tmp_path)
+    assert res.code == 1, res.text
+    lines = [ln for ln in res.err.splitlines() if ln.startswith("migctl:")]
+    assert len(lines) == 1 and lines[0].startswith("migctl: error: pg_restore failed: "), res.text
+    assert pg_scalar(admin, "SELECT version_num FROM alembic_version") == "ccc333ccc333"  # untouched
+    row = json.loads(run_cli("--config", str(cfg), "audit", "--json", "--limit", "1", cwd=tmp_path).out)[0]
+    assert (row["action"], row["target"], row["outcome"]) == ("restore", str(backup), "failed"), row
+    assert row["error"].startswith("pg_restore failed: "), row
