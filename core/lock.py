@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 
 LOCK_KEY = 0x6D69_6763_746C  # "migctl"
 _APP_NAME = re.compile(r"^migctl (?P<operation>\S+) (?P<who>\S+) pid=(?P<pid>\d+)$")
+_APP_NAME_MAX = 63  # PostgreSQL keeps the first NAMEDATALEN - 1 bytes of application_name
+
+
+def application_name(operation: str, who: str, pid: int) -> str:
+    """``migctl OPERATION USER@HOST pid=N``, shortening USER@HOST (never the pid) to fit."""
+    fixed = f"migctl {operation}  pid={pid}"
+    room = _APP_NAME_MAX - len(fixed.encode())
+    if len(who.encode()) > room:
+        who = who.encode()[:max(room - 1, 1)].decode(errors="ignore") + "~"
+    return f"migctl {operation} {who} pid={pid}"
 
 
 def mysql_lock_name(url: str) -> str:
@@ -207,8 +217,8 @@ class MigrationLock:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "a+")
             return
-        app_name = f"migctl {self.operation} {self.holder.who} pid={self.holder.pid}"
-        self._engine = create_engine(self.url, application_name=app_name)
+        self._engine = create_engine(self.url, application_name=application_name(
+            self.operation, self.holder.who, self.holder.pid))
         self._conn = await connect(self._engine, self.url)
         # Autocommit: the lock is session-level and must not sit inside a transaction.
         await self._conn.execution_options(isolation_level="AUTOCOMMIT")

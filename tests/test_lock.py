@@ -22,7 +22,7 @@ import pytest
 
 from core.errors import LockHeld
 from core.identity import current_actor
-from core.lock import LOCK_KEY, MigrationLock, read_holder
+from core.lock import LOCK_KEY, LockHolder, MigrationLock, application_name, read_holder
 from tests.support import (
     CLI_OUTPUT,
     MIGCTL,
@@ -264,7 +264,7 @@ def test_kill_9_releases_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
         procs.append(victim)
         _wait_for_pg_sleep(admin_url, procs)
         assert [h[1] for h in _advisory_holders(admin_url)] == [
-            f"migctl upgrade {current_actor().label} pid={victim.pid}"]
+            application_name("upgrade", current_actor().label, victim.pid)]
 
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
@@ -341,7 +341,7 @@ async def test_cancelled_wait_closes_its_session_at_once(pg_db: tuple[str, str])
         other.execute("SELECT set_config('application_name', 'migctl upgrade someone@elsewhere pid=4242', false)")
         other.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         lock = MigrationLock(app_url, "upgrade", timeout=60)
-        own = ("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s", (f"%pid={os.getpid()}",))
+        own = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND usename = 'app'", ())
 
         def session_is_there() -> None:
             assert _query(admin_url, *own), "the waiter's session is not there while it waits"
@@ -352,6 +352,20 @@ async def test_cancelled_wait_closes_its_session_at_once(pg_db: tuple[str, str])
         assert reason.startswith("interrupted while waiting for the migration lock held by "
                                  "someone@elsewhere (pid 4242) running upgrade since "), reason
         assert lock.refusal(RuntimeError("boom")) is None  # only refusals and interruptions are audited
+
+
+async def test_a_long_host_name_keeps_the_pid_readable(pg_db: tuple[str, str]) -> None:
+    """PostgreSQL keeps 63 bytes of application_name: a long user@host is shortened, the
+    operation and pid that others read stay whole."""
+    app_url, _ = pg_db
+    lock = MigrationLock(app_url, "vector-upgrade")
+    lock.holder = LockHolder("deploy@" + "build-runner-" * 8 + "example.internal", os.getpid(), "vector-upgrade",
+                             None)
+    async with lock:
+        found = await read_holder(app_url)
+    assert found is not None, "nobody holds the lock"
+    assert (found.operation, found.pid) == ("vector-upgrade", os.getpid()), found
+    assert found.who.startswith("deploy@build-runner-") and found.who.endswith("~"), found
 
 
 def test_role_without_create_fails_cleanly(pg_db: tuple[str, str], tmp_path: Path) -> None:
