@@ -227,11 +227,7 @@ async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -
 
 
 async def restore(api: Any, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
-    """Load a backup made by ``reset``: the relational dump, then each Milvus collection."""
-    import asyncio
-
-    from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
-
+    """Load a backup made by ``reset`` under the migration lock, audited either way."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise UsageError(f"not a migctl backup (no manifest.json): {folder}")
@@ -242,49 +238,59 @@ async def restore(api: Any, folder: Path, *, confirm_env: str | None) -> dict[st
 
         await api.record_refusal("restore", target, "protected environment not confirmed")
         raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
-    restored: dict[str, Any] = {"tables": 0, "collections": {}}
     lock = MigrationLock(api.url, "restore", api.lock_timeout, api.sink)
     await lock.acquire_audited(lambda reason: api.record_refusal("restore", target, reason))
     try:
-        # pg_restore --clean replaces migctl_audit with the backup's copy: the row is written after
         try:
-            url, env = _libpq_url(api.url)
-            proc = await asyncio.to_thread(subprocess.run, [
-                _pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exclude-schema=pg_catalog",
-                "-d", url, str(folder / manifest["relational"])], env=env, capture_output=True, text=True)
-            errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln and "migctl_audit" not in ln]
-            if proc.returncode != 0 and errors:
-                raise OperationFailed(f"pg_restore failed: {errors[-1]}")
-            restored["tables"] = len(manifest.get("tables", {}))
-            if manifest.get("collections"):
-                store = await api.vector.store()
-                for name, info in manifest["collections"].items():
-                    fields = tuple(FieldSpec(**f) for f in info["fields"])
-                    ix = info["index"]
-                    index = IndexSpec(ix["field"], ix["index_type"], ix["metric"], tuple(sorted(ix["params"].items())))
-                    await store.create_collection(CollectionSpec(name, fields, index))
-                    batch: list[dict[str, Any]] = []
-                    with (folder / info["file"]).open(encoding="utf-8") as fh:
-                        for line in fh:
-                            batch.append(json.loads(line))
-                            if len(batch) == 2000:
-                                await store.write_batch(name, batch)
-                                batch = []
-                    if batch:
-                        await store.write_batch(name, batch)
-                    restored["collections"][name] = await store.count(name)
-                for alias, collection in manifest.get("aliases", {}).items():
-                    if alias not in await store.list_aliases():
-                        await store.create_alias(alias, collection)
+            restored = await _load_backup(api, folder, manifest)
         except Exception as exc:
             try:
                 await _audit_restore(api, target, "failed", str(exc))
             except Exception:  # the restore's own error is the one to report
                 logging.getLogger("migctl").debug("the failed restore could not be audited", exc_info=True)
             raise
+        # after the load: pg_restore --clean replaced migctl_audit with the backup's copy
         await _audit_restore(api, target, "ok")
     finally:
         await lock.release()
+    return restored
+
+
+async def _load_backup(api: Any, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The relational dump through pg_restore, then each collection's rows and the aliases."""
+    import asyncio
+
+    from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
+
+    restored: dict[str, Any] = {"tables": 0, "collections": {}}
+    url, env = _libpq_url(api.url)
+    proc = await asyncio.to_thread(subprocess.run, [
+        _pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exclude-schema=pg_catalog",
+        "-d", url, str(folder / manifest["relational"])], env=env, capture_output=True, text=True)
+    errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln and "migctl_audit" not in ln]
+    if proc.returncode != 0 and errors:
+        raise OperationFailed(f"pg_restore failed: {errors[-1]}")
+    restored["tables"] = len(manifest.get("tables", {}))
+    if manifest.get("collections"):
+        store = await api.vector.store()
+        for name, info in manifest["collections"].items():
+            fields = tuple(FieldSpec(**f) for f in info["fields"])
+            ix = info["index"]
+            index = IndexSpec(ix["field"], ix["index_type"], ix["metric"], tuple(sorted(ix["params"].items())))
+            await store.create_collection(CollectionSpec(name, fields, index))
+            batch: list[dict[str, Any]] = []
+            with (folder / info["file"]).open(encoding="utf-8") as fh:
+                for line in fh:
+                    batch.append(json.loads(line))
+                    if len(batch) == 2000:
+                        await store.write_batch(name, batch)
+                        batch = []
+            if batch:
+                await store.write_batch(name, batch)
+            restored["collections"][name] = await store.count(name)
+        for alias, collection in manifest.get("aliases", {}).items():
+            if alias not in await store.list_aliases():
+                await store.create_alias(alias, collection)
     return restored
 
 
