@@ -29,8 +29,10 @@ _ASYNC_ENV = re.compile(r"async_engine_from_config|create_async_engine|AsyncEngi
 class AlembicProject:
     """A script location plus the options of its ``alembic.ini`` (when there is one)."""
 
-    def __init__(self, location: AlembicLocation) -> None:
+    def __init__(self, location: AlembicLocation, cache_dir: Path | None = None) -> None:
+        """``cache_dir``: where compiled revision files are kept between runs (``None``: not kept)."""
         self.location = location
+        self.cache_dir = cache_dir
         self.script_location = location.script_location
         self._script: ScriptDirectory | None = None
         if not (self.script_location / "env.py").is_file():
@@ -87,9 +89,12 @@ class AlembicProject:
             from alembic.script import ScriptDirectory
             from alembic.util import CommandError
 
+            from core.relational.bytecode_cache import cached_revision_loading
+
             try:
-                script = ScriptDirectory.from_config(self.make_config())
-                _ = script.revision_map.heads  # load the revision files now, where errors are caught
+                with ALEMBIC_RUN_LOCK, cached_revision_loading(self.cache_dir, self.script_location):
+                    script = ScriptDirectory.from_config(self.make_config())
+                    _ = script.revision_map.heads  # load the revision files now, where errors are caught
             except CommandError as exc:
                 raise UsageError(f"alembic project {self.script_location}: {exc}") from None
             except (SyntaxError, ImportError) as exc:

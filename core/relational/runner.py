@@ -26,6 +26,7 @@ from core.errors import OperationFailed, Refused
 from core.events import Event, Notice, StepFailed, StepFinished, StepStarted
 from core.relational.plan import Plan, compute_steps, step_key
 from core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
+from core.relational.version_table import bound_version_updates
 from core.secrets import scrub
 
 Completed = tuple[str, str, str | None, float]  # revision, direction, file path, seconds
@@ -117,7 +118,7 @@ def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Cal
     if plan.action == "stamp":
         kwargs["purge"] = plan.purge
     try:
-        with _environment_context(config, script, on_apply, mode, **kwargs):
+        with bound_version_updates(), _environment_context(config, script, on_apply, mode, **kwargs):
             script.run_env()
     finally:
         _restore_logging()

@@ -100,7 +100,7 @@ class RelationalService:
     @property
     def project(self) -> AlembicProject:
         if self._project is None:
-            self._project = AlembicProject(self.environment.alembic)
+            self._project = AlembicProject(self.environment.alembic, self.environment.state_dir / "cache")
         return self._project
 
     @property
