@@ -212,6 +212,15 @@ async def test_copy_rows_moves_every_column_unchanged_page_by_page(store: Milvus
     for start in range(0, len(rows), 1000):
         await store.write_batch(source.name, rows[start:start + 1000])
     fields = [f.name for f in chunk.fields]
+    inside = []  # pages Milvus Lite by path moved inside its engine
+    moved_inside = store._copy_inside_lite
+
+    def spy(*args: object) -> tuple[int, object] | None:
+        result = moved_inside(*args)  # type: ignore[arg-type]
+        inside.append(result is not None)
+        return result
+
+    store._copy_inside_lite = spy  # type: ignore[method-assign]
 
     after, pages, copied = None, 0, 0
     while True:
@@ -221,6 +230,9 @@ async def test_copy_rows_moves_every_column_unchanged_page_by_page(store: Milvus
         assert count <= 700 and (after is None or last > after)
         after, pages, copied = last, pages + 1, copied + count
     assert (copied, pages, after) == (3000, 5, max(ids))
+    # by path the second page (keys 701-1400, all there) moves inside Lite; the third window
+    # (1401-2100) holds 100 keys, so the filtered query pages on over the sparse ones
+    assert sum(inside) == (1 if store.lite else 0), inside
     want, got = await read_all(store, source.name), await read_all(store, target.name)
     assert [r["id"] for r in got] == sorted(ids)
     for a, b in zip(want, got, strict=True):
@@ -240,7 +252,19 @@ async def test_copy_rows_moves_every_column_unchanged_page_by_page(store: Milvus
     assert (count, last) == (300, sorted(ids)[1699])
     filled = await read_all(store, other.name)
     assert [r["id"] for r in filled] == sorted(ids)[1400:1700] and {r["text"] for r in filled} == {"filled"}
-    for spec in (source, target, partial, other):
+
+    dense = replace(target, name=unique_name("fill"))  # a full window with a fill value: inside Lite by path
+    await store.create_collection(dense)
+    before = sum(inside)
+    count, last = await store.copy_rows(source.name, dense.name, 100, 300, [f for f in fields if f != "text"],
+                                        {"text": "filled"})
+    assert (count, last) == (300, 400) and sum(inside) - before == (1 if store.lite else 0)
+    by_id = {r["id"]: r for r in await read_all(store, source.name)}
+    for r in await read_all(store, dense.name):
+        source_row = dict(by_id[r["id"]], text="filled")
+        assert np.allclose(np.array(source_row.pop("embedding")), np.array(r.pop("embedding")), atol=1e-6)
+        assert r == source_row
+    for spec in (source, target, partial, other, dense):
         await store.drop_collection(spec.name)
 
 
@@ -251,7 +275,7 @@ async def test_copy_rows_keeps_nulls_and_splits_long_rows(store: MilvusStore,
     that pymilvus packs for the target: nulls stay null, long text arrives whole, and once a
     long row was seen the next pages hold fewer rows. Servers without nullable fields (2.3.5)
     run the long-text half."""
-    monkeypatch.setattr("core.vector.stores.milvus.PAGE_BYTES", 200_000)
+    monkeypatch.setattr("core.vector.stores.milvus_rows.PAGE_BYTES", 200_000)
     nullable = store.nullable
     extra = (FieldSpec("note", "int32", nullable=nullable), FieldSpec("body", "varchar", max_length=20_000,
                                                                       nullable=nullable))
