@@ -166,53 +166,6 @@ def _confirm_text(question: str, environment: Any, args: argparse.Namespace) -> 
     return True, confirm_env, ""
 
 
-async def _graph_only(args: argparse.Namespace) -> int:
-    from core.config import load_environment
-    from core.relational.project import AlembicProject
-
-    environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
-    graph = AlembicProject(environment.alembic).graph()
-    from tui.formatting import history_lines, revision_line
-
-    as_json = _opt(args, "json", False)
-    if args.command == "heads":
-        heads = [graph.by_id[h] for h in graph.heads]
-        if as_json:
-            _print_json([{"revision": n.id, "branch_labels": list(n.branch_labels)} for n in heads])
-        for n in heads if not as_json else ():
-            labels = f" ({', '.join(n.branch_labels)})" if n.branch_labels else ""
-            _print(f"{n.id}{labels} (head)")
-        return EXIT_OK
-    if args.command == "branches":
-        points = [n for n in reversed(graph.nodes) if n.is_branch_point]
-        if as_json:
-            _print_json([{"revision": n.id, "children": list(n.children)} for n in points])
-            return EXIT_OK
-        for n in points:
-            _print(revision_line(n))
-            for child in n.children:
-                c = graph.by_id[child]
-                _print(f"{' ' * len(n.id)} -> {c.id}{' (head)' if c.is_head else ''}, {c.message}")
-        return EXIT_OK
-    current: set[str] = set()
-    if args.indicate_current:
-        api = await _open(args)
-        try:
-            current = set(await api.current())
-        finally:
-            await api.close()
-    if as_json:
-        _print_json([{
-            "revision": n.id, "down_revisions": list(n.down_revisions), "branch_labels": list(n.branch_labels),
-            "depends_on": list(n.depends_on), "message": n.message, "create_date": n.create_date,
-            "path": str(n.path), "head": n.is_head, "base": n.is_base, "merge_point": n.is_merge_point,
-            "branch_point": n.is_branch_point, "lane": n.lane, "current": n.id in current,
-        } for n in graph.nodes])
-        return EXIT_OK
-    sys.stdout.write("\n".join(history_lines(graph, verbose=args.verbose, current=current)) + "\n")
-    return EXIT_OK
-
-
 async def _open(args: argparse.Namespace):
     from core.api import Migctl
 
@@ -281,12 +234,10 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
 
 async def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
-    if cmd in ("history", "heads", "branches"):
-        return await _graph_only(args)
-    if cmd == "templates":
-        return _templates(args)
-    if cmd == "embedded":
-        return _embedded(args)
+    if cmd in ("history", "heads", "branches", "templates", "embedded"):
+        from tui import cli_local
+
+        return await cli_local.run(args)
     api = await _open(args)
     try:
         return await _run_command(api, args)
@@ -350,82 +301,6 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
             _print("no audit entries yet")
         return EXIT_OK
     raise AssertionError(cmd)
-
-
-def _templates(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from core.vector.templates import load_templates
-
-    templates = load_templates(Path(args.file) if args.file else None)
-    as_json = _opt(args, "json", False)
-    if args.templates_action == "list":
-        rows = [{"name": name, "dim": spec.dim, "vector_field": spec.vector_field.name,
-                 "index_type": spec.index.index_type, "metric": spec.index.metric,
-                 "fields": [f.name for f in spec.fields]} for name, spec in templates.collections.items()]
-        if as_json:
-            _print_json(rows)
-            return EXIT_OK
-        for r in rows:
-            _print(f"{r['name']:<16} dim {r['dim']:<5} {r['index_type']:<9} {r['metric']:<6} "
-                   f"fields: {', '.join(r['fields'])}")
-        return EXIT_OK
-    from core.vector.render import render_milvus, render_pgvector_ddl
-    from core.vector.templates import validate_for_store
-
-    spec = templates.collection(args.name)
-    store = args.store or os.environ.get("VECTOR_STORE_TYPE") or "milvus"
-    validate_for_store(spec, store)
-    if as_json:
-        _print_json({"name": args.name, "store": store, "spec": spec.as_dict()})
-    else:
-        sys.stdout.write(render_milvus(spec) if store == "milvus" else render_pgvector_ddl(spec))
-    return EXIT_OK
-
-
-def _embedded(args: argparse.Namespace) -> int:
-    from core.config import load_environment
-    from core.embedded import EmbeddedPostgres
-
-    environment = load_environment(_opt(args, "config"), _opt(args, "env"), None, environ={
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)})
-    server = EmbeddedPostgres(environment.state_dir)
-    lite = _embedded_lite(environment)
-    if args.action == "start":
-        server.ensure_running()
-        _print(f"embedded PostgreSQL {server.version()} running: {server.url} (data in {server.data_dir})")
-        if lite is not None:
-            _print(f"embedded Milvus Lite running: {lite.ensure_running()} (data in {lite.data_dir})")
-    elif args.action == "stop":
-        _print("PostgreSQL stopped" if server.stop() else "PostgreSQL not running")
-        if lite is not None:
-            _print("Milvus Lite stopped" if lite.stop() else "Milvus Lite not running")
-    else:
-        st = server.status()
-        if _opt(args, "json", False):
-            data = st.as_dict()
-            if lite is not None:
-                data["milvus_lite"] = {"running": lite.running_uri() is not None, "uri": lite.running_uri(),
-                                       "data_dir": str(lite.data_dir)}
-            _print_json(data)
-        else:
-            state = f"running on 127.0.0.1:{st.port} (pid {st.pid})" if st.running else "stopped"
-            _print(f"embedded PostgreSQL {st.version}: {state}; data in {st.data_dir}")
-            if lite is not None:
-                uri = lite.running_uri()
-                _print(f"embedded Milvus Lite: {'running at ' + uri if uri else 'stopped'}; data in {lite.data_dir}")
-    return EXIT_OK
-
-
-def _embedded_lite(environment: Any) -> Any:
-    """The Milvus Lite server of the embedded default, when the vector store is Milvus Lite."""
-    from core.vector.lite_server import LiteServer, is_local_path
-    from core.vector.settings import vector_settings
-
-    settings = vector_settings(environment)
-    if settings.store != "milvus" or not is_local_path(settings.uri):
-        return None
-    return LiteServer(settings.uri or "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
