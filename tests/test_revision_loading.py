@@ -4,8 +4,10 @@ the version table is written the same way online (bound ids) and offline (Alembi
 from __future__ import annotations
 
 import importlib.util
+import marshal
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 from core.relational.bytecode_cache import BytecodeCache
@@ -17,9 +19,14 @@ def _accounts_ddl(db: Path) -> str:
         return conn.execute("SELECT sql FROM sqlite_master WHERE name = 'accounts'").fetchone()[0]
 
 
-def _touch_later(path: Path) -> None:
+def _edit_keeping_size_and_mtime(path: Path, old: str, new: str) -> None:
+    """An edit that ``tar``, ``rsync -a`` or a reproducible build can produce: same size, same mtime."""
     st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    text = path.read_text()
+    assert len(old) == len(new) and old in text
+    path.write_text(text.replace(old, new))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
 
 
 def test_cache_serves_unchanged_files_and_recompiles_an_edited_one(tmp_path: Path) -> None:
@@ -35,8 +42,7 @@ def test_cache_serves_unchanged_files_and_recompiles_an_edited_one(tmp_path: Pat
     exec(again.code(str(source)), namespace)
     assert namespace["VALUE"] == 100 and not again.dirty  # served from the cache, nothing compiled
 
-    source.write_text("VALUE = 200\n")  # same size: only the mtime tells
-    _touch_later(source)
+    _edit_keeping_size_and_mtime(source, "100", "200")  # only the bytes tell
     edited = BytecodeCache(tmp_path / "cache", tmp_path)
     exec(edited.code(str(source)), namespace)
     assert namespace["VALUE"] == 200 and edited.dirty
@@ -57,19 +63,23 @@ def test_upgrade_runs_an_edited_revision_and_writes_nothing_beside_the_project(t
 
     assert run_cli("--config", str(cfg), "downgrade", "base", "--yes", cwd=tmp_path, env=env).code == 0
     first = versions / "0001_aaa111_create_accounts.py"
-    first.write_text(first.read_text().replace("String(100)", "String(200)"))  # same size
-    _touch_later(first)
+    _edit_keeping_size_and_mtime(first, "String(100)", "String(200)")
     result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path, env=env)
     assert result.code == 0, result.text
     assert "VARCHAR(200)" in _accounts_ddl(db)
 
     # A damaged cache is ignored and written again.
     assert run_cli("--config", str(cfg), "downgrade", "base", "--yes", cwd=tmp_path, env=env).code == 0
-    cache.write_bytes(importlib.util.MAGIC_NUMBER + b"\x00garbage")
-    result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path, env=env)
-    assert result.code == 0, result.text
-    assert "VARCHAR(200)" in _accounts_ddl(db)
-    assert len(cache.read_bytes()) > 1000
+    tag = importlib.util.MAGIC_NUMBER + bytes([sys.flags.optimize])
+    for damaged in (importlib.util.MAGIC_NUMBER + b"\x00garbage", tag + marshal.dumps([1, 2]),
+                    tag + marshal.dumps({str(first): "not a pair"})):
+        cache.write_bytes(damaged)
+        result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path, env=env)
+        assert result.code == 0, result.text
+        assert "VARCHAR(200)" in _accounts_ddl(db)
+        assert len(cache.read_bytes()) > 1000
+        assert run_cli("--config", str(cfg), "downgrade", "base", "--yes", cwd=tmp_path, env=env).code == 0
+    assert not list(cache.parent.glob("*.tmp"))
 
 
 def test_version_table_sql_online_and_offline(tmp_path: Path) -> None:

@@ -3,11 +3,12 @@
 Alembic executes every revision file of a project on every command. Python caches the
 compiled code in ``__pycache__`` beside each file, but not where ``PYTHONDONTWRITEBYTECODE``
 is set (containers, CI images) or the project directory is read-only: there a 1,000-revision
-chain is compiled from source on every run. migctl keeps the code objects in one file,
-``<state_dir>/cache/bytecode-<hash of the script location>.bin``, keyed by path, size and
-mtime_ns (a changed file is compiled again) and by the interpreter's magic number and
-optimisation level. It never writes beside the user's files. A cache that cannot be read or
-written is ignored: it only saves time.
+chain is compiled from source on every run. migctl keeps the code objects of the revision
+files in one file, ``<state_dir>/cache/bytecode-<hash of the script location>.bin``, keyed by
+path and a hash of the file's bytes (not its mtime, which ``tar``, ``rsync -a`` or a
+reproducible build can leave unchanged across an edit), and by the interpreter's magic number
+and optimisation level. It writes no ``__pycache__`` for the revision files it loads. A cache
+that cannot be read or written is ignored: it only saves time.
 """
 
 from __future__ import annotations
@@ -31,31 +32,34 @@ class BytecodeCache:
     def __init__(self, cache_dir: Path, script_location: Path) -> None:
         key = hashlib.sha256(str(script_location.resolve()).encode()).hexdigest()[:16]
         self.path = cache_dir / f"bytecode-{key}.bin"
-        self.entries: dict[str, tuple[int, int, bytes]] = {}
+        self.entries: dict[str, tuple[bytes, bytes]] = {}
         self.used: set[str] = set()
         self.dirty = False
         try:
             data = self.path.read_bytes()
             if data[:len(_TAG)] == _TAG:
-                self.entries = marshal.loads(data[len(_TAG):])
+                loaded = marshal.loads(data[len(_TAG):])
+                if isinstance(loaded, dict):
+                    self.entries = loaded
         except (OSError, ValueError, EOFError, TypeError):
             self.entries = {}
 
-    def code(self, path: str, source: bytes | None = None) -> CodeType:
-        """The code of ``path``: from the cache when the file is unchanged, else compiled."""
-        st = os.stat(path)
+    def code(self, path: str) -> CodeType:
+        """The code of ``path``: from the cache when the file's bytes are unchanged, else compiled."""
+        with open(path, "rb") as fh:
+            source = fh.read()
+        digest = hashlib.blake2b(source, digest_size=16).digest()
         self.used.add(path)
-        entry = self.entries.get(path)
-        if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
-            try:
-                return marshal.loads(entry[2])
-            except (ValueError, EOFError, TypeError):
-                pass
-        if source is None:
-            with open(path, "rb") as fh:
-                source = fh.read()
+        try:
+            cached_digest, blob = self.entries[path]
+            if cached_digest == digest:
+                code = marshal.loads(blob)
+                if isinstance(code, CodeType):
+                    return code
+        except (KeyError, ValueError, EOFError, TypeError):
+            pass
         code = compile(source, path, "exec", dont_inherit=True)
-        self.entries[path] = (st.st_size, st.st_mtime_ns, marshal.dumps(code))
+        self.entries[path] = (digest, marshal.dumps(code))
         self.dirty = True
         return code
 
@@ -64,13 +68,14 @@ class BytecodeCache:
         if not self.dirty and set(self.entries) <= self.used:
             return
         entries = {k: v for k, v in self.entries.items() if k in self.used}
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(_TAG + marshal.dumps(entries))
             os.replace(tmp, self.path)
         except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 class _CachedLoader(importlib.machinery.SourceFileLoader):
