@@ -3,6 +3,7 @@ the version table is written the same way online (bound ids) and offline (Alembi
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import marshal
 import os
@@ -36,6 +37,7 @@ def test_cache_serves_unchanged_files_and_recompiles_an_edited_one(tmp_path: Pat
     namespace: dict[str, object] = {}
     exec(first.code(str(source)), namespace)
     assert namespace["VALUE"] == 100 and first.dirty
+    assert first.digests == {str(source): hashlib.sha256(source.read_bytes()).hexdigest()}  # the checksum recorded
     first.save()
 
     again = BytecodeCache(tmp_path / "cache", tmp_path)

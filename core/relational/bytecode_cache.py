@@ -5,7 +5,7 @@ compiled code in ``__pycache__`` beside each file, but not where ``PYTHONDONTWRI
 is set (containers, CI images) or the project directory is read-only: there a 1,000-revision
 chain is compiled from source on every run. migctl keeps the code objects of the revision
 files in one file, ``<state_dir>/cache/bytecode-<hash of the script location>.bin``, keyed by
-path and a hash of the file's bytes (not its mtime, which ``tar``, ``rsync -a`` or a
+path and the sha256 of the file's bytes (not its mtime, which ``tar``, ``rsync -a`` or a
 reproducible build can leave unchanged across an edit), and by the interpreter's magic number
 and optimisation level. It writes no ``__pycache__`` for the revision files it loads. A cache
 that cannot be read or written is ignored: it only saves time.
@@ -32,7 +32,8 @@ class BytecodeCache:
     def __init__(self, cache_dir: Path, script_location: Path) -> None:
         key = hashlib.sha256(str(script_location.resolve()).encode()).hexdigest()[:16]
         self.path = cache_dir / f"bytecode-{key}.bin"
-        self.entries: dict[str, tuple[bytes, bytes]] = {}
+        self.entries: dict[str, tuple[str, bytes]] = {}
+        self.digests: dict[str, str] = {}  # sha256 of each file loaded this time, by path
         self.used: set[str] = set()
         self.dirty = False
         try:
@@ -48,8 +49,9 @@ class BytecodeCache:
         """The code of ``path``: from the cache when the file's bytes are unchanged, else compiled."""
         with open(path, "rb") as fh:
             source = fh.read()
-        digest = hashlib.blake2b(source, digest_size=16).digest()
+        digest = hashlib.sha256(source).hexdigest()
         self.used.add(path)
+        self.digests[path] = digest
         try:
             cached_digest, blob = self.entries[path]
             if cached_digest == digest:
@@ -90,13 +92,15 @@ class _CachedLoader(importlib.machinery.SourceFileLoader):
 
 
 @contextlib.contextmanager
-def cached_revision_loading(cache_dir: Path | None, script_location: Path) -> Iterator[None]:
+def cached_revision_loading(cache_dir: Path | None, script_location: Path) -> Iterator[dict[str, str]]:
     """While active, Alembic loads ``.py`` files through the cache (``None``: unchanged).
+    Yields the sha256 of each file loaded, by path: the bytes that were compiled, which is
+    what migctl records as an applied revision's checksum.
 
     Alembic loads every script through ``alembic.util.pyfiles.load_module_py``; the caller
     holds ``ALEMBIC_RUN_LOCK``, so no other thread sees the swap half-done."""
     if cache_dir is None:
-        yield
+        yield {}
         return
     from alembic.util import pyfiles
 
@@ -115,7 +119,7 @@ def cached_revision_loading(cache_dir: Path | None, script_location: Path) -> It
 
     pyfiles.load_module_py = load_module_py
     try:
-        yield
+        yield cache.digests
     finally:
         pyfiles.load_module_py = original
         cache.save()

@@ -33,6 +33,7 @@ class AlembicProject:
         """``cache_dir``: where compiled revision files are kept between runs (``None``: not kept)."""
         self.location = location
         self.cache_dir = cache_dir
+        self.file_digests: dict[str, str] = {}  # sha256 by path of the files loaded (with a cache_dir)
         self.script_location = location.script_location
         self._script: ScriptDirectory | None = None
         if not (self.script_location / "env.py").is_file():
@@ -92,9 +93,10 @@ class AlembicProject:
             from core.relational.bytecode_cache import cached_revision_loading
 
             try:
-                with ALEMBIC_RUN_LOCK, cached_revision_loading(self.cache_dir, self.script_location):
+                with ALEMBIC_RUN_LOCK, cached_revision_loading(self.cache_dir, self.script_location) as digests:
                     script = ScriptDirectory.from_config(self.make_config())
                     _ = script.revision_map.heads  # load the revision files now, where errors are caught
+                self.file_digests = digests
             except CommandError as exc:
                 raise UsageError(f"alembic project {self.script_location}: {exc}") from None
             except (SyntaxError, ImportError) as exc:

@@ -303,12 +303,18 @@ class RelationalService:
         hashes: dict[str, str] = {}
         paths = {s.revision: s.path for s in plan.steps if s.direction == "up" and s.path}
 
+        loaded = self.project.file_digests  # the bytes the run executes, hashed as they were loaded
+
         def sink(event: Event) -> None:
-            # Hash an applied revision's file now, on the loop, while the worker waits on the
-            # database for the next step, instead of all of them after the run.
+            # Otherwise hash an applied revision's file now, on the loop, while the worker waits
+            # on the database for the next step, instead of all of them after the run.
             if isinstance(event, StepFinished) and event.direction == "up" and event.revision in paths:
-                with contextlib.suppress(OSError):  # gone meanwhile: hashed (and reported) after the run
-                    hashes[event.revision] = file_sha256(paths[event.revision])
+                path = paths[event.revision]
+                if (digest := loaded.get(str(path))) is not None:
+                    hashes[event.revision] = digest
+                else:
+                    with contextlib.suppress(OSError):  # gone meanwhile: hashed (and reported) after the run
+                        hashes[event.revision] = file_sha256(path)
             self.sink(event)
 
         events = ThreadEvents(asyncio.get_running_loop(), sink)
