@@ -32,14 +32,14 @@ run: bytecode
 	$(BIN)/migctl tui
 
 test: bytecode
-	$(BIN)/ruff check core tui tests bench alembic
+	$(BIN)/ruff check core tui tests bench alembic __init__.py __main__.py
 	$(BIN)/lint-imports
 	bt=$$(mktemp -d -t migctl-pytest-XXXXXX); chmod 755 $$bt; \
 	$(BIN)/python -m pytest -q -ra --basetemp=$$bt tests; rc=$$?; rm -rf $$bt; \
 	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check core tui tests bench alembic
+	$(BIN)/ruff check core tui tests bench alembic __init__.py __main__.py
 	$(BIN)/lint-imports
 
 bench: bytecode

@@ -72,7 +72,7 @@ def _resolve_url() -> str:
     config_file = (x_args.get("config_file") or os.environ.get("CONFIG_FILE") or "").strip()
     if config_file:
         # Imported lazily: only this path needs the project's config module.
-        from core.config import resolve_database_url
+        from migctl.core.config import resolve_database_url
 
         url = resolve_database_url(config_file=config_file, env=os.environ.get("MIGCTL_ENV"))
         if url:

@@ -56,17 +56,16 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from migctl.core.embedded import EmbeddedPostgres  # the project is installed (editable) in the venv
+from migctl.core.events import Event
+from migctl.core.vector.executor import OperationExecutor, flat
+from migctl.core.vector.model import DeclaredState, Rebuild
+from migctl.core.vector.stores.base import CopyProgress
+from migctl.core.vector.stores.milvus import MilvusStore
+from migctl.core.vector.stores.pgvector import PgVectorStore
+from migctl.core.vector.stores.pgvector_catalog import asyncpg_dsn
+from migctl.core.vector.templates import CollectionSpec, IndexSpec, load_templates
 from pgvector.asyncpg import register_vector
-
-from core.embedded import EmbeddedPostgres  # the project is installed (editable) in the venv
-from core.events import Event
-from core.vector.executor import OperationExecutor, flat
-from core.vector.model import DeclaredState, Rebuild
-from core.vector.stores.base import CopyProgress
-from core.vector.stores.milvus import MilvusStore
-from core.vector.stores.pgvector import PgVectorStore
-from core.vector.stores.pgvector_catalog import asyncpg_dsn
-from core.vector.templates import CollectionSpec, IndexSpec, load_templates
 
 DIM = 768
 SCHEMA = "bench"

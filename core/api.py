@@ -10,11 +10,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from core.config import Environment, load_environment
-from core.events import EventSink, ignore
-from core.relational.graph import RevisionGraph
-from core.relational.plan import Plan
-from core.relational.service import ExecutionResult, RelationalService
+from migctl.core.config import Environment, load_environment
+from migctl.core.events import EventSink, ignore
+from migctl.core.relational.graph import RevisionGraph
+from migctl.core.relational.plan import Plan
+from migctl.core.relational.service import ExecutionResult, RelationalService
 
 __all__ = ["Migctl", "Plan", "RevisionGraph", "ExecutionResult", "run_migrations_on_startup"]
 
@@ -41,7 +41,7 @@ class Migctl:
             environment = load_environment(config_file=config_file, env=env, database_url=database_url)
         url = environment.database_url
         if url is None:
-            from core.embedded import EmbeddedPostgres
+            from migctl.core.embedded import EmbeddedPostgres
 
             url = EmbeddedPostgres(environment.state_dir).ensure_running().url
         return cls(environment, url, sink, lock_timeout, vector_store_type)
@@ -61,8 +61,8 @@ class Migctl:
         """The vector side (``core.vector.service.VectorService``), created on first use so a
         relational command never imports a vector client."""
         if self._vector is None:
-            from core.vector.service import VectorService
-            from core.vector.settings import vector_settings
+            from migctl.core.vector.service import VectorService
+            from migctl.core.vector.settings import vector_settings
 
             settings = vector_settings(self.environment, self.vector_store_type)
             self._vector = VectorService(self.environment, settings, self.relational, self.relational.sink)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.identity import current_actor
-from core.secrets import scrub
+from migctl.core.identity import current_actor
+from migctl.core.secrets import scrub
 
 if TYPE_CHECKING:
-    from core.db import ThreadedConnection
+    from migctl.core.db import ThreadedConnection
 
 _tables: dict[str, Any] = {}
 

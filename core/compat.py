@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.api import Migctl
+from migctl.core.api import Migctl
 
 
 class VectorDBMigrator:
@@ -58,8 +58,8 @@ class DatabaseInitializer:
 
     def initialize_all(self, force_recreate: bool = False, skip_vector_db: bool = False,
                        vector_store_type: str = "milvus") -> dict[str, Any]:
-        from core.ops.reset import execute_reset, plan_reset
-        from core.ops.unified import (
+        from migctl.core.ops.reset import execute_reset, plan_reset
+        from migctl.core.ops.unified import (
             ensure_database,
             ensure_vector_extension,
             execute_migrate,

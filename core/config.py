@@ -12,10 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import ConfigError, UsageError
-from core.secrets import encode_password, mask_url, remember
+from migctl.core.errors import ConfigError, UsageError
+from migctl.core.secrets import encode_password, mask_url, remember
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _reference_project() -> Path:
+    """Where the bundled reference RAG project lives: package data of ``migctl``."""
+    from importlib.resources import files
+
+    return Path(str(files("migctl")))
+
+
+# The reference project (alembic/, vector_migrations/, sql/common/): an example and test fixture,
+# used only when a config file names it.
+PROJECT_ROOT = _reference_project()
 BUNDLED_ALEMBIC = PROJECT_ROOT / "alembic"
 DEFAULT_CONFIG_NAME = "migctl.yaml"
 EMBEDDED_ENV_NAME = "embedded"
@@ -263,6 +273,6 @@ def resolve_database_url(config_file: str | None = None, env: str | None = None)
     environment = load_environment(config_file=config_file, env=env)
     if environment.database_url:
         return environment.database_url
-    from core.embedded import EmbeddedPostgres
+    from migctl.core.embedded import EmbeddedPostgres
 
     return EmbeddedPostgres(environment.state_dir).ensure_running().url

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.errors import ConnectionFailed
-from core.secrets import mask_url, scrub
+from migctl.core.errors import ConnectionFailed
+from migctl.core.secrets import mask_url, scrub
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine, Result

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import MigctlError
+from migctl.core.errors import MigctlError
 
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "migctl"

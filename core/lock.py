@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.db import connect, create_engine, dialect_of
-from core.errors import LockHeld
-from core.events import EventSink, LockAcquired, LockWaiting, ignore
-from core.identity import current_actor
+from migctl.core.db import connect, create_engine, dialect_of
+from migctl.core.errors import LockHeld
+from migctl.core.events import EventSink, LockAcquired, LockWaiting, ignore
+from migctl.core.identity import current_actor
 
 if TYPE_CHECKING:
-    from core.db import ThreadedConnection, ThreadedEngine
+    from migctl.core.db import ThreadedConnection, ThreadedEngine
 
 LOCK_KEY = 0x6D69_6763_746C  # "migctl"
 _APP_NAME = re.compile(r"^migctl (?P<operation>\S+) (?P<who>\S+) pid=(?P<pid>\d+)$")

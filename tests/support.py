@@ -104,7 +104,7 @@ def pg_scalar(url: str, sql: str) -> object:
 
 LOCK_HOLDER_SCRIPT = """\
 import asyncio, sys
-from core.lock import MigrationLock
+from migctl.core.lock import MigrationLock
 
 async def main():
     lock = MigrationLock(sys.argv[1], "test-holder")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from core.config import BUNDLED_ALEMBIC, load_environment
-from core.errors import ConfigError, UsageError
-from core.secrets import mask_url, remember, scrub
+from migctl.core.config import BUNDLED_ALEMBIC, load_environment
+from migctl.core.errors import ConfigError, UsageError
+from migctl.core.secrets import mask_url, remember, scrub
 
 CONFIG = """
 default_environment: dev
@@ -109,6 +108,6 @@ def test_mask_url_and_scrub() -> None:
     ("postgresql://u@h/d", "postgresql://u@h/d"),
 ])
 def test_unencoded_at_in_a_password_is_encoded(pasted: str, for_the_driver: str) -> None:
-    from core.config import validate_url
+    from migctl.core.config import validate_url
 
     assert validate_url(pasted) == for_the_driver

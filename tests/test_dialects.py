@@ -31,7 +31,7 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @contextlib.contextmanager
 def _connected(url: str) -> Iterator[sa.Connection]:
     """A plain SQLAlchemy connection on the sync driver, for looking at the result."""
-    from core.db import render, with_driver
+    from migctl.core.db import render, with_driver
 
     engine = sa.create_engine(render(with_driver(url, asynchronous=False)))
     try:

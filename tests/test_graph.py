@@ -7,9 +7,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from core.config import AlembicLocation
-from core.relational.graph import read_graph
-from core.relational.project import AlembicProject, graph_from_script
+from migctl.core.config import AlembicLocation
+from migctl.core.relational.graph import read_graph
+from migctl.core.relational.project import AlembicProject, graph_from_script
+
 from tests.support import ALEMBIC, make_project, run_cli, write_config
 
 HISTORY_LINE = re.compile(r"^(?P<downs><base>|[\w, ]+?)(?: \((?P<deps>[\w, ]+)\))? -> (?P<rev>\w+)")

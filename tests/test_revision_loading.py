@@ -11,7 +11,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from core.relational.bytecode_cache import BytecodeCache
+from migctl.core.relational.bytecode_cache import BytecodeCache
+
 from tests.support import clean_env, make_project, run_cli, write_config
 
 

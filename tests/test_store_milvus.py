@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from migctl.core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
+from migctl.core.vector.stores.milvus import MilvusStore
+from migctl.core.vector.stores.milvus_schema import capabilities_for, parse_server_version
+from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, load_templates
 
-from core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
-from core.vector.stores.milvus import MilvusStore
-from core.vector.stores.milvus_schema import capabilities_for, parse_server_version
-from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, load_templates
 from tests import milvus_servers
 from tests.support import unique_name
 
@@ -275,7 +275,7 @@ async def test_copy_rows_keeps_nulls_and_splits_long_rows(store: MilvusStore,
     that pymilvus packs for the target: nulls stay null, long text arrives whole, and once a
     long row was seen the next pages hold fewer rows. Servers without nullable fields (2.3.5)
     run the long-text half."""
-    monkeypatch.setattr("core.vector.stores.milvus_rows.PAGE_BYTES", 200_000)
+    monkeypatch.setattr("migctl.core.vector.stores.milvus_rows.PAGE_BYTES", 200_000)
     nullable = store.nullable
     extra = (FieldSpec("note", "int32", nullable=nullable), FieldSpec("body", "varchar", max_length=20_000,
                                                                       nullable=nullable))

@@ -9,13 +9,13 @@ from dataclasses import replace
 import numpy as np
 import psycopg
 import pytest
+from migctl.core.vector.render import pgvector_index_name
+from migctl.core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
+from migctl.core.vector.stores.pgvector import PgVectorStore
+from migctl.core.vector.stores.pgvector_catalog import asyncpg_dsn
+from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, load_templates
+from migctl.core.vector.yaml_source import TemplateError
 
-from core.vector.render import pgvector_index_name
-from core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
-from core.vector.stores.pgvector import PgVectorStore
-from core.vector.stores.pgvector_catalog import asyncpg_dsn
-from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, load_templates
-from core.vector.yaml_source import TemplateError
 from tests.support import APP_PASSWORD
 
 TEMPLATES = load_templates().collections

@@ -12,10 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from core.config import PROJECT_ROOT
-from core.errors import UsageError
-from core.vector.render import (
+from migctl.core.config import PROJECT_ROOT
+from migctl.core.errors import UsageError
+from migctl.core.vector.render import (
     pgvector_column_type,
     pgvector_index_name,
     pgvector_index_sql,
@@ -23,7 +22,7 @@ from core.vector.render import (
     render_milvus,
     render_pgvector_ddl,
 )
-from core.vector.templates import (
+from migctl.core.vector.templates import (
     DEFAULT_TEMPLATES,
     CollectionSpec,
     FieldSpec,
@@ -33,7 +32,7 @@ from core.vector.templates import (
     parse_collection,
     validate_for_store,
 )
-from core.vector.yaml_source import TemplateError, read_yaml
+from migctl.core.vector.yaml_source import TemplateError, read_yaml
 
 MARK = "# <-"  # the line a case's error must point at
 INJECTION = 'x"; DROP TABLE y; --'
@@ -411,5 +410,5 @@ def test_descriptions_are_sql_literals() -> None:
 
 
 def test_templates_module_imports_no_ui() -> None:
-    code = "import sys, core.vector.templates; assert not {'textual', 'tui'} & set(sys.modules)"
+    code = "import sys, migctl.core.vector.templates; assert not {'textual', 'migctl.tui'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from migctl.core.vector.loader import load_chain
+from migctl.core.vector.templates import load_templates
+from migctl.tui.screens.confirm import ConfirmScreen
+from migctl.tui.screens.error import ErrorScreen
+from migctl.tui.screens.forms import CreateVectorMigrationScreen
+from migctl.tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
 from textual.widgets import Button, DataTable, Input, TabbedContent
 
-from core.vector.loader import load_chain
-from core.vector.templates import load_templates
 from tests.support import make_project, pg_scalar, reap, spawn_lock_holder
 from tests.tui_support import (
     click_again,
@@ -23,10 +27,6 @@ from tests.tui_support import (
     screen_text,
     wait_for,
 )
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.error import ErrorScreen
-from tui.screens.forms import CreateVectorMigrationScreen
-from tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from core.embedded import free_port
+from migctl.core.embedded import free_port
+
 from tests.support import APP_PASSWORD, MIGCTL, clean_env
 
 
@@ -33,5 +34,5 @@ def test_serve_answers_a_browser_and_keeps_the_password_out(tmp_path: Path) -> N
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
-    assert "tui.cli tui" in out, out
+    assert "migctl.tui.cli tui" in out, out
     assert APP_PASSWORD not in out and APP_PASSWORD not in page

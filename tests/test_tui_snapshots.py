@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from migctl.core.config import load_environment
+from migctl.core.embedded import EmbeddedPostgres, bin_dir
+from migctl.tui.app import MigctlApp
+from migctl.tui.screens.confirm import ConfirmScreen
+from migctl.tui.screens.reset import ResetConfirmScreen
 
-from core.config import load_environment
-from core.embedded import EmbeddedPostgres, bin_dir
 from tests.tui_support import ready, wait_for
-from tui.app import MigctlApp
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.reset import ResetConfirmScreen
 
 pytestmark = pytest.mark.slow
 

@@ -80,8 +80,9 @@ def test_seed_system_python_names(tmp_path: Path, pg_db: tuple[str, str]) -> Non
     """``VectorDBMigrator`` and ``DatabaseInitializer`` as the replaced system's callers use them."""
     import shutil
 
-    from core.compat import DatabaseInitializer, VectorDBMigrator
-    from core.vector.loader import DEFAULT_DIR
+    from migctl.core.compat import DatabaseInitializer, VectorDBMigrator
+    from migctl.core.vector.loader import DEFAULT_DIR
+
     from tests.vector_support import write_vector_config
 
     url, admin = pg_db

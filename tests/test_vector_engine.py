@@ -116,7 +116,7 @@ def test_crash_at_any_point_then_migrate_converges(target: VectorTarget, point: 
 def test_drift_edited_file_and_dropped_collection(target: VectorTarget, tmp_path: Path) -> None:
     import shutil
 
-    from core.vector.loader import DEFAULT_DIR
+    from migctl.core.vector.loader import DEFAULT_DIR
 
     versions = tmp_path / "versions"
     shutil.copytree(DEFAULT_DIR, versions)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from core.vector.loader import DEFAULT_DIR, load_chain, next_version, write_migration
-from core.vector.model import MigrationError
-from core.vector.templates import load_templates
+from migctl.core.vector.loader import DEFAULT_DIR, load_chain, next_version, write_migration
+from migctl.core.vector.model import MigrationError
+from migctl.core.vector.templates import load_templates
 
 
 def test_shipped_chain() -> None:

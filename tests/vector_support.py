@@ -25,10 +25,10 @@ class VectorTarget:
 
     def store(self) -> Any:
         if self.store_kind == "pgvector":
-            from core.vector.stores.pgvector import PgVectorStore
+            from migctl.core.vector.stores.pgvector import PgVectorStore
 
             return PgVectorStore(self.database_url, schema="vectors")
-        from core.vector.stores.milvus import MilvusStore
+        from migctl.core.vector.stores.milvus import MilvusStore
 
         return MilvusStore(self.uri or "", token=self.token)
 

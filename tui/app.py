@@ -12,6 +12,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from migctl.core.config import Environment
+from migctl.core.errors import MigctlError
+from migctl.tui.actions import ACTIONS, MUTATING, PANES
+from migctl.tui.core_thread import CoreThread
+from migctl.tui.messages import CopyProgressed, CoreEvent
+from migctl.tui.operations import Operations, first_line
+from migctl.tui.widgets.header import StatusHeader
+from migctl.tui.widgets.history import HistoryPane
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -19,20 +27,11 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from core.config import Environment
-from core.errors import MigctlError
-from tui.actions import ACTIONS, MUTATING, PANES
-from tui.core_thread import CoreThread
-from tui.messages import CopyProgressed, CoreEvent
-from tui.operations import Operations, first_line
-from tui.widgets.header import StatusHeader
-from tui.widgets.history import HistoryPane
-
 T = TypeVar("T")
-LAZY_PANES = {"vector": ("tui.widgets.vector", "VectorPane"),
-              "templates": ("tui.widgets.templates", "TemplatesPane"),
-              "collections": ("tui.widgets.collections", "CollectionsPane"),
-              "activity": ("tui.widgets.activity", "ActivityPane")}
+LAZY_PANES = {"vector": ("migctl.tui.widgets.vector", "VectorPane"),
+              "templates": ("migctl.tui.widgets.templates", "TemplatesPane"),
+              "collections": ("migctl.tui.widgets.collections", "CollectionsPane"),
+              "activity": ("migctl.tui.widgets.activity", "ActivityPane")}
 PANE_TITLES = {"history": "1 Alembic", "vector": "2 Vector", "templates": "3 Templates",
                "collections": "4 Collections", "activity": "5 Activity"}
 
@@ -92,7 +91,7 @@ class MigctlApp(Operations, App[int]):
         yield Footer()
 
     def _display_url(self) -> str:
-        from core.secrets import mask_url
+        from migctl.core.secrets import mask_url
 
         url = self.environment.database_url
         return f"{mask_url(url)}" if url else "embedded PostgreSQL (starting ...)"
@@ -118,20 +117,20 @@ class MigctlApp(Operations, App[int]):
 
     def _sink(self, event: Any) -> None:
         """Called on the core thread; hands the event to the UI loop."""
-        from core.vector.stores.base import CopyProgress
+        from migctl.core.vector.stores.base import CopyProgress
 
         self.post_message(CopyProgressed(event) if isinstance(event, CopyProgress) else CoreEvent(event))
 
     async def _open_api(self) -> Any:
         import asyncio
 
-        from core.api import Migctl
+        from migctl.core.api import Migctl
 
         def open_both() -> Migctl:
             api = Migctl.open(environment=self.environment, sink=self._sink, lock_timeout=self.lock_timeout,
                               vector_store_type=self.vector_store_type)
             if self.vector_enabled:
-                from core.vector.lite_server import LiteServer, is_local_path
+                from migctl.core.vector.lite_server import LiteServer, is_local_path
 
                 settings = api.vector.settings
                 if settings.store == "milvus" and is_local_path(settings.uri):
@@ -150,7 +149,7 @@ class MigctlApp(Operations, App[int]):
     @work(thread=True, group="graph", exit_on_error=False)
     def load_graph(self) -> None:
         """Read the revision files as text: the history shows before any database answers."""
-        from core.relational.project import AlembicProject
+        from migctl.core.relational.project import AlembicProject
 
         try:
             if self._graph_future is not None:
@@ -239,7 +238,7 @@ class MigctlApp(Operations, App[int]):
         path = str(api.vector.settings.templates)
 
         async def load() -> tuple[list[tuple[str, int, str, int]], dict[str, str]]:
-            from core.vector.render import render_milvus, render_pgvector_ddl
+            from migctl.core.vector.render import render_milvus, render_pgvector_ddl
 
             templates = api.vector.templates
             rows, rendered = [], {}
@@ -290,7 +289,7 @@ class MigctlApp(Operations, App[int]):
     # -- events from the core -------------------------------------------------------------
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
-        from core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+        from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
 
         event = message.event
         activity = self._pane("activity")
@@ -344,7 +343,7 @@ class MigctlApp(Operations, App[int]):
         self.query_one(TabbedContent).active = name
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from migctl.tui.screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
 
@@ -368,12 +367,12 @@ class MigctlApp(Operations, App[int]):
 
 
 def _masked(url: str) -> str:
-    from core.secrets import mask_url
+    from migctl.core.secrets import mask_url
 
     return mask_url(url)
 
 
 def _short(path: str) -> str:
-    from tui.widgets.history import shown_path
+    from migctl.tui.widgets.history import shown_path
 
     return shown_path(path)

@@ -16,7 +16,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tui.cli_args import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, build_parser, command_of
+from migctl.tui.cli_args import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    build_parser,
+    command_of,
+)
 
 MUTATING = {"upgrade", "downgrade", "stamp"}
 log = logging.getLogger("migctl")
@@ -27,7 +34,7 @@ def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
 
 
 def _setup_logging(args: argparse.Namespace, log_file: Any | None, to_stderr: bool = True) -> None:
-    from core.secrets import scrub
+    from migctl.core.secrets import scrub
 
     class Scrubbing(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
@@ -63,7 +70,7 @@ def _print_json(data: Any) -> None:
 def _event_printer(as_json: bool):
     import time
 
-    from core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+    from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
 
     last_progress = [0.0]
 
@@ -167,7 +174,7 @@ def _confirm_text(question: str, environment: Any, args: argparse.Namespace) -> 
 
 
 async def _open(args: argparse.Namespace):
-    from core.api import Migctl
+    from migctl.core.api import Migctl
 
     return Migctl.open(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"),
                        sink=_event_printer(_opt(args, "json", False)),
@@ -177,8 +184,8 @@ async def _open(args: argparse.Namespace):
 
 
 async def _mutate(api: Any, args: argparse.Namespace) -> int:
-    from core.errors import UsageError
-    from tui.formatting import at_risk_lines, plan_lines
+    from migctl.core.errors import UsageError
+    from migctl.tui.formatting import at_risk_lines, plan_lines
 
     as_json = _opt(args, "json", False)
     if args.sql:
@@ -235,7 +242,7 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd in ("history", "heads", "branches", "templates", "embedded"):
-        from tui import cli_local
+        from migctl.tui import cli_local
 
         return await cli_local.run(args)
     api = await _open(args)
@@ -249,7 +256,7 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
     cmd = args.command
     as_json = _opt(args, "json", False)
     if cmd == "status":
-        from tui.formatting import status_lines
+        from migctl.tui.formatting import status_lines
 
         status = await api.status(vector=not args.skip_vector_db)
         if as_json:
@@ -257,13 +264,13 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
         else:
             _print("\n".join(status_lines(status)))
             if "vector" in status:
-                from tui.cli_vector import vector_status_lines
+                from migctl.tui.cli_vector import vector_status_lines
 
                 _print("\n".join(vector_status_lines(status["vector"])))
         return EXIT_OK
     if cmd in ("vector", "collections", "migrate", "init", "create-migration", "reset", "restore"):
-        import tui.cli as this
-        from tui import cli_vector
+        import migctl.tui.cli as this
+        from migctl.tui import cli_vector
 
         return await cli_vector.run(this, api, args)
     if cmd == "current":
@@ -312,19 +319,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         args.command = "tui"
-    from core.errors import MigctlError
-    from core.secrets import scrub
+    from migctl.core.errors import MigctlError
+    from migctl.core.secrets import scrub
 
     log_file = None
     try:
         if args.command not in ("history", "heads", "branches", "embedded", "templates"):
-            from core.config import load_environment
+            from migctl.core.config import load_environment
 
             args.environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
             log_file = args.environment.log_file
         _setup_logging(args, log_file, to_stderr=args.command != "tui")
         if args.command in ("tui", "serve"):
-            from tui.console import run_console, serve
+            from migctl.tui.console import run_console, serve
 
             return run_console(args, args.environment) if args.command == "tui" else serve(args)
         return asyncio.run(_dispatch(args))

@@ -63,12 +63,15 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
                "(lock held, confirmation declined, drift). With no database configured, migctl "
                "uses an embedded PostgreSQL 18 + pgvector under .migctl/.")
+    from migctl import __version__
+
+    parser.add_argument("--version", action="version", version=f"migctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[g], help=help, description=help)
 
-    from tui.console import add_commands as add_console_commands
+    from migctl.tui.console import add_commands as add_console_commands
 
     add_console_commands(add)
     if only_console:
@@ -117,7 +120,7 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     for q in (tl, ts):
         q.add_argument("--file", metavar="PATH", default=None,
                        help="templates file (default: vector_migrations/templates.yaml)")
-    from tui import cli_vector
+    from migctl.tui import cli_vector
 
     cli_vector.add_commands(add, g, _Parser)
     p = add("embedded", "the embedded PostgreSQL under .migctl/")

@@ -9,8 +9,8 @@ import os
 import sys
 from typing import Any
 
-from tui.cli import _open, _opt, _print, _print_json
-from tui.cli_args import EXIT_OK
+from migctl.tui.cli import _open, _opt, _print, _print_json
+from migctl.tui.cli_args import EXIT_OK
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -22,12 +22,12 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _graph_only(args: argparse.Namespace) -> int:
-    from core.config import load_environment
-    from core.relational.project import AlembicProject
+    from migctl.core.config import load_environment
+    from migctl.core.relational.project import AlembicProject
 
     environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
     graph = AlembicProject(environment.alembic).graph()
-    from tui.formatting import history_lines, revision_line
+    from migctl.tui.formatting import history_lines, revision_line
 
     as_json = _opt(args, "json", False)
     if args.command == "heads":
@@ -71,7 +71,7 @@ async def _graph_only(args: argparse.Namespace) -> int:
 def _templates(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.vector.templates import load_templates
+    from migctl.core.vector.templates import load_templates
 
     templates = load_templates(Path(args.file) if args.file else None)
     as_json = _opt(args, "json", False)
@@ -86,8 +86,8 @@ def _templates(args: argparse.Namespace) -> int:
             _print(f"{r['name']:<16} dim {r['dim']:<5} {r['index_type']:<9} {r['metric']:<6} "
                    f"fields: {', '.join(r['fields'])}")
         return EXIT_OK
-    from core.vector.render import render_milvus, render_pgvector_ddl
-    from core.vector.templates import validate_for_store
+    from migctl.core.vector.render import render_milvus, render_pgvector_ddl
+    from migctl.core.vector.templates import validate_for_store
 
     spec = templates.collection(args.name)
     store = args.store or os.environ.get("VECTOR_STORE_TYPE") or "milvus"
@@ -100,8 +100,8 @@ def _templates(args: argparse.Namespace) -> int:
 
 
 def _embedded(args: argparse.Namespace) -> int:
-    from core.config import load_environment
-    from core.embedded import EmbeddedPostgres
+    from migctl.core.config import load_environment
+    from migctl.core.embedded import EmbeddedPostgres
 
     environment = load_environment(_opt(args, "config"), _opt(args, "env"), None, environ={
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)})
@@ -135,8 +135,8 @@ def _embedded(args: argparse.Namespace) -> int:
 
 def _embedded_lite(environment: Any) -> Any:
     """The Milvus Lite server of the embedded default, when the vector store is Milvus Lite."""
-    from core.vector.lite_server import LiteServer, is_local_path
-    from core.vector.settings import vector_settings
+    from migctl.core.vector.lite_server import LiteServer, is_local_path
+    from migctl.core.vector.settings import vector_settings
 
     settings = vector_settings(environment)
     if settings.store != "milvus" or not is_local_path(settings.uri):

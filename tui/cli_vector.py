@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tui.formatting import vector_plan_lines
+from migctl.tui.formatting import vector_plan_lines
 
 VECTOR_ACTIONS = ("status", "history", "upgrade", "downgrade", "stamp", "repair")
 
@@ -97,7 +97,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
             _out(cli, f"{r['version']}  {r['status']:<11} {r['description']}{who}")
         return cli.EXIT_OK
     if action == "repair":
-        from core.errors import Refused
+        from migctl.core.errors import Refused
 
         go, confirm_env, why = cli._confirm_text(f"Record the current file of {args.version} as applied?",
                                                  api.environment, args)
@@ -131,18 +131,18 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
 
 
 async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
-    from core.ops.unified import (
+    from migctl.core.ops.unified import (
         ensure_database,
         ensure_vector_extension,
         execute_migrate,
         plan_migrate,
     )
-    from tui.formatting import plan_lines
+    from migctl.tui.formatting import plan_lines
 
     as_json = cli._opt(args, "json", False)
     created = False
     if getattr(args, "force_recreate", False) and not args.dry_run:
-        from core.ops.reset import execute_reset, plan_reset
+        from migctl.core.ops.reset import execute_reset, plan_reset
 
         reset_plan = await plan_reset(api, skip_vector=args.skip_vector_db)
         if not as_json:
@@ -192,7 +192,7 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
 async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.ops.reset import execute_reset, plan_reset, restore
+    from migctl.core.ops.reset import execute_reset, plan_reset, restore
 
     as_json = cli._opt(args, "json", False)
     if args.command == "restore":

@@ -23,7 +23,7 @@ def read_graph_early(environment: Any) -> Future[Any]:
     """Start reading the revision files now, while Textual is still being imported."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from core.relational.project import AlembicProject
+    from migctl.core.relational.project import AlembicProject
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="migctl-graph")
     future = pool.submit(lambda: AlembicProject(environment.alembic).graph(environment.state_dir / "cache"))
@@ -33,7 +33,7 @@ def read_graph_early(environment: Any) -> Future[Any]:
 
 def run_console(args: argparse.Namespace, environment: Any) -> int:
     graph = read_graph_early(environment)
-    from tui.app import MigctlApp
+    from migctl.tui.app import MigctlApp
 
     app = MigctlApp(environment, vector_store_type=getattr(args, "vector_store_type", None),
                     lock_timeout=float(getattr(args, "lock_timeout", 0.0) or 0.0),
@@ -43,7 +43,7 @@ def run_console(args: argparse.Namespace, environment: Any) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from core.errors import UsageError
+    from migctl.core.errors import UsageError
 
     try:
         from textual_serve.server import Server
@@ -51,7 +51,7 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError("migctl serve needs textual-serve: pip install 'migctl[serve]'") from None
     import os
 
-    command = [sys.executable, "-m", "tui.cli", "tui"]
+    command = [sys.executable, "-m", "migctl.tui.cli", "tui"]
     for flag in ("config", "env", "vector_store_type"):
         value = getattr(args, flag, None)
         if value:

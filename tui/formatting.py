@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.relational.graph import RevisionGraph, RevisionNode
-from core.relational.plan import Plan
+from migctl.core.relational.graph import RevisionGraph, RevisionNode
+from migctl.core.relational.plan import Plan
 
 ARROW = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}
 

@@ -11,12 +11,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from migctl.core.errors import MigctlError
+from migctl.tui.widgets.header import StatusHeader
+from migctl.tui.widgets.history import HistoryPane
 from textual import work
 from textual.widgets import TabbedContent
-
-from core.errors import MigctlError
-from tui.widgets.header import StatusHeader
-from tui.widgets.history import HistoryPane
 
 T = TypeVar("T")
 
@@ -56,7 +55,7 @@ class Operations:
     @work(group="op", exit_on_error=False)
     async def relational(self, action: str, target: str) -> None:
         """Plan, show, confirm, execute: one Alembic operation."""
-        from tui.formatting import at_risk_lines, plan_lines
+        from migctl.tui.formatting import at_risk_lines, plan_lines
 
         api = self.api
         planner = {"upgrade": api.plan_upgrade, "downgrade": api.plan_downgrade, "stamp": api.plan_stamp}[action]
@@ -111,13 +110,13 @@ class Operations:
 
     @work(group="op", exit_on_error=False)
     async def unified(self, command: str) -> None:
-        from core.ops.unified import (
+        from migctl.core.ops.unified import (
             ensure_database,
             ensure_vector_extension,
             execute_migrate,
             plan_migrate,
         )
-        from tui.formatting import plan_lines, vector_plan_lines
+        from migctl.tui.formatting import plan_lines, vector_plan_lines
 
         api = self.api
         skip_vector = not self.vector_enabled
@@ -151,8 +150,8 @@ class Operations:
     @work(group="op", exit_on_error=False)
     async def action_reset(self) -> None:
         """The wizard: scope -> plan with counts, backup, typed name -> progress -> result."""
-        from core.ops.reset import execute_reset, plan_reset
-        from tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
+        from migctl.core.ops.reset import execute_reset, plan_reset
+        from migctl.tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
 
         api = self.api
         env = self.environment.name
@@ -198,7 +197,7 @@ class Operations:
 
     @work(group="op", exit_on_error=False)
     async def vector(self, action: str, target: str | None) -> None:
-        from tui.formatting import vector_plan_lines
+        from migctl.tui.formatting import vector_plan_lines
 
         api = self.api
         try:
@@ -242,7 +241,7 @@ class Operations:
 
     @work(group="op", exit_on_error=False)
     async def action_create_vector_migration(self) -> None:
-        from tui.screens.forms import CreateVectorMigrationScreen
+        from migctl.tui.screens.forms import CreateVectorMigrationScreen
 
         api = self.api
         try:
@@ -300,14 +299,14 @@ class Operations:
         if not isinstance(exc, MigctlError):
             import traceback
 
-            from core.secrets import scrub
+            from migctl.core.secrets import scrub
 
             detail = scrub("".join(traceback.format_exception(exc)))
         self.show_error(title, error_message(exc), detail)
 
     def show_error(self, title: str, message: str, detail: str | None = None) -> None:
-        from core.secrets import scrub
-        from tui.screens.error import ErrorScreen
+        from migctl.core.secrets import scrub
+        from migctl.tui.screens.error import ErrorScreen
 
         self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
 
@@ -317,7 +316,7 @@ _FAILED = object()
 
 def _confirm_screen(*args: Any, **kwargs: Any) -> Any:
     """The confirmation dialog, imported on first use (start-up imports only what it draws)."""
-    from tui.screens.confirm import ConfirmScreen
+    from migctl.tui.screens.confirm import ConfirmScreen
 
     return ConfirmScreen(*args, **kwargs)
 
@@ -330,7 +329,7 @@ def _template_names(api: Any) -> Callable[[], Awaitable[list[str]]]:
 
 
 def error_message(exc: BaseException) -> str:
-    from core.secrets import scrub
+    from migctl.core.secrets import scrub
 
     return scrub(str(exc)) if isinstance(exc, MigctlError) else f"{type(exc).__name__}: {scrub(first_line(exc))}"
 

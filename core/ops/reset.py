@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import OperationFailed, UsageError
-from core.events import Notice
-from core.lock import MigrationLock
+from migctl.core.errors import OperationFailed, UsageError
+from migctl.core.events import Notice
+from migctl.core.lock import MigrationLock
 
 KEEP_PREFIX = "migctl_"
 
@@ -62,9 +62,8 @@ async def plan_reset(api: Any, *, skip_vector: bool, backup: bool = True,
     ``skip_relational`` keeps the Alembic side and drops only the vector side: the Milvus
     collections or pgvector's collection schema, and the ``vector_db_migrations`` tracking.
     """
+    from migctl.core.errors import UsageError
     from sqlalchemy import text
-
-    from core.errors import UsageError
 
     if skip_vector and skip_relational:
         raise UsageError("nothing to reset: both sides skipped")
@@ -103,7 +102,7 @@ async def plan_reset(api: Any, *, skip_vector: bool, backup: bool = True,
 
 
 def _pg_tool(name: str) -> str:
-    from core.embedded import bin_dir
+    from migctl.core.embedded import bin_dir
 
     return str(bin_dir() / name)
 
@@ -169,12 +168,11 @@ def _scope_target(plan: ResetPlan) -> str:
 
 async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
     """Back up (unless told not to), then drop every planned object, under the lock, audited."""
+    from migctl.core import audit
     from sqlalchemy import text
 
-    from core import audit
-
     if api.environment.protected and confirm_env != api.environment.name:
-        from core.errors import Refused
+        from migctl.core.errors import Refused
 
         await api.record_refusal("reset", "all", "protected environment not confirmed")
         raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
@@ -211,7 +209,7 @@ async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -
                 for name in await store.list_collections():
                     await store.drop_collection(name)
         except Exception as exc:
-            from core.db import first_line
+            from migctl.core.db import first_line
 
             async with api.relational.connection() as conn:
                 await audit.finish(conn, entry, "failed", None, first_line(exc))
@@ -234,7 +232,7 @@ async def restore(api: Any, folder: Path, *, confirm_env: str | None) -> dict[st
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     target = str(folder)
     if api.environment.protected and confirm_env != api.environment.name:
-        from core.errors import Refused
+        from migctl.core.errors import Refused
 
         await api.record_refusal("restore", target, "protected environment not confirmed")
         raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
@@ -260,7 +258,7 @@ async def _load_backup(api: Any, folder: Path, manifest: dict[str, Any]) -> dict
     """The relational dump through pg_restore, then each collection's rows and the aliases."""
     import asyncio
 
-    from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
+    from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
 
     restored: dict[str, Any] = {"tables": 0, "collections": {}}
     url, env = _libpq_url(api.url)
@@ -295,7 +293,7 @@ async def _load_backup(api: Any, folder: Path, manifest: dict[str, Any]) -> dict
 
 
 async def _audit_restore(api: Any, target: str, outcome: str, error: str | None = None) -> None:
-    from core import audit
+    from migctl.core import audit
 
     async with api.relational.connection() as conn:
         await audit.ensure_tables(conn)

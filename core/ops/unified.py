@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import PROJECT_ROOT
-from core.events import Notice
-from core.lock import MigrationLock
-from core.relational.plan import Plan
-from core.vector.migrator import VectorPlan
+from migctl.core.config import PROJECT_ROOT
+from migctl.core.events import Notice
+from migctl.core.lock import MigrationLock
+from migctl.core.relational.plan import Plan
+from migctl.core.vector.migrator import VectorPlan
 
 SEED_DIR = PROJECT_ROOT / "sql" / "common"
 
@@ -69,10 +69,9 @@ async def execute_migrate(api: Any, plan: MigratePlan, *, confirm_env: str | Non
 
 async def ensure_database(api: Any) -> bool:
     """Create the configured PostgreSQL database when it is missing and the role may."""
+    from migctl.core.db import connect, create_engine, dialect_of
+    from migctl.core.errors import ConnectionFailed
     from sqlalchemy.engine import make_url
-
-    from core.db import connect, create_engine, dialect_of
-    from core.errors import ConnectionFailed
 
     if dialect_of(api.url) != "postgresql":
         return False
@@ -102,9 +101,8 @@ async def ensure_database(api: Any) -> bool:
 
 
 async def ensure_vector_extension(api: Any) -> None:
+    from migctl.core.db import dialect_of
     from sqlalchemy import text
-
-    from core.db import dialect_of
 
     if dialect_of(api.url) != "postgresql":
         return
@@ -116,8 +114,8 @@ async def ensure_vector_extension(api: Any) -> None:
 
 async def run_seed_sql(api: Any, directory: Path | None = None) -> list[str]:
     """Run ``sql/common/*.sql`` in name order (bundled schema only; the scripts are idempotent)."""
-    from core.config import BUNDLED_ALEMBIC
-    from core.db import dialect_of
+    from migctl.core.config import BUNDLED_ALEMBIC
+    from migctl.core.db import dialect_of
 
     directory = directory or SEED_DIR
     if api.environment.alembic.script_location != BUNDLED_ALEMBIC or dialect_of(api.url) != "postgresql":

@@ -173,7 +173,7 @@ def read_graph(version_dirs: Iterable[Path], recursive: bool = False,
     parse = parse_revision_file
     cache = None
     if cache_dir is not None:
-        from core.relational.header_cache import HeaderCache
+        from migctl.core.relational.header_cache import HeaderCache
 
         cache = HeaderCache(cache_dir, dirs)
         parse = cache.parse

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.relational.graph import RevisionNode, parse_revision_file
+from migctl.core.relational.graph import RevisionNode, parse_revision_file
 
 _VERSION = 1
 

@@ -13,8 +13,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.errors import UsageError
-from core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
+from migctl.core.errors import UsageError
+from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -272,7 +272,7 @@ def build_plan(project: AlembicProject, url: str, action: str, target: str,
         try:
             sql = offline_sql(project, url, action, target, start, raw)
         except Exception as exc:  # e.g. SQLite batch operations need the live table
-            from core.db import first_line
+            from migctl.core.db import first_line
 
             notes.append(f"offline SQL not available for this plan: {first_line(exc)}")
         if sql is not None and action != "stamp":

@@ -13,9 +13,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.config import AlembicLocation
-from core.errors import UsageError
-from core.relational.graph import RevisionGraph, RevisionNode, build_graph, read_graph
+from migctl.core.config import AlembicLocation
+from migctl.core.errors import UsageError
+from migctl.core.relational.graph import RevisionGraph, RevisionNode, build_graph, read_graph
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -89,8 +89,7 @@ class AlembicProject:
         if self._script is None:
             from alembic.script import ScriptDirectory
             from alembic.util import CommandError
-
-            from core.relational.bytecode_cache import cached_revision_loading
+            from migctl.core.relational.bytecode_cache import cached_revision_loading
 
             try:
                 with ALEMBIC_RUN_LOCK, cached_revision_loading(self.cache_dir, self.script_location) as digests:

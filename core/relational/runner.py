@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import OperationFailed, Refused
-from core.events import Event, Notice, StepFailed, StepFinished, StepStarted
-from core.relational.plan import Plan, compute_steps, step_key
-from core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
-from core.relational.version_table import bound_version_updates
-from core.secrets import scrub
+from migctl.core.errors import OperationFailed, Refused
+from migctl.core.events import Event, Notice, StepFailed, StepFinished, StepStarted
+from migctl.core.relational.plan import Plan, compute_steps, step_key
+from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
+from migctl.core.relational.version_table import bound_version_updates
+from migctl.core.secrets import scrub
 
 Completed = tuple[str, str, str | None, float]  # revision, direction, file path, seconds
 
@@ -262,7 +262,7 @@ def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: 
 
 
 def describe_failure(exc: BaseException) -> str:
-    from core.db import first_line
+    from migctl.core.db import first_line
 
     return first_line(exc)
 

@@ -14,21 +14,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from core import audit
-from core.config import Environment
-from core.db import connect, create_engine, render, with_driver
-from core.errors import MigctlError, OperationFailed, Refused, UsageError
-from core.events import Event, EventSink, Notice, StepFinished, ignore
-from core.identity import current_actor
-from core.lock import MigrationLock, read_holder
-from core.relational.graph import RevisionGraph
-from core.relational.plan import Plan, build_plan, offline_sql
-from core.relational.project import AlembicProject
-from core.relational.state import current_revisions, drifted, file_sha256, record_checksums
-from core.secrets import mask_url
+from migctl.core import audit
+from migctl.core.config import Environment
+from migctl.core.db import connect, create_engine, render, with_driver
+from migctl.core.errors import MigctlError, OperationFailed, Refused, UsageError
+from migctl.core.events import Event, EventSink, Notice, StepFinished, ignore
+from migctl.core.identity import current_actor
+from migctl.core.lock import MigrationLock, read_holder
+from migctl.core.relational.graph import RevisionGraph
+from migctl.core.relational.plan import Plan, build_plan, offline_sql
+from migctl.core.relational.project import AlembicProject
+from migctl.core.relational.state import current_revisions, drifted, file_sha256, record_checksums
+from migctl.core.secrets import mask_url
 
 if TYPE_CHECKING:
-    from core.db import ThreadedConnection
+    from migctl.core.db import ThreadedConnection
 
 
 async def _settle(task: asyncio.Future[Any]) -> None:
@@ -193,7 +193,7 @@ class RelationalService:
         plan = await self._plan_from(action, target, current, purge=False, with_sql=False)
         if not plan.steps:
             return "-- nothing to do\n"
-        from core.relational.plan import compute_steps
+        from migctl.core.relational.plan import compute_steps
 
         def run() -> str:
             script = self.project.script()
@@ -204,7 +204,7 @@ class RelationalService:
 
     async def rows_at_risk(self, plan: Plan) -> list[tuple[str, str, int | None]]:
         """The tables ``plan`` drops, truncates or drops columns of, with their rows now."""
-        from core.relational.dropped import rows_at_risk
+        from migctl.core.relational.dropped import rows_at_risk
 
         if not plan.destructive:
             return []
@@ -256,9 +256,8 @@ class RelationalService:
                 await lock.release()
 
     async def _ensure_tables(self, conn: ThreadedConnection) -> None:
+        from migctl.core.db import first_line
         from sqlalchemy.exc import SQLAlchemyError
-
-        from core.db import first_line
 
         try:
             await audit.ensure_tables(conn)
@@ -267,9 +266,8 @@ class RelationalService:
 
     async def _execute_locked(self, conn: ThreadedConnection, plan: Plan, *, strict: bool,
                               allow_drift: bool, tables: asyncio.Future[None] | None = None) -> ExecutionResult:
+        from migctl.core.db import first_line
         from sqlalchemy.exc import SQLAlchemyError
-
-        from core.db import first_line
 
         async def refuse(reason: str, before: tuple[str, ...]) -> None:
             await audit.record(conn, self.environment.name, plan.action, plan.target, before, "refused", reason)
@@ -298,7 +296,7 @@ class RelationalService:
                              "or pass --allow-drift", before)
         async with audit.flushed_by_finish(conn):
             entry = await audit.start(conn, self.environment.name, plan.action, plan.target, before)
-        from core.relational.runner import StopFlag, run_plan
+        from migctl.core.relational.runner import StopFlag, run_plan
 
         hashes: dict[str, str] = {}
         paths = {s.revision: s.path for s in plan.steps if s.direction == "up" and s.path}
@@ -366,7 +364,7 @@ class RelationalService:
                 current = await current_revisions(conn, self.environment.alembic)
                 await audit.record(conn, self.environment.name, action, target, current, "refused", reason)
             except SQLAlchemyError as exc:  # a read-only role cannot keep an audit; the refusal stands
-                from core.db import first_line
+                from migctl.core.db import first_line
 
                 self.sink(Notice(f"the refusal could not be audited: {first_line(exc)}"))
 
@@ -374,7 +372,7 @@ class RelationalService:
         from alembic import command
 
         def run() -> str:
-            from core.relational.project import ALEMBIC_RUN_LOCK
+            from migctl.core.relational.project import ALEMBIC_RUN_LOCK
 
             wanted = revisions or ["heads"]
             with ALEMBIC_RUN_LOCK:
@@ -396,7 +394,7 @@ class RelationalService:
             raise UsageError("--autogenerate and --empty exclude each other")
 
         def run() -> list[str]:
-            from core.relational.project import ALEMBIC_RUN_LOCK
+            from migctl.core.relational.project import ALEMBIC_RUN_LOCK
 
             with ALEMBIC_RUN_LOCK:
                 config = self.project.make_config(self.alembic_url)

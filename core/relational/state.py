@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.audit import tables
-from core.config import AlembicLocation
-from core.relational.graph import RevisionGraph
+from migctl.core.audit import tables
+from migctl.core.config import AlembicLocation
+from migctl.core.relational.graph import RevisionGraph
 
 if TYPE_CHECKING:
-    from core.db import ThreadedConnection
+    from migctl.core.db import ThreadedConnection
 
 
 def file_sha256(path: str | Path) -> str:

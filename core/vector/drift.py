@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.vector.stores.base import LiveCollection
-from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
+from migctl.core.vector.stores.base import LiveCollection
+from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
 
 
 def _field_key(f: FieldSpec) -> tuple[object, ...]:

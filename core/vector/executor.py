@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from core.errors import OperationFailed
-from core.events import EventSink, ignore
-from core.vector import model as m
-from core.vector.drift import differences, matches
-from core.vector.stores.base import CopyProgress, VectorStore
-from core.vector.templates import CollectionSpec, IndexSpec
+from migctl.core.errors import OperationFailed
+from migctl.core.events import EventSink, ignore
+from migctl.core.vector import model as m
+from migctl.core.vector.drift import differences, matches
+from migctl.core.vector.stores.base import CopyProgress, VectorStore
+from migctl.core.vector.templates import CollectionSpec, IndexSpec
 
 SHADOW_SUFFIX = "__migctl_shadow"
 

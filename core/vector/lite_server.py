@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.errors import ConnectionFailed
+from migctl.core.errors import ConnectionFailed
 
 
 def is_local_path(uri: str | None) -> bool:

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from core.config import PROJECT_ROOT
-from core.vector.model import (
+from migctl.core.config import PROJECT_ROOT
+from migctl.core.vector.model import (
     OPERATIONS,
     AddField,
     AlterAlias,
@@ -38,7 +37,7 @@ from core.vector.model import (
     RenameCollection,
     VectorMigration,
 )
-from core.vector.templates import (
+from migctl.core.vector.templates import (
     TemplateSet,
     _name_problem,
     load_templates,
@@ -46,7 +45,7 @@ from core.vector.templates import (
     parse_field,
     parse_index,
 )
-from core.vector.yaml_source import TemplateError, display_path, read_yaml
+from migctl.core.vector.yaml_source import TemplateError, display_path, read_yaml
 
 DEFAULT_DIR = PROJECT_ROOT / "vector_migrations" / "versions"
 VERSION = re.compile(r"^\d{8}_\d{3}$")
@@ -169,7 +168,7 @@ def parse_operation(raw: Any, state: DeclaredState, templates: TemplateSet, file
         from dataclasses import replace
 
         target = replace(spec, fields=tuple(fields), index=index)
-        from core.vector.templates import _collection_problem
+        from migctl.core.vector.templates import _collection_problem
 
         if problem := _collection_problem(target):
             raise MigrationError(f"{here}: {problem[1]}")

@@ -12,18 +12,18 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.errors import OperationFailed, Refused, UsageError
-from core.events import EventSink, Notice, ignore
-from core.identity import current_actor
-from core.vector import tracking
-from core.vector.drift import differences
-from core.vector.executor import OperationExecutor, fault_point
-from core.vector.loader import MigrationChain
-from core.vector.model import DeclaredState, MigrationError, Operation
-from core.vector.stores.base import StoreError, VectorStore
+from migctl.core.errors import OperationFailed, Refused, UsageError
+from migctl.core.events import EventSink, Notice, ignore
+from migctl.core.identity import current_actor
+from migctl.core.vector import tracking
+from migctl.core.vector.drift import differences
+from migctl.core.vector.executor import OperationExecutor, fault_point
+from migctl.core.vector.loader import MigrationChain
+from migctl.core.vector.model import DeclaredState, MigrationError, Operation
+from migctl.core.vector.stores.base import StoreError, VectorStore
 
 if TYPE_CHECKING:
-    from core.db import ThreadedConnection
+    from migctl.core.db import ThreadedConnection
 
 _RELATIVE = re.compile(r"^[+-]\d+$")
 

@@ -15,8 +15,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from core.errors import UsageError
-from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
+from migctl.core.errors import UsageError
+from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
 
 
 class MigrationError(UsageError):

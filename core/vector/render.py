@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from core.vector.templates import (
+from migctl.core.vector.templates import (
     _PG_METHODS,
     _PG_OPCLASSES,
     _PG_PARAMS,
@@ -27,7 +27,7 @@ from core.vector.templates import (
     _pg_params_problem,
     validate_for_store,
 )
-from core.vector.yaml_source import TemplateError, _path
+from migctl.core.vector.yaml_source import TemplateError, _path
 
 
 def _quote(name: str) -> str:

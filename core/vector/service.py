@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import audit
-from core.config import Environment
-from core.errors import MigctlError, Refused
-from core.events import EventSink, ignore
-from core.lock import MigrationLock
-from core.relational.service import RelationalService
-from core.vector.loader import MigrationChain, load_chain, write_migration
-from core.vector.migrator import VectorMigrator, VectorPlan
-from core.vector.settings import VectorSettings, open_store
-from core.vector.stores.base import VectorStore
-from core.vector.templates import TemplateSet, load_templates
+from migctl.core import audit
+from migctl.core.config import Environment
+from migctl.core.errors import MigctlError, Refused
+from migctl.core.events import EventSink, ignore
+from migctl.core.lock import MigrationLock
+from migctl.core.relational.service import RelationalService
+from migctl.core.vector.loader import MigrationChain, load_chain, write_migration
+from migctl.core.vector.migrator import VectorMigrator, VectorPlan
+from migctl.core.vector.settings import VectorSettings, open_store
+from migctl.core.vector.stores.base import VectorStore
+from migctl.core.vector.templates import TemplateSet, load_templates
 
 
 class VectorService:
@@ -44,7 +44,7 @@ class VectorService:
     def chain(self) -> MigrationChain:
         if self._chain is None:
             self._chain = load_chain(self.settings.migrations_dir, self.templates)
-            from core.vector.templates import validate_for_store
+            from migctl.core.vector.templates import validate_for_store
 
             for state in self._chain.states:
                 for spec in state.collections.values():

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import PROJECT_ROOT, Environment
-from core.errors import ConfigError
-from core.secrets import mask_url, remember
+from migctl.core.config import PROJECT_ROOT, Environment
+from migctl.core.errors import ConfigError
+from migctl.core.secrets import mask_url, remember
 
 STORE_TYPES = ("milvus", "pgvector")
 
@@ -65,11 +65,11 @@ def vector_settings(environment: Environment, store_type: str | None = None,
 def open_store(settings: VectorSettings, relational_url: str):  # -> VectorStore
     """The store object (not yet connected)."""
     if settings.store == "pgvector":
-        from core.vector.stores.pgvector import PgVectorStore
+        from migctl.core.vector.stores.pgvector import PgVectorStore
 
         return PgVectorStore(relational_url, schema=settings.schema)
-    from core.vector.lite_server import LiteServer, is_local_path
-    from core.vector.stores.milvus import MilvusStore
+    from migctl.core.vector.lite_server import LiteServer, is_local_path
+    from migctl.core.vector.stores.milvus import MilvusStore
 
     if is_local_path(settings.uri):
         Path(settings.uri or "").parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.config import PROJECT_ROOT
-from core.vector.yaml_source import (
+from migctl.core.config import PROJECT_ROOT
+from migctl.core.vector.yaml_source import (
     IDENTIFIER,
     Origin,
     Parts,

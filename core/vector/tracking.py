@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.secrets import scrub
+from migctl.core.secrets import scrub
 
 if TYPE_CHECKING:
-    from core.db import ThreadedConnection
+    from migctl.core.db import ThreadedConnection
 
 STATUSES = ("running", "applied", "failed", "rolled_back")
 _table: list[Any] = []

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from core.config import PROJECT_ROOT
-from core.errors import UsageError
+from migctl.core.config import PROJECT_ROOT
+from migctl.core.errors import UsageError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Parts = tuple[str | int, ...]

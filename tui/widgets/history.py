@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from migctl.core.relational.graph import RevisionGraph, RevisionNode
+from migctl.tui.widgets.cells import plain
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
-
-from core.relational.graph import RevisionGraph, RevisionNode
-from tui.widgets.cells import plain
 
 
 def shown_path(path: object) -> str:

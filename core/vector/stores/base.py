@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from core.errors import MigctlError
-from core.events import Event
-from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
+from migctl.core.errors import MigctlError
+from migctl.core.events import Event
+from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
 
 Row = dict[str, Any]  # field name -> value; vectors as list[float] (or a numpy array on input)
 

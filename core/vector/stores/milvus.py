@@ -34,15 +34,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from core.secrets import mask_url, remember, scrub
-from core.vector.stores.base import (
+from migctl.core.secrets import mask_url, remember, scrub
+from migctl.core.vector.stores.base import (
     LiveCollection,
     StoreError,
     StoreInfo,
     StoreUnreachable,
 )
-from core.vector.stores.milvus_rows import MilvusRows
-from core.vector.stores.milvus_schema import (
+from migctl.core.vector.stores.milvus_rows import MilvusRows
+from migctl.core.vector.stores.milvus_schema import (
     UNKNOWN,
     capabilities_for,
     collection_schema,
@@ -56,7 +56,7 @@ from core.vector.stores.milvus_schema import (
     schema_difference,
     supports_nullable,
 )
-from core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, validate_for_store
+from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, validate_for_store
 
 CONNECT_TIMEOUT = 10.0  # seconds; an unreachable server fails fast
 T = TypeVar("T")

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.vector.stores.base import Row
-from core.vector.templates import FieldSpec
+from migctl.core.vector.stores.base import Row
+from migctl.core.vector.templates import FieldSpec
 
 QUERY_WINDOW = 16384  # Milvus refuses a query whose offset + limit exceeds this
 PAGE_BYTES = 16 * 2**20  # one copied page, well under the servers' 64 MB message limit
@@ -82,7 +82,7 @@ class MilvusRows:
         return await self._run(f"read rows of {name}", self._read, name, after_pk, limit, fields)
 
     def _read(self, c: Any, name: str, after_pk: Any, limit: int, fields: Sequence[str] | None) -> list[Row]:
-        from core.vector.stores import milvus_columns  # imports pymilvus
+        from migctl.core.vector.stores import milvus_columns  # imports pymilvus
 
         schema = self._fields(c, name)
         pk = next(f for f in schema if f.primary)
@@ -120,7 +120,7 @@ class MilvusRows:
         half full; after a sparser one the caller's filtered query pages on from its last row,
         so no row is ever skipped (a window's missing keys are known to be absent).
         """
-        from core.vector.stores import milvus_columns
+        from migctl.core.vector.stores import milvus_columns
 
         if self.server != "milvus-lite" or pk.type not in INTEGER_KEYS or after is None:
             return None
@@ -144,7 +144,7 @@ class MilvusRows:
                    fields: Sequence[str], fill: Mapping[str, Any]) -> tuple[int, Any]:
         """One page; the next page is read while this one is written, so the server reads
         and writes at once (a copy calls again right away with the key returned here)."""
-        from core.vector.stores import milvus_columns  # imports pymilvus
+        from migctl.core.vector.stores import milvus_columns  # imports pymilvus
 
         schema = self._fields(c, source)
         pk = next(f for f in schema if f.primary)
@@ -230,7 +230,7 @@ class MilvusRows:
     def _page(self, c: Any, source: str, pk: FieldSpec, after_pk: Any, wanted: Sequence[str],
               limit: int) -> tuple[list[Any], list[Any]]:
         """The columns and keys of the ``limit`` rows after ``after_pk``."""
-        from core.vector.stores import milvus_columns
+        from migctl.core.vector.stores import milvus_columns
 
         if window := self._key_window(c, source, pk, after_pk, limit, wanted):
             return window
@@ -263,7 +263,7 @@ class MilvusRows:
         """Milvus cannot sort a query. On servers, integer keys by bisection (64 one-row indexed
         queries); otherwise by paging through the keys alone, because every Milvus Lite query
         scans the whole collection (0.2 s at 5,000 rows), so fewer queries win."""
-        from core.vector.stores import milvus_columns  # imports pymilvus
+        from migctl.core.vector.stores import milvus_columns  # imports pymilvus
 
         pk = next(f for f in self._fields(c, name) if f.primary)
         self._ensure_loaded(c, name)

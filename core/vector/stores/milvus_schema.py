@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any
 
-from core.vector.render import milvus_index_params
-from core.vector.stores.base import Capabilities, LiveCollection
-from core.vector.templates import INDEX_PARAMS, CollectionSpec, FieldSpec, IndexSpec
+from migctl.core.vector.render import milvus_index_params
+from migctl.core.vector.stores.base import Capabilities, LiveCollection
+from migctl.core.vector.templates import INDEX_PARAMS, CollectionSpec, FieldSpec, IndexSpec
 
 UNKNOWN = Capabilities(add_field=False, drop_field=False, rename_collection=False, truncate=False,
                        partitions=False, partition_load=False)

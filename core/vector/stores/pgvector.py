@@ -26,20 +26,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-from pgvector import Vector
-from pgvector.asyncpg import register_vector
-
-from core.db import first_line
-from core.secrets import mask_url, remember, scrub
-from core.vector.render import pgvector_column_type, pgvector_index_name, pgvector_index_sql
-from core.vector.stores.base import (
+from migctl.core.db import first_line
+from migctl.core.secrets import mask_url, remember, scrub
+from migctl.core.vector.render import pgvector_column_type, pgvector_index_name, pgvector_index_sql
+from migctl.core.vector.stores.base import (
     Capabilities,
     LiveCollection,
     StoreError,
     StoreInfo,
     StoreUnreachable,
 )
-from core.vector.stores.pgvector_catalog import (
+from migctl.core.vector.stores.pgvector_catalog import (
     _ALIASES,
     _COLLECTIONS,
     _COLUMNS,
@@ -52,15 +49,17 @@ from core.vector.stores.pgvector_catalog import (
     field_from_column,
     index_from_row,
 )
-from core.vector.stores.pgvector_rows import PgVectorRows
-from core.vector.templates import (
+from migctl.core.vector.stores.pgvector_rows import PgVectorRows
+from migctl.core.vector.templates import (
     PG_MAX_INDEXED_DIM,
     CollectionSpec,
     FieldSpec,
     IndexSpec,
     validate_for_store,
 )
-from core.vector.yaml_source import TemplateError
+from migctl.core.vector.yaml_source import TemplateError
+from pgvector import Vector
+from pgvector.asyncpg import register_vector
 
 APPLICATION_NAME = "migctl vector"
 INDEX_MEMORY = "1GB"  # HNSW builds far faster when the graph fits in memory

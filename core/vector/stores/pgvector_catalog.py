@@ -17,9 +17,9 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from core.secrets import mask_url
-from core.vector.stores.base import StoreError, StoreUnreachable
-from core.vector.templates import (
+from migctl.core.secrets import mask_url
+from migctl.core.vector.stores.base import StoreError, StoreUnreachable
+from migctl.core.vector.templates import (
     _PG_METHODS,
     _PG_OPCLASSES,
     _PG_PARAMS,

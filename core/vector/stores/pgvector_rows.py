@@ -13,10 +13,9 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from migctl.core.vector.stores.base import Row, StoreError
+from migctl.core.vector.stores.pgvector_catalog import _quote, field_from_column
 from pgvector import Vector
-
-from core.vector.stores.base import Row, StoreError
-from core.vector.stores.pgvector_catalog import _quote, field_from_column
 
 if TYPE_CHECKING:
     import asyncpg
