@@ -8,13 +8,13 @@ package data.
 from __future__ import annotations
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def __getattr__(name: str) -> str:
+    # Looked up on demand: importlib.metadata costs every command's start-up a noticeable share.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return version("migctl")
-    except PackageNotFoundError:  # a checkout that was never installed
-        return "0+unknown"
-
-
-__version__ = _version()
+        try:
+            return version("migctl")
+        except PackageNotFoundError:  # a checkout that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'migctl' has no attribute {name!r}")

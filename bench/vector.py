@@ -57,10 +57,9 @@ from typing import Any
 import asyncpg
 import numpy as np
 from migctl.core.embedded import EmbeddedPostgres  # the project is installed (editable) in the venv
-from migctl.core.events import Event
+from migctl.core.events import CopyProgress, Event
 from migctl.core.vector.executor import OperationExecutor, flat
 from migctl.core.vector.model import DeclaredState, Rebuild
-from migctl.core.vector.stores.base import CopyProgress
 from migctl.core.vector.stores.milvus import MilvusStore
 from migctl.core.vector.stores.pgvector import PgVectorStore
 from migctl.core.vector.stores.pgvector_catalog import asyncpg_dsn

@@ -1,22 +1,39 @@
-"""The one facade both shells (and applications) call.
+"""The front door: every verb the shells (and applications) use.
 
 ``Migctl.open(...)`` resolves the environment (starting the embedded server when it is the
-target); its methods are async and return plain dataclasses and dicts.
+target); its methods are async and return plain dataclasses and dicts. The module-level
+functions are the verbs that need no database (the revision graph, templates, the embedded
+servers). Shells import this module, ``errors`` and ``events`` only (an import-linter contract
+in pyproject.toml holds them to it).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from migctl.core.config import Environment, load_environment
 from migctl.core.events import EventSink, ignore
-from migctl.core.relational.graph import RevisionGraph
+from migctl.core.relational.graph import RevisionGraph, RevisionNode
 from migctl.core.relational.plan import Plan
 from migctl.core.relational.service import ExecutionResult, RelationalService
+from migctl.core.secrets import mask_url, scrub
 
-__all__ = ["Migctl", "Plan", "RevisionGraph", "ExecutionResult", "run_migrations_on_startup"]
+if TYPE_CHECKING:
+    from migctl.core.embedded import EmbeddedPostgres
+    from migctl.core.ops.reset import ResetPlan
+    from migctl.core.ops.unified import MigratePlan, MigrateResult
+    from migctl.core.vector.lite_server import LiteServer
+    from migctl.core.vector.service import VectorService
+    from migctl.core.vector.templates import CollectionSpec, TemplateSet
+
+__all__ = [
+    "Environment", "ExecutionResult", "Migctl", "Plan", "RevisionGraph", "RevisionNode",
+    "embedded_postgres", "load_environment", "load_templates", "mask_url", "milvus_lite_server",
+    "render_collection", "revision_graph", "run_migrations_on_startup", "scrub",
+]
 
 
 class Migctl:
@@ -29,7 +46,7 @@ class Migctl:
         self.lock_timeout = lock_timeout
         self.vector_store_type = vector_store_type
         self.relational = RelationalService(environment, url, sink)
-        self._vector: Any = None
+        self._vector: VectorService | None = None
 
     @classmethod
     def open(cls, config_file: str | None = None, env: str | None = None, database_url: str | None = None,
@@ -57,9 +74,9 @@ class Migctl:
             self._vector.sink = value
 
     @property
-    def vector(self) -> Any:
-        """The vector side (``core.vector.service.VectorService``), created on first use so a
-        relational command never imports a vector client."""
+    def vector(self) -> VectorService:
+        """The vector side, created on first use so a relational command never imports a
+        vector client."""
         if self._vector is None:
             from migctl.core.vector.service import VectorService
             from migctl.core.vector.settings import vector_settings
@@ -135,6 +152,91 @@ class Migctl:
 
     async def revision(self, message: str, *, autogenerate: bool = False, empty: bool = False) -> list[str]:
         return await self.relational.revision(message, autogenerate=autogenerate, empty=empty)
+
+    # Both sides: migrate / init, reset / restore
+    async def plan_migrate(self, *, skip_vector: bool, with_sql: bool = False) -> MigratePlan:
+        """Relational upgrade to heads plus the pending vector migrations; touches nothing."""
+        from migctl.core.ops.unified import plan_migrate
+
+        return await plan_migrate(self, skip_vector=skip_vector, with_sql=with_sql)
+
+    async def execute_migrate(self, plan: MigratePlan, *, confirm_env: str | None, seed: bool = False,
+                              action: str = "migrate") -> MigrateResult:
+        from migctl.core.ops.unified import execute_migrate
+
+        return await execute_migrate(self, plan, confirm_env=confirm_env, seed=seed, action=action)
+
+    async def prepare_init(self) -> bool:
+        """``init``'s first steps: create the database when it is missing (returns whether it
+        was) and the vector extension when the store is pgvector."""
+        from migctl.core.ops.unified import ensure_database, ensure_vector_extension
+
+        created = await ensure_database(self)
+        await ensure_vector_extension(self)
+        return created
+
+    async def plan_reset(self, *, skip_vector: bool, backup: bool = True,
+                         skip_relational: bool = False) -> ResetPlan:
+        """Everything a reset drops, with row counts; touches nothing."""
+        from migctl.core.ops.reset import plan_reset
+
+        return await plan_reset(self, skip_vector=skip_vector, backup=backup, skip_relational=skip_relational)
+
+    async def execute_reset(self, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
+        """Back up (unless the plan says not to) and drop; returns the backup folder."""
+        from migctl.core.ops.reset import execute_reset
+
+        return await execute_reset(self, plan, confirm_env=confirm_env)
+
+    async def restore(self, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
+        from migctl.core.ops.reset import restore
+
+        return await restore(self, folder, confirm_env=confirm_env)
+
+
+# Verbs that need no database.
+def revision_graph(environment: Environment, *, cached: bool = True) -> RevisionGraph:
+    """The environment's revision graph read from its files (``cached``: headers kept in the
+    state dir between runs)."""
+    from migctl.core.relational.project import AlembicProject
+
+    return AlembicProject(environment.alembic).graph(environment.state_dir / "cache" if cached else None)
+
+
+def load_templates(path: Path | None = None) -> TemplateSet:
+    """Collection templates from ``path`` (a templates.yaml)."""
+    from migctl.core.vector.templates import load_templates as load
+
+    return load(path)
+
+
+def render_collection(spec: CollectionSpec, store: str) -> str:
+    """What a template creates on ``store`` (``milvus`` or ``pgvector``); a template the store
+    cannot hold is a usage error."""
+    from migctl.core.vector.render import render_milvus, render_pgvector_ddl
+    from migctl.core.vector.templates import validate_for_store
+
+    validate_for_store(spec, store)
+    return render_milvus(spec) if store == "milvus" else render_pgvector_ddl(spec)
+
+
+def embedded_postgres(environment: Environment) -> EmbeddedPostgres:
+    """The environment's embedded PostgreSQL 18 (started, stopped and asked through it)."""
+    from migctl.core.embedded import EmbeddedPostgres
+
+    return EmbeddedPostgres(environment.state_dir)
+
+
+def milvus_lite_server(environment: Environment, store_type: str | None = None) -> LiteServer | None:
+    """The Milvus Lite server process of the environment, when its vector store is Milvus Lite
+    by path (``None`` otherwise)."""
+    from migctl.core.vector.lite_server import LiteServer, is_local_path
+    from migctl.core.vector.settings import vector_settings
+
+    settings = vector_settings(environment, store_type)
+    if settings.store != "milvus" or not is_local_path(settings.uri):
+        return None
+    return LiteServer(settings.uri or "")
 
 
 def run_migrations_on_startup(config_file: str | None = None, env: str | None = None,

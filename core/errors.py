@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# Shells show errors through these, so they are offered here beside the errors themselves.
+from migctl.core.secrets import mask_url, scrub
+
+__all__ = ["ConfigError", "ConnectionFailed", "LockHeld", "MigctlError", "OperationFailed", "Refused",
+           "UsageError", "mask_url", "scrub"]
+
 
 class MigctlError(Exception):
     """Base error. ``str(err)`` is one line meant for an operator; ``detail`` may hold more."""
@@ -47,3 +53,4 @@ class LockHeld(Refused):
     def __init__(self, message: str, *, holder: dict | None = None) -> None:
         super().__init__(message)
         self.holder = holder
+

@@ -63,5 +63,18 @@ class Notice(Event):
 EventSink = Callable[[Event], None]
 
 
+@dataclass(frozen=True)
+class CopyProgress(Event):
+    """Rows copied so far from ``source`` to ``target`` (vector shadow copies and rebuilds)."""
+
+    source: str
+    target: str
+    done: int
+    total: int
+    rows_per_s: float
+    eta_s: float | None
+
+
+
 def ignore(_: Event) -> None:
     """The sink used when nobody listens."""

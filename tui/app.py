@@ -117,7 +117,7 @@ class MigctlApp(Operations, App[int]):
 
     def _sink(self, event: Any) -> None:
         """Called on the core thread; hands the event to the UI loop."""
-        from migctl.core.vector.stores.base import CopyProgress
+        from migctl.core.events import CopyProgress
 
         self.post_message(CopyProgressed(event) if isinstance(event, CopyProgress) else CoreEvent(event))
 

@@ -19,6 +19,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+class _Version(argparse.Action):
+    """Reads the installed version only when asked (importlib.metadata is slow to import)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        import migctl
+
+        sys.stdout.write(f"migctl {migctl.__version__}\n")
+        raise SystemExit(0)
+
+
 def _globals() -> argparse.ArgumentParser:
     g = argparse.ArgumentParser(add_help=False)
     s = argparse.SUPPRESS
@@ -63,9 +73,7 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
                "(lock held, confirmation declined, drift). With no database configured, migctl "
                "uses an embedded PostgreSQL 18 + pgvector under .migctl/.")
-    from migctl import __version__
-
-    parser.add_argument("--version", action="version", version=f"migctl {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show migctl's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:

@@ -131,20 +131,12 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
 
 
 async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
-    from migctl.core.ops.unified import (
-        ensure_database,
-        ensure_vector_extension,
-        execute_migrate,
-        plan_migrate,
-    )
     from migctl.tui.formatting import plan_lines
 
     as_json = cli._opt(args, "json", False)
     created = False
     if getattr(args, "force_recreate", False) and not args.dry_run:
-        from migctl.core.ops.reset import execute_reset, plan_reset
-
-        reset_plan = await plan_reset(api, skip_vector=args.skip_vector_db)
+        reset_plan = await api.plan_reset(skip_vector=args.skip_vector_db)
         if not as_json:
             sys.stderr.write("\n".join(reset_plan.lines()) + "\n")
         go, confirm_env, why = cli._confirm_text(f"--force-recreate: drop everything above in "
@@ -153,12 +145,11 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
             await api.record_refusal("init --force-recreate", "all", why)
             sys.stderr.write(f"migctl: refused: {why}\n")
             return cli.EXIT_REFUSED
-        folder = await execute_reset(api, reset_plan, confirm_env=confirm_env)
+        folder = await api.execute_reset(reset_plan, confirm_env=confirm_env)
         sys.stderr.write(f"reset done; backup in {folder}\n" if folder else "reset done\n")
     if args.command == "init" and not args.dry_run:
-        created = await ensure_database(api)
-        await ensure_vector_extension(api)
-    plan = await plan_migrate(api, skip_vector=args.skip_vector_db, with_sql=args.dry_run)
+        created = await api.prepare_init()
+    plan = await api.plan_migrate(skip_vector=args.skip_vector_db, with_sql=args.dry_run)
     lines = plan_lines(plan.relational) + ([] if plan.vector is None else vector_plan_lines(plan.vector, api.environment.name))
     if args.dry_run:
         cli._print_json(plan.as_dict()) if as_json else _out(cli, "\n".join(lines))
@@ -175,7 +166,7 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
         await api.record_refusal(args.command, "latest", why)
         sys.stderr.write(f"migctl: refused: {why}\n")
         return cli.EXIT_REFUSED
-    result = await execute_migrate(api, plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
+    result = await api.execute_migrate(plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
     result.created_database = created
     summary = {"created_database": created, "relational_applied": result.relational_applied,
                "seeded": result.seeded, "vector_applied": result.vector_applied}
@@ -192,8 +183,6 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
 async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from migctl.core.ops.reset import execute_reset, plan_reset, restore
-
     as_json = cli._opt(args, "json", False)
     if args.command == "restore":
         folder = Path(args.path)
@@ -202,13 +191,13 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
             await api.record_refusal("restore", str(folder), why)
             sys.stderr.write(f"migctl: refused: {why}\n")
             return cli.EXIT_REFUSED
-        result = await restore(api, folder, confirm_env=confirm_env)
+        result = await api.restore(folder, confirm_env=confirm_env)
         cli._print_json(result) if as_json else _out(
             cli, f"restored {result['tables']} table(s)"
                  + "".join(f", {n}: {c} rows" for n, c in result["collections"].items()))
         return cli.EXIT_OK
-    plan = await plan_reset(api, skip_vector=args.skip_vector_db, backup=not args.no_backup,
-                            skip_relational=args.skip_relational)
+    plan = await api.plan_reset(skip_vector=args.skip_vector_db, backup=not args.no_backup,
+                                skip_relational=args.skip_relational)
     if as_json and not args.confirm_reset:
         cli._print_json(plan.as_dict())
     elif not as_json:
@@ -223,7 +212,7 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
         await api.record_refusal("reset", "all", why)
         sys.stderr.write(f"migctl: refused: {why}\n")
         return cli.EXIT_REFUSED
-    folder = await execute_reset(api, plan, confirm_env=confirm_env)
+    folder = await api.execute_reset(plan, confirm_env=confirm_env)
     summary = {"backup": str(folder) if folder else None, "tables": len(plan.tables),
                "collections": len(plan.collections)}
     cli._print_json(summary) if as_json else _out(

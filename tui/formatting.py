@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from migctl.core.relational.graph import RevisionGraph, RevisionNode
-from migctl.core.relational.plan import Plan
+if TYPE_CHECKING:
+    from migctl.core.api import Plan, RevisionGraph, RevisionNode
 
 ARROW = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}
 

@@ -110,21 +110,14 @@ class Operations:
 
     @work(group="op", exit_on_error=False)
     async def unified(self, command: str) -> None:
-        from migctl.core.ops.unified import (
-            ensure_database,
-            ensure_vector_extension,
-            execute_migrate,
-            plan_migrate,
-        )
         from migctl.tui.formatting import plan_lines, vector_plan_lines
 
         api = self.api
         skip_vector = not self.vector_enabled
         try:
             if command == "init":
-                await self.call(lambda: ensure_database(api))
-                await self.call(lambda: ensure_vector_extension(api))
-            plan = await self.call(lambda: plan_migrate(api, skip_vector=skip_vector))
+                await self.call(api.prepare_init)
+            plan = await self.call(lambda: api.plan_migrate(skip_vector=skip_vector))
         except Exception as exc:
             self.show_failure(f"Cannot plan {command}", exc)
             return
@@ -142,7 +135,7 @@ class Operations:
         if typed is None:
             await self._declined(command, "latest")
             return
-        await self._run(command, lambda: execute_migrate(api, plan, confirm_env=typed or None,
+        await self._run(command, lambda: api.execute_migrate(plan, confirm_env=typed or None,
                                                          seed=command == "init", action=command),
                         done=lambda r: f"{command} done: {len(r.relational_applied)} revision(s), "
                                        f"{len(r.vector_applied)} vector migration(s)")
@@ -150,7 +143,6 @@ class Operations:
     @work(group="op", exit_on_error=False)
     async def action_reset(self) -> None:
         """The wizard: scope -> plan with counts, backup, typed name -> progress -> result."""
-        from migctl.core.ops.reset import execute_reset, plan_reset
         from migctl.tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
 
         api = self.api
@@ -159,7 +151,7 @@ class Operations:
         if scope is None:
             return
         try:
-            plan = await self.call(lambda: plan_reset(api, skip_vector=scope == "relational" or not self.vector_enabled,
+            plan = await self.call(lambda: api.plan_reset(skip_vector=scope == "relational" or not self.vector_enabled,
                                                       skip_relational=scope == "vector"))
         except Exception as exc:
             self.show_failure("Cannot plan the reset", exc)
@@ -169,7 +161,7 @@ class Operations:
             await self._declined("reset", plan.scope)
             return
         plan.backup, typed = answer
-        result = await self._run(f"reset ({plan.scope})", lambda: execute_reset(api, plan, confirm_env=typed),
+        result = await self._run(f"reset ({plan.scope})", lambda: api.execute_reset(plan, confirm_env=typed),
                                  done=lambda folder: "reset done")
         if result is _FAILED:
             return
@@ -299,13 +291,13 @@ class Operations:
         if not isinstance(exc, MigctlError):
             import traceback
 
-            from migctl.core.secrets import scrub
+            from migctl.core.errors import scrub
 
             detail = scrub("".join(traceback.format_exception(exc)))
         self.show_error(title, error_message(exc), detail)
 
     def show_error(self, title: str, message: str, detail: str | None = None) -> None:
-        from migctl.core.secrets import scrub
+        from migctl.core.errors import scrub
         from migctl.tui.screens.error import ErrorScreen
 
         self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
@@ -329,7 +321,7 @@ def _template_names(api: Any) -> Callable[[], Awaitable[list[str]]]:
 
 
 def error_message(exc: BaseException) -> str:
-    from migctl.core.secrets import scrub
+    from migctl.core.errors import scrub
 
     return scrub(str(exc)) if isinstance(exc, MigctlError) else f"{type(exc).__name__}: {scrub(first_line(exc))}"
 

@@ -20,6 +20,7 @@ from typing import Any
 from migctl.core.errors import OperationFailed, UsageError
 from migctl.core.events import Notice
 from migctl.core.lock import MigrationLock
+from migctl.core.ops.target import Target
 
 KEEP_PREFIX = "migctl_"
 
@@ -55,7 +56,7 @@ class ResetPlan:
         return out
 
 
-async def plan_reset(api: Any, *, skip_vector: bool, backup: bool = True,
+async def plan_reset(api: Target, *, skip_vector: bool, backup: bool = True,
                      skip_relational: bool = False) -> ResetPlan:
     """What a reset drops, with row counts; touches nothing.
 
@@ -119,7 +120,7 @@ def _libpq_url(url: str) -> tuple[str, dict[str, str]]:
     return plain, env
 
 
-async def backup(api: Any, plan: ResetPlan, root: Path) -> Path:
+async def backup(api: Target, plan: ResetPlan, root: Path) -> Path:
     """``pg_dump -Fc`` plus Milvus collections as JSON Lines, in a new timestamped folder."""
     import asyncio
 
@@ -166,7 +167,7 @@ def _scope_target(plan: ResetPlan) -> str:
     return "all" if plan.scope == "both" else plan.scope
 
 
-async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
+async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
     """Back up (unless told not to), then drop every planned object, under the lock, audited."""
     from migctl.core import audit
     from sqlalchemy import text
@@ -224,7 +225,7 @@ async def execute_reset(api: Any, plan: ResetPlan, *, confirm_env: str | None) -
     return folder
 
 
-async def restore(api: Any, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
+async def restore(api: Target, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
     """Load a backup made by ``reset`` under the migration lock, audited either way."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
@@ -254,7 +255,7 @@ async def restore(api: Any, folder: Path, *, confirm_env: str | None) -> dict[st
     return restored
 
 
-async def _load_backup(api: Any, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+async def _load_backup(api: Target, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """The relational dump through pg_restore, then each collection's rows and the aliases."""
     import asyncio
 
@@ -292,7 +293,7 @@ async def _load_backup(api: Any, folder: Path, manifest: dict[str, Any]) -> dict
     return restored
 
 
-async def _audit_restore(api: Any, target: str, outcome: str, error: str | None = None) -> None:
+async def _audit_restore(api: Target, target: str, outcome: str, error: str | None = None) -> None:
     from migctl.core import audit
 
     async with api.relational.connection() as conn:

@@ -12,6 +12,7 @@ from typing import Any
 from migctl.core.config import PROJECT_ROOT
 from migctl.core.events import Notice
 from migctl.core.lock import MigrationLock
+from migctl.core.ops.target import Target
 from migctl.core.relational.plan import Plan
 from migctl.core.vector.migrator import VectorPlan
 
@@ -39,13 +40,13 @@ class MigrateResult:
     created_database: bool = False
 
 
-async def plan_migrate(api: Any, *, skip_vector: bool, with_sql: bool = False) -> MigratePlan:
+async def plan_migrate(api: Target, *, skip_vector: bool, with_sql: bool = False) -> MigratePlan:
     relational = await api.plan_upgrade("heads", with_sql=with_sql)
     vector = None if skip_vector else await api.vector.plan("upgrade", None)
     return MigratePlan(relational, vector)
 
 
-async def execute_migrate(api: Any, plan: MigratePlan, *, confirm_env: str | None,
+async def execute_migrate(api: Target, plan: MigratePlan, *, confirm_env: str | None,
                           seed: bool = False, action: str = "migrate") -> MigrateResult:
     """Relational first, then vector, holding one migration lock for both."""
     result = MigrateResult()
@@ -67,7 +68,7 @@ async def execute_migrate(api: Any, plan: MigratePlan, *, confirm_env: str | Non
     return result
 
 
-async def ensure_database(api: Any) -> bool:
+async def ensure_database(api: Target) -> bool:
     """Create the configured PostgreSQL database when it is missing and the role may."""
     from migctl.core.db import connect, create_engine, dialect_of
     from migctl.core.errors import ConnectionFailed
@@ -100,7 +101,7 @@ async def ensure_database(api: Any) -> bool:
     return True
 
 
-async def ensure_vector_extension(api: Any) -> None:
+async def ensure_vector_extension(api: Target) -> None:
     from migctl.core.db import dialect_of
     from sqlalchemy import text
 
@@ -112,7 +113,7 @@ async def ensure_vector_extension(api: Any) -> None:
             await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
 
 
-async def run_seed_sql(api: Any, directory: Path | None = None) -> list[str]:
+async def run_seed_sql(api: Target, directory: Path | None = None) -> list[str]:
     """Run ``sql/common/*.sql`` in name order (bundled schema only; the scripts are idempotent)."""
     from migctl.core.config import BUNDLED_ALEMBIC
     from migctl.core.db import dialect_of

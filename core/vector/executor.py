@@ -19,10 +19,10 @@ from dataclasses import replace
 from typing import Any
 
 from migctl.core.errors import OperationFailed
-from migctl.core.events import EventSink, ignore
+from migctl.core.events import CopyProgress, EventSink, ignore
 from migctl.core.vector import model as m
 from migctl.core.vector.drift import differences, matches
-from migctl.core.vector.stores.base import CopyProgress, VectorStore
+from migctl.core.vector.stores.base import VectorStore
 from migctl.core.vector.templates import CollectionSpec, IndexSpec
 
 SHADOW_SUFFIX = "__migctl_shadow"

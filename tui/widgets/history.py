@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from migctl.core.relational.graph import RevisionGraph, RevisionNode
+if TYPE_CHECKING:
+    from migctl.core.api import RevisionGraph, RevisionNode
 from migctl.tui.widgets.cells import plain
 from rich.cells import cell_len
 from textual.app import ComposeResult

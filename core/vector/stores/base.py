@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from migctl.core.errors import MigctlError
-from migctl.core.events import Event
 from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
 
 Row = dict[str, Any]  # field name -> value; vectors as list[float] (or a numpy array on input)
@@ -61,18 +60,6 @@ class LiveCollection:
     @property
     def primary(self) -> FieldSpec | None:
         return next((f for f in self.fields if f.primary), None)
-
-
-@dataclass(frozen=True)
-class CopyProgress(Event):
-    """Rows copied so far from ``source`` to ``target`` (shadow copies and rebuilds)."""
-
-    source: str
-    target: str
-    done: int
-    total: int
-    rows_per_s: float
-    eta_s: float | None
 
 
 @dataclass
