@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench clean install bytecode
+.PHONY: run test test-fast lint bench clean install bytecode
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: bytecode
 	bt=$$(mktemp -d -t migctl-pytest-XXXXXX); chmod 755 $$bt; \
 	$(BIN)/python -m pytest -q -ra --basetemp=$$bt tests; rc=$$?; rm -rf $$bt; \
 	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# The layer that starts no server (tests marked `server` are left out): seconds, for every edit.
+test-fast: bytecode
+	$(BIN)/python -m pytest -q -m "not server" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check core tui tests bench alembic __init__.py __main__.py

@@ -120,3 +120,16 @@ def sqlite_url(tmp_path: Path) -> str:
 # Milvus servers (Milvus Lite by path, Milvus Lite as a process, the real Milvus 2.3.5),
 # registered here so that a session-scoped server starts once for every module.
 from tests.milvus_servers import milvus_235_server, milvus_lite_server, milvus_lite_uri  # noqa: E402, F401
+
+
+# The fast layer (`make test-fast`) is every test that starts no server: a test is marked
+# `server` when it asks for one of these fixtures, directly or through another fixture.
+SERVER_FIXTURES = {"embedded_pg", "machine_pg", "mariadb_url", "pg_db", "milvus_lite_uri", "milvus_lite_server",
+                   "milvus_235_server", "embedded_home", "backend_url", "tmux", "snapshot_state", "fresh_app",
+                   "store", "target"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.server)

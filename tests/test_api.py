@@ -99,6 +99,7 @@ def test_run_migrations_on_startup(pg_db: tuple[str, str], tmp_path: Path) -> No
     assert pg_scalar(admin, "SELECT count(*) FROM migctl_audit") == 1
 
 
+@pytest.mark.server
 def test_embedded_commands(tmp_path: Path) -> None:
     from tests.support import clean_env
 
