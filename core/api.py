@@ -12,11 +12,13 @@ from typing import Any
 
 from migctl.core.config import Environment, load_environment
 from migctl.core.events import EventSink, ignore
+from migctl.core.ops.check import CheckResult, Finding
 from migctl.core.relational.graph import RevisionGraph
 from migctl.core.relational.plan import Plan
 from migctl.core.relational.service import ExecutionResult, RelationalService
 
-__all__ = ["Migctl", "Plan", "RevisionGraph", "ExecutionResult", "run_migrations_on_startup"]
+__all__ = ["Migctl", "Plan", "RevisionGraph", "ExecutionResult", "CheckResult", "Finding",
+           "run_migrations_on_startup"]
 
 
 class Migctl:
@@ -34,13 +36,17 @@ class Migctl:
     @classmethod
     def open(cls, config_file: str | None = None, env: str | None = None, database_url: str | None = None,
              sink: EventSink = ignore, lock_timeout: float = 0.0,
-             environment: Environment | None = None, vector_store_type: str | None = None) -> Migctl:
+             environment: Environment | None = None, vector_store_type: str | None = None,
+             offline: bool = False) -> Migctl:
         """Resolve configuration (or take a resolved ``environment``); with no database
-        configured, start the embedded default."""
+        configured, start the embedded default. ``offline``: reach no database at all (for
+        :meth:`check` with ``offline=True``; methods that need one then fail)."""
         if environment is None:
             environment = load_environment(config_file=config_file, env=env, database_url=database_url)
         url = environment.database_url
-        if url is None:
+        if offline:
+            url = url or ""
+        elif url is None:
             from migctl.core.embedded import EmbeddedPostgres
 
             url = EmbeddedPostgres(environment.state_dir).ensure_running().url
@@ -100,6 +106,18 @@ class Migctl:
         if vector:
             out["vector"] = await self.vector.status()
         return out
+
+    async def check(self, *, vector: bool = True, offline: bool = False) -> CheckResult:
+        """What a CI pipeline gates on (``migctl check``): no finding means at the heads, one head
+        (or ``check.max_heads``), no applied file edited, no vector drift. ``offline`` reads only
+        the files: every revision loads, the heads, no fork in the vector chain."""
+        from migctl.core.ops.check import run_check
+
+        state = "skipped"
+        if vector and not getattr(self.environment, "vector_configured", True):
+            vector, state = False, "not configured"
+        return await run_check(self.environment, self.relational, self.vector if vector else None,
+                               offline=offline, vector_state=state)
 
     async def audit(self, limit: int = 20) -> list[dict[str, Any]]:
         return await self.relational.audit_log(limit)
