@@ -14,7 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import REPO, clean_env, make_project, run_cli, write_config
+from tests.support import (
+    CLI_OUTPUT,
+    MIGCTL,
+    REPO,
+    clean_env,
+    make_project,
+    pg_scalar,
+    reap,
+    run_cli,
+    spawn_lock_holder,
+    write_config,
+)
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing"  # offline checks must never connect
 SMALL = ["aaa111aaa111", "bbb222bbb222", "ccc333ccc333"]
@@ -257,6 +268,36 @@ def test_json_failures_are_one_object_on_stdout(pg_db: tuple[str, str], tmp_path
     data = _json(reset)
     assert (data["exit"], data["error"]) == (3, "refused: reset needs --confirm-reset; nothing was changed")
     assert "plan" in data
+
+
+def test_json_interrupt_while_waiting_for_the_lock(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    import signal
+    import time
+
+    url, admin = pg_db
+    cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "small"))
+    holder = spawn_lock_holder(url, seconds=60)
+    proc = subprocess.Popen([MIGCTL, "--config", str(cfg), "upgrade", "--yes", "--json", "--lock-timeout", "60"],
+                            cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 30
+        # the waiter has tried and looked up who holds the lock
+        while time.monotonic() < deadline and not pg_scalar(
+                admin, "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                       "AND query LIKE '%FROM pg_locks l JOIN pg_stat_activity%'"):
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        reap([proc, holder])
+    CLI_OUTPUT.append(out + err)
+    assert proc.returncode == 130, err
+    data = json.loads(out)
+    assert data["exit"] == 130 and "interrupted" in data["error"], out
+    assert len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
+    assert pg_scalar(admin, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'accounts'") == 0
 
 
 # -- shell completion --------------------------------------------------------------------------
