@@ -67,13 +67,14 @@ def test_check_pending_clean_and_edited_on_postgres(pg_db: tuple[str, str], tmp_
 
     applied = next((ini.parent / "migrations" / "versions").glob("0002_*"))
     applied.write_text(applied.read_text() + "\n# edited after it ran\n")
+    shown = applied.resolve().relative_to(tmp_path.resolve())  # relative to where check runs
     edited = _check(cfg, "--skip-vector-db")
     assert edited.code == 4, edited.text
-    assert edited.out.splitlines() == [f"edited since applied: bbb222bbb222 ({applied})"]
+    assert edited.out.splitlines() == [f"edited since applied: bbb222bbb222 ({shown})"]
     data = _json(_check(cfg, "--skip-vector-db", "--json"))
     assert data["exit"] == 4 and data["error"] == "check failed: 1 finding(s)"
     assert [(f["kind"], f["text"]) for f in data["findings"]] == [
-        ("edited", f"edited since applied: bbb222bbb222 ({applied})")]
+        ("edited", f"edited since applied: bbb222bbb222 ({shown})")]
 
 
 def test_check_two_heads_online_offline_and_max_heads(pg_db: tuple[str, str], tmp_path: Path) -> None:

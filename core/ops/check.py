@@ -56,6 +56,14 @@ class CheckResult:
                 "findings": [f.as_dict() for f in self.findings]}
 
 
+def _shown(path: str | Path) -> str:
+    """A file as a CI log shows it: relative to the working directory (the repository) when inside."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -112,10 +120,10 @@ async def check_relational(relational: RelationalService, *, offline: bool, limi
                                 tuple(pending)))
     for d in status["drifted"]:
         if d["reason"] == "file missing":
-            findings.append(Finding("missing", f"missing since applied: {d['revision']} ({d['path'] or '?'})",
+            findings.append(Finding("missing", f"missing since applied: {d['revision']} ({_shown(d['path']) if d['path'] else '?'})",
                                     (d["revision"],)))
         else:
-            findings.append(Finding("edited", f"edited since applied: {d['revision']} ({d['path']})",
+            findings.append(Finding("edited", f"edited since applied: {d['revision']} ({_shown(d['path'])})",
                                     (d["revision"],)))
     for rev in status["unknown_current"]:
         findings.append(Finding("unknown", f"unknown revision in the database: {rev} (no file has it)", (rev,)))
