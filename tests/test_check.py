@@ -251,6 +251,7 @@ def test_json_failures_are_one_object_on_stdout(pg_db: tuple[str, str], tmp_path
     usage = run_cli(*base, "upgrade", "--json", "--no-such-flag", cwd=tmp_path)
     assert "unrecognized arguments: --no-such-flag" in _json_failure(usage, 2)
     assert "'chek'" in _json_failure(run_cli("--json", "chek", cwd=tmp_path), 2)
+    assert _json_failure(run_cli("--json", cwd=tmp_path), 2).startswith("no command given")
 
     unknown = run_cli(*base, "upgrade", "deadbeef0000", "--yes", "--json", cwd=tmp_path)
     assert "deadbeef0000" in _json_failure(unknown, 2)

@@ -375,9 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = bool(_opt(args, "json", False))
     if args.command is None:
         if not _interactive():
-            parser.print_help(sys.stderr if as_json else sys.stdout)
             if as_json:
-                _error_json("no command given", EXIT_USAGE)
+                sys.stderr.write("migctl: error: no command given (see 'migctl --help')\n")
+                _error_json("no command given (see 'migctl --help')", EXIT_USAGE)
+            else:
+                parser.print_help()
             return EXIT_USAGE
         args.command = "tui"
     if args.command == "completion":
