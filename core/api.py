@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from migctl.core.config import Environment, load_environment
 from migctl.core.events import EventSink, ignore
+from migctl.core.ops.check import CheckResult, Finding
 from migctl.core.relational.graph import RevisionGraph, RevisionNode
 from migctl.core.relational.plan import Plan
 from migctl.core.relational.service import ExecutionResult, RelationalService
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from migctl.core.vector.templates import CollectionSpec, TemplateSet
 
 __all__ = [
-    "Environment", "ExecutionResult", "Migctl", "Plan", "RevisionGraph", "RevisionNode",
+    "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "RevisionGraph", "RevisionNode",
     "embedded_postgres", "load_environment", "load_templates", "mask_url", "milvus_lite_server",
     "render_collection", "revision_graph", "run_migrations_on_startup", "scrub",
 ]
@@ -51,13 +52,17 @@ class Migctl:
     @classmethod
     def open(cls, config_file: str | None = None, env: str | None = None, database_url: str | None = None,
              sink: EventSink = ignore, lock_timeout: float = 0.0,
-             environment: Environment | None = None, vector_store_type: str | None = None) -> Migctl:
+             environment: Environment | None = None, vector_store_type: str | None = None,
+             offline: bool = False) -> Migctl:
         """Resolve configuration (or take a resolved ``environment``); with no database
-        configured, start the embedded default."""
+        configured, start the embedded default. ``offline``: reach no database at all (for
+        :meth:`check` with ``offline=True``; methods that need one then fail)."""
         if environment is None:
             environment = load_environment(config_file=config_file, env=env, database_url=database_url)
         url = environment.database_url
-        if url is None:
+        if offline:
+            url = url or ""
+        elif url is None:
             from migctl.core.embedded import EmbeddedPostgres
 
             url = EmbeddedPostgres(environment.state_dir).ensure_running().url
@@ -117,6 +122,18 @@ class Migctl:
         if vector:
             out["vector"] = await self.vector.status()
         return out
+
+    async def check(self, *, vector: bool = True, offline: bool = False) -> CheckResult:
+        """What a CI pipeline gates on (``migctl check``): no finding means at the heads, one head
+        (or ``check.max_heads``), no applied file edited, no vector drift. ``offline`` reads only
+        the files: every revision loads, the heads, no fork in the vector chain."""
+        from migctl.core.ops.check import run_check
+
+        state = "skipped"
+        if vector and not getattr(self.environment, "vector_configured", True):
+            vector, state = False, "not configured"
+        return await run_check(self.environment, self.relational, self.vector if vector else None,
+                               offline=offline, vector_state=state)
 
     async def audit(self, limit: int = 20) -> list[dict[str, Any]]:
         return await self.relational.audit_log(limit)

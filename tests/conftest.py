@@ -121,7 +121,6 @@ def sqlite_url(tmp_path: Path) -> str:
 # registered here so that a session-scoped server starts once for every module.
 from tests.milvus_servers import milvus_235_server, milvus_lite_server, milvus_lite_uri  # noqa: E402, F401
 
-
 # The fast layer (`make test-fast`) is every test that starts no server: a test is marked
 # `server` when it asks for one of these fixtures, directly or through another fixture.
 SERVER_FIXTURES = {"embedded_pg", "machine_pg", "mariadb_url", "pg_db", "milvus_lite_uri", "milvus_lite_server",

@@ -1,7 +1,8 @@
 """``migctl`` — the headless shell over ``core.api``.
 
 Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused (lock held,
-confirmation declined, drift).
+confirmation declined, drift), 4 ``check`` found problems. Under ``--json`` every failure also
+prints one object ``{"error": ..., "exit": N}`` on stdout.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from migctl.tui.cli_args import (
+    EXIT_CHECK_FAILED,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
+    UsageExit,
     build_parser,
     command_of,
 )
@@ -65,6 +68,20 @@ def _print(text: str = "") -> None:
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _error_json(message: str, code: int) -> None:
+    """Under ``--json`` a failure is also one object on stdout: a pipeline reading only stdout
+    gets the reason and the exit code in one place."""
+    _print_json({"error": message, "exit": code})
+
+
+def refuse(args: argparse.Namespace, why: str) -> int:
+    """Report a refusal (one line on stderr, and the JSON object under ``--json``): exit 3."""
+    sys.stderr.write(f"migctl: refused: {why}\n")
+    if _opt(args, "json", False):
+        _error_json(f"refused: {why}", EXIT_REFUSED)
+    return EXIT_REFUSED
 
 
 def _event_printer(as_json: bool):
@@ -180,7 +197,8 @@ async def _open(args: argparse.Namespace):
                        sink=_event_printer(_opt(args, "json", False)),
                        lock_timeout=float(_opt(args, "lock_timeout", 0.0) or 0.0),
                        environment=_opt(args, "environment"),
-                       vector_store_type=_opt(args, "vector_store_type"))
+                       vector_store_type=_opt(args, "vector_store_type"),
+                       offline=bool(_opt(args, "offline", False)))
 
 
 async def _mutate(api: Any, args: argparse.Namespace) -> int:
@@ -221,8 +239,7 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
     go, confirm_env, why = _confirm(plan, args)
     if not go:
         await api.record_refusal(plan.action, plan.target, why)
-        sys.stderr.write(f"migctl: refused: {why}\n")
-        return EXIT_REFUSED
+        return refuse(args, why)
     log.info("%s to %s on %s: %d step(s)", plan.action, plan.target, plan.environment, len(plan.steps))
     _freeze_what_is_loaded()
     result = await api.execute(plan, strict=True, confirm_env=confirm_env,
@@ -273,6 +290,8 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
         from migctl.tui import cli_vector
 
         return await cli_vector.run(this, api, args)
+    if cmd == "check":
+        return await _check(api, args)
     if cmd == "current":
         current = await api.current()
         if as_json:
@@ -310,17 +329,70 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
     raise AssertionError(cmd)
 
 
+async def _check(api: Any, args: argparse.Namespace) -> int:
+    result = await api.check(vector=not args.skip_vector_db, offline=args.offline)
+    code = EXIT_OK if result.ok else EXIT_CHECK_FAILED
+    summary = f"check failed: {len(result.findings)} finding(s)"
+    if _opt(args, "json", False):
+        _print_json({**result.as_dict(), "exit": code, **({} if result.ok else {"error": summary})})
+    elif result.ok:
+        where = "files" if result.offline else f"at {', '.join(result.current or ()) or 'base'}"
+        _print(f"ok: {api.environment.name} {where}; {len(result.heads)} head(s), at most {result.max_heads}"
+               f"{'' if result.offline else ', no applied revision edited'}; vector {result.vector}")
+    else:
+        _print("\n".join(f.text for f in result.findings))
+    if not result.ok:
+        sys.stderr.write(f"migctl: {summary}\n")
+    return code
+
+
+def _complete() -> None:
+    """Answer a shell's completion request (the script ``migctl completion`` prints calls
+    migctl with ``_ARGCOMPLETE`` set); argcomplete writes the candidates and ends the process."""
+    import argcomplete
+
+    argcomplete.autocomplete(build_parser())
+
+
+def _completion_script(shell: str) -> str:
+    import argcomplete
+
+    return argcomplete.shellcode(["migctl"], shell=shell)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("_ARGCOMPLETE"):
+        _complete()
+    as_json = "--json" in argv
     parser = build_parser(only_console=command_of(argv) == "tui" and "-h" not in argv and "--help" not in argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageExit as exc:
+        if as_json:
+            _error_json(exc.line, EXIT_USAGE)
+        raise
+    as_json = bool(_opt(args, "json", False))
     if args.command is None:
         if not _interactive():
-            parser.print_help()
+            if as_json:
+                sys.stderr.write("migctl: error: no command given (see 'migctl --help')\n")
+                _error_json("no command given (see 'migctl --help')", EXIT_USAGE)
+            else:
+                parser.print_help()
             return EXIT_USAGE
         args.command = "tui"
+    if args.command == "completion":
+        sys.stdout.write(_completion_script(args.shell))
+        return EXIT_OK
     from migctl.core.errors import MigctlError
     from migctl.core.secrets import scrub
+
+    def fail(line: str, code: int) -> int:
+        sys.stderr.write(f"migctl: {line}\n")
+        if as_json:
+            _error_json(line.removeprefix("error: "), code)
+        return code
 
     log_file = None
     try:
@@ -336,20 +408,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_console(args, args.environment) if args.command == "tui" else serve(args)
         return asyncio.run(_dispatch(args))
     except MigctlError as exc:
-        sys.stderr.write(f"migctl: error: {scrub(str(exc))}\n")
         if exc.detail:
             log.debug("%s", exc.detail)
-        return exc.exit_code
+        return fail(f"error: {scrub(str(exc))}", exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("migctl: interrupted\n")
-        return 130
+        return fail("interrupted", 130)
     except Exception as exc:  # a defect or an environment problem: one line, detail in the log
-        sys.stderr.write(f"migctl: error: unexpected {type(exc).__name__}: {scrub(str(exc)).splitlines()[0] if str(exc) else ''}"
-                         " (rerun with --log-level debug for details)\n")
         import traceback
 
         log.debug("%s", scrub(traceback.format_exc()))
-        return EXIT_FAILED
+        return fail(f"error: unexpected {type(exc).__name__}: {scrub(str(exc)).splitlines()[0] if str(exc) else ''}"
+                    " (rerun with --log-level debug for details)", EXIT_FAILED)
 
 
 _ONE_SHOT = False  # set by entry(): this process ends with the command

@@ -10,13 +10,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_CHECK_FAILED = 0, 1, 2, 3, 4
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
+class UsageExit(SystemExit):
+    """argparse's usage error, with its one line kept for ``--json``."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.line = line
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
-        sys.stderr.write(f"migctl: error: {message} (see '{self.prog} --help')\n")
-        raise SystemExit(EXIT_USAGE)
+        line = f"{message} (see '{self.prog} --help')"
+        sys.stderr.write(f"migctl: error: {line}\n")
+        raise UsageExit(line)
 
 
 class _Version(argparse.Action):
@@ -71,7 +81,8 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     parser = _Parser(prog="migctl", parents=[g], description=(
         "Operate Alembic schemas (and vector collections) safely: plan, confirm, lock, audit."),
         epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
-               "(lock held, confirmation declined, drift). With no database configured, migctl "
+               "(lock held, confirmation declined, drift), 4 check found problems. Under --json a "
+               "failure also prints {\"error\": ..., \"exit\": N} on stdout. With no database configured, migctl "
                "uses an embedded PostgreSQL 18 + pgvector under .migctl/.")
     parser.add_argument("--version", action=_Version, nargs=0, help="show migctl's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -86,6 +97,11 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
         return parser
     p = add("status", "where both databases stand: current, heads, pending, drift, lock, vector")
     p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
+    p = add("check", "for CI: exit 4, one line per finding, unless at the heads with one head, no applied "
+                     "file edited and no vector drift")
+    p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
+    p.add_argument("--offline", action="store_true",
+                   help="no database: every revision file loads, one head, no fork in the vector chain")
     add("current", "the revision(s) recorded in the database")
     p = add("history", "the revision graph, newest first")
     p.add_argument("--verbose", "-v", action="store_true", help="show paths, dates, parents")
@@ -131,6 +147,8 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     from migctl.tui import cli_vector
 
     cli_vector.add_commands(add, g, _Parser)
+    p = add("completion", "print a shell completion script (argcomplete): eval \"$(migctl completion bash)\"")
+    p.add_argument("shell", choices=COMPLETION_SHELLS)
     p = add("embedded", "the embedded PostgreSQL under .migctl/")
     p.add_argument("action", choices=["start", "stop", "status"])
     return parser

@@ -122,8 +122,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
                                              api.environment, args)
     if not go:
         await api.record_refusal(f"vector {action}", plan.target, why)
-        sys.stderr.write(f"migctl: refused: {why}\n")
-        return cli.EXIT_REFUSED
+        return cli.refuse(args, why)
     done = await api.vector.execute(plan, confirm_env=confirm_env, lock_timeout=api.lock_timeout)
     cli._print_json({"plan": plan.as_dict(), "done": done}) if as_json else _out(
         cli, f"vector {action} done: {len(done)} migration(s); now at {plan.after or 'base'}")
@@ -143,8 +142,7 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
                                                  f"{api.environment.name}, then init?", api.environment, args)
         if not go:
             await api.record_refusal("init --force-recreate", "all", why)
-            sys.stderr.write(f"migctl: refused: {why}\n")
-            return cli.EXIT_REFUSED
+            return cli.refuse(args, why)
         folder = await api.execute_reset(reset_plan, confirm_env=confirm_env)
         sys.stderr.write(f"reset done; backup in {folder}\n" if folder else "reset done\n")
     if args.command == "init" and not args.dry_run:
@@ -164,8 +162,7 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
         go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", api.environment, args)
     if not go:
         await api.record_refusal(args.command, "latest", why)
-        sys.stderr.write(f"migctl: refused: {why}\n")
-        return cli.EXIT_REFUSED
+        return cli.refuse(args, why)
     result = await api.execute_migrate(plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
     result.created_database = created
     summary = {"created_database": created, "relational_applied": result.relational_applied,
@@ -189,8 +186,7 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
         go, confirm_env, why = cli._confirm_text(f"Restore {folder} into {api.environment.name}?", api.environment, args)
         if not go:
             await api.record_refusal("restore", str(folder), why)
-            sys.stderr.write(f"migctl: refused: {why}\n")
-            return cli.EXIT_REFUSED
+            return cli.refuse(args, why)
         result = await api.restore(folder, confirm_env=confirm_env)
         cli._print_json(result) if as_json else _out(
             cli, f"restored {result['tables']} table(s)"
@@ -198,20 +194,20 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
         return cli.EXIT_OK
     plan = await api.plan_reset(skip_vector=args.skip_vector_db, backup=not args.no_backup,
                                 skip_relational=args.skip_relational)
-    if as_json and not args.confirm_reset:
-        cli._print_json(plan.as_dict())
+    why = "reset needs --confirm-reset; nothing was changed"
+    if as_json and not args.confirm_reset:  # one object: the plan and the refusal
+        cli._print_json({"error": f"refused: {why}", "exit": cli.EXIT_REFUSED, "plan": plan.as_dict()})
     elif not as_json:
         (sys.stdout if not args.confirm_reset else sys.stderr).write("\n".join(plan.lines()) + "\n")
     if not args.confirm_reset:
         await api.record_refusal("reset", "all", "--confirm-reset not given")
-        sys.stderr.write("migctl: refused: reset needs --confirm-reset; nothing was changed\n")
+        sys.stderr.write(f"migctl: refused: {why}\n")
         return cli.EXIT_REFUSED
     go, confirm_env, why = cli._confirm_text(f"Drop everything listed above in {api.environment.name}?",
                                              api.environment, args)
     if not go:
         await api.record_refusal("reset", "all", why)
-        sys.stderr.write(f"migctl: refused: {why}\n")
-        return cli.EXIT_REFUSED
+        return cli.refuse(args, why)
     folder = await api.execute_reset(plan, confirm_env=confirm_env)
     summary = {"backup": str(folder) if folder else None, "tables": len(plan.tables),
                "collections": len(plan.collections)}
