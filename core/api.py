@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from migctl.core.config import Environment, load_environment
@@ -39,6 +40,8 @@ class Migctl:
         configured, start the embedded default."""
         if environment is None:
             environment = load_environment(config_file=config_file, env=env, database_url=database_url)
+        if environment.source == "env.py" and environment.database_url is None:
+            environment = replace(environment, database_url=_url_from_env_py(environment))
         url = environment.database_url
         if url is None:
             from migctl.core.embedded import EmbeddedPostgres
@@ -94,6 +97,7 @@ class Migctl:
             "environment": self.environment.name,
             "protected": self.environment.protected,
             "embedded": self.environment.embedded,
+            "url_source": self.environment.source,
             "relational": rel,
             "lock": lock,
         }
@@ -135,6 +139,21 @@ class Migctl:
 
     async def revision(self, message: str, *, autogenerate: bool = False, empty: bool = False) -> list[str]:
         return await self.relational.revision(message, autogenerate=autogenerate, empty=empty)
+
+
+def _url_from_env_py(environment: Environment) -> str:
+    """The URL the project's env.py configures; a usage error when it names none."""
+    from migctl.core.config import validate_url
+    from migctl.core.errors import UsageError
+    from migctl.core.relational.project import AlembicProject
+    from migctl.core.relational.url_probe import probe
+
+    found = probe(AlembicProject(environment.alembic))
+    if found.url is None:
+        why = f" (env.py: {found.problem})" if found.problem else ""
+        raise UsageError(f"no database URL for environment {environment.name}: pass --database-url, "
+                         f"set DATABASE_URL or database_url in migctl.yaml{why}")
+    return validate_url(found.url)
 
 
 def run_migrations_on_startup(config_file: str | None = None, env: str | None = None,
