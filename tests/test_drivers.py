@@ -195,6 +195,7 @@ def test_status_and_upgrade_over_a_unix_socket(embedded_pg: PgServer, tmp_path: 
     assert before.code == 0, before.text
     status = json.loads(before.out)
     assert status["relational"]["url"] == sock.replace(APP_PASSWORD, "***") and status["relational"]["pending"] == 1
+    assert status["url_source"] == str(cfg) and not status["embedded"]
     up = run_cli("--config", str(cfg), "upgrade", "head", "--yes", cwd=tmp_path)
     assert up.code == 0, up.text
     assert {"a", "b"} <= _tables(admin) and _branches(admin) == [("sync", "psycopg")]
