@@ -40,13 +40,14 @@ class Migctl:
         configured, start the embedded default."""
         if environment is None:
             environment = load_environment(config_file=config_file, env=env, database_url=database_url)
-        if environment.source == "env.py" and environment.database_url is None:
-            environment = replace(environment, database_url=_url_from_env_py(environment))
         url = environment.database_url
-        if url is None:
+        if url is None and environment.embedded:
             from migctl.core.embedded import EmbeddedPostgres
 
             url = EmbeddedPostgres(environment.state_dir).ensure_running().url
+        elif url is None:  # nothing named a URL: the project's env.py may configure one
+            environment = replace(environment, database_url=_url_from_env_py(environment))
+            url = environment.database_url
         return cls(environment, url, sink, lock_timeout, vector_store_type)
 
     @property

@@ -66,7 +66,7 @@ class Environment:
     def masked_url(self) -> str:
         if self.database_url:
             return mask_url(self.database_url)
-        return "(from env.py)" if self.source == "env.py" else "(embedded PostgreSQL)"
+        return "(embedded PostgreSQL)" if self.embedded else "(no database URL)"
 
 
 def interpolate(value: Any, where: str, environ: Mapping[str, str]) -> Any:

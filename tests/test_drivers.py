@@ -210,7 +210,7 @@ def test_reference_project_pgvector_reset_and_restore_over_a_unix_socket(embedde
     """Every way migctl connects, over the socket: the lock and audit (psycopg), the reference
     env.py (asyncpg), the pgvector store (asyncpg), pg_dump and pg_restore (libpq)."""
     url, admin = embedded_pg.create_database()
-    cfg = write_config(tmp_path, _socket_url(embedded_pg, url), script_location=PROJECT_ROOT / "alembic")
+    cfg = write_config(tmp_path, _socket_url(embedded_pg, url))  # the reference project
     env = clean_env(VECTOR_STORE_TYPE="pgvector")
     migrate = run_cli("--config", str(cfg), "migrate", "--yes", "--json", cwd=tmp_path, env=env)
     assert migrate.code == 0, migrate.text
@@ -320,7 +320,7 @@ def test_status_and_upgrade_reach_the_database_env_py_names(embedded_pg: PgServe
     assert before["relational"]["url"] == mask_url(url) and APP_PASSWORD not in json.dumps(before)
     assert after["relational"]["current"] == ["ccc333ccc333"]
     assert pg_scalar(admin, "SELECT version_num FROM alembic_version") == "ccc333ccc333"
-    assert f"url from:    env.py ({ini.parent / 'migrations'}/env.py)" in status_lines(after)
+    assert f"database:    {mask_url(url)}  (from env.py)" in status_lines(after)
     assert not (tmp_path / "state" / "pg").exists()  # no embedded server was started
 
 
@@ -353,7 +353,7 @@ def test_cli_status_names_env_py_as_the_source(embedded_pg: PgServer, tmp_path: 
         pytest.skip("core.config does not yet resolve a bare alembic.ini to the env.py URL source")
     status = run_cli("status", "--skip-vector-db", cwd=ini.parent)
     assert status.code == 0, status.text
-    assert "url from:    env.py (" in status.out and mask_url(url) in status.out
+    assert f"database:    {mask_url(url)}  (from env.py)" in status.out
     up = run_cli("upgrade", "head", "--yes", cwd=ini.parent)
     assert up.code == 0, up.text
     assert pg_scalar(admin, "SELECT version_num FROM alembic_version") == "ccc333ccc333"

@@ -96,20 +96,13 @@ def plan_lines(plan: Plan, *, show_sql: bool = False) -> list[str]:
     return lines
 
 
-def _url_source(status: dict[str, Any]) -> str:
-    source = status.get("url_source") or "embedded"
-    if source == "env.py":
-        return f"env.py ({status['relational']['script_location']}/env.py)"
-    return {"embedded": "the embedded default"}.get(source, source)
-
-
 def status_lines(status: dict[str, Any]) -> list[str]:
     rel = status["relational"]
     env = status["environment"] + ("  [PROTECTED]" if status.get("protected") else "")
     lines = [
         f"environment: {env}",
-        f"database:    {rel['url']}{'  (embedded)' if status.get('embedded') else ''}",
-        f"url from:    {_url_source(status)}",
+        f"database:    {rel['url']}{'  (embedded)' if status.get('embedded') else ''}"
+        + (f"  (from {status['url_source']})" if status.get("url_source") and not status.get("embedded") else ""),
         f"alembic:     {rel['script_location']} ({rel['revisions']} revisions)",
         f"current:     {', '.join(rel['current']) or 'base (empty)'}",
         f"heads:       {', '.join(rel['heads']) or '-'}",
