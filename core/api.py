@@ -147,14 +147,13 @@ def _url_from_env_py(environment: Environment) -> str:
     from migctl.core.config import validate_url
     from migctl.core.errors import UsageError
     from migctl.core.relational.project import AlembicProject
-    from migctl.core.relational.url_probe import probe
+    from migctl.core.relational.url_probe import url_from_env_py
 
-    found = probe(AlembicProject(environment.alembic))
-    if found.url is None:
-        why = f" (env.py: {found.problem})" if found.problem else ""
+    url = url_from_env_py(AlembicProject(environment.alembic))
+    if url is None:
         raise UsageError(f"no database URL for environment {environment.name}: pass --database-url, "
-                         f"set DATABASE_URL or database_url in migctl.yaml{why}")
-    return validate_url(found.url)
+                         "set DATABASE_URL or database_url in migctl.yaml")
+    return validate_url(url)
 
 
 def run_migrations_on_startup(config_file: str | None = None, env: str | None = None,

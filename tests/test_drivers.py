@@ -324,17 +324,22 @@ def test_status_and_upgrade_reach_the_database_env_py_names(embedded_pg: PgServe
     assert not (tmp_path / "state" / "pg").exists()  # no embedded server was started
 
 
-def test_env_py_naming_no_url_is_one_usage_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ini_url", ["none", "placeholder"])
+def test_env_py_naming_no_url_is_one_usage_line(tmp_path: Path, ini_url: str) -> None:
+    """The generic env.py passes on alembic.ini's URL: none, or ``alembic init``'s placeholder
+    (which discovery already found to be no URL) is nothing learnt."""
     from migctl.core.api import Migctl
 
     ini = make_project(tmp_path, "small")
-    ini.write_text("\n".join(ln for ln in ini.read_text().splitlines() if not ln.startswith("sqlalchemy.url")) + "\n")
+    if ini_url == "none":
+        ini.write_text("\n".join(ln for ln in ini.read_text().splitlines() if not ln.startswith("sqlalchemy.url")) + "\n")
+    else:
+        assert "sqlalchemy.url = driver://user:pass@localhost/dbname" in ini.read_text()
+    assert url_from_env_py(AlembicProject(AlembicLocation(ini.parent / "migrations", ini))) is None
     with pytest.raises(UsageError) as caught:
         Migctl.open(environment=_env_py_environment(ini, tmp_path / "state", name="prod"))
-    message = str(caught.value)
-    assert message.startswith("no database URL for environment prod: pass --database-url, set DATABASE_URL "
-                              "or database_url in migctl.yaml")
-    assert "\n" not in message
+    assert str(caught.value) == ("no database URL for environment prod: pass --database-url, set DATABASE_URL "
+                                 "or database_url in migctl.yaml")
     assert not (tmp_path / "state" / "pg").exists()
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
@@ -28,49 +27,40 @@ class _Learned(Exception):
     """Raised from ``configure()`` to stop env.py once the URL is known."""
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """The URL env.py configured (password included: for drivers, never for display), or
-    env.py's own error when it named none."""
-
-    url: str | None
-    problem: str | None = None
-
-
 def url_from_env_py(project: AlembicProject) -> str | None:
-    """The URL env.py configures, or ``None`` when it names none. See :func:`probe`."""
-    return probe(project).url
+    """The URL env.py configures (password included: for drivers, never for display), or
+    ``None`` when it names none (env.py's own error, if any, is logged at debug level).
 
-
-def probe(project: AlembicProject) -> ProbeResult:
-    """Run env.py's configuration (offline, then online) in a thread of its own: an async
-    env.py calls ``asyncio.run``, which cannot run inside the caller's event loop."""
+    Runs in a thread of its own: an async env.py calls ``asyncio.run``, which cannot run inside
+    the caller's event loop.
+    """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migctl-url-probe") as worker:
         return worker.submit(_probe, project).result()
 
 
-def _probe(project: AlembicProject) -> ProbeResult:
-    problem = None
+def _probe(project: AlembicProject) -> str | None:
     for as_sql in (True, False):
-        url, error = _run_env(project, as_sql)
+        url = _run_env(project, as_sql)
         if url:
             log.debug("database URL learnt from %s in %s mode", project.script_location / "env.py",
                       "offline" if as_sql else "online")
-            return ProbeResult(url)
-        problem = error or problem
-    return ProbeResult(None, problem)
+            return url
+    return None
 
 
 def _render(url: Any) -> str | None:
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     if url is None or not str(url).strip():
         return None
-    return make_url(url).render_as_string(hide_password=False)
+    try:
+        return make_url(url).render_as_string(hide_password=False)
+    except ArgumentError:  # not a URL: validate_url says so in one line
+        return str(url).strip()
 
 
-def _run_env(project: AlembicProject, as_sql: bool) -> tuple[str | None, str | None]:
-    """(URL, None) when env.py named one; (None, env.py's error or None) otherwise."""
+def _run_env(project: AlembicProject, as_sql: bool) -> str | None:
     from alembic.runtime.environment import EnvironmentContext
     from alembic.script import ScriptDirectory
     from migctl.core.db import first_line
@@ -79,6 +69,9 @@ def _run_env(project: AlembicProject, as_sql: bool) -> tuple[str | None, str | N
     found: dict[str, str | None] = {}
     with ALEMBIC_RUN_LOCK:
         config = project.make_config(output_buffer=io.StringIO())
+        # alembic.ini's own sqlalchemy.url was weighed before env.py was asked (and found empty
+        # or the placeholder of `alembic init`): env.py merely passing it on names nothing new.
+        from_ini = _render(config.get_main_option("sqlalchemy.url"))
         # Not project.script(): loading every revision file is not needed to run env.py.
         script = ScriptDirectory.from_config(config)
         ctx = EnvironmentContext(config, script, as_sql=as_sql)
@@ -100,6 +93,8 @@ def _run_env(project: AlembicProject, as_sql: bool) -> tuple[str | None, str | N
         finally:
             _restore_logging()
         url = found.get("url") or _render(config.get_main_option("sqlalchemy.url"))
+    if url == from_ini:
+        url = None
     if error and not url:
         log.debug("env.py in %s mode named no URL: %s", "offline" if as_sql else "online", error)
-    return url, error
+    return url
