@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,10 +63,13 @@ class Migctl:
         url = environment.database_url
         if offline:
             url = url or ""
-        elif url is None:
+        elif url is None and environment.embedded:
             from migctl.core.embedded import EmbeddedPostgres
 
             url = EmbeddedPostgres(environment.state_dir).ensure_running().url
+        elif url is None:  # nothing named a URL: the project's env.py may configure one
+            environment = replace(environment, database_url=_url_from_env_py(environment))
+            url = environment.database_url
         return cls(environment, url, sink, lock_timeout, vector_store_type)
 
     @property
@@ -116,6 +120,7 @@ class Migctl:
             "environment": self.environment.name,
             "protected": self.environment.protected,
             "embedded": self.environment.embedded,
+            "url_source": self.environment.source,
             "relational": rel,
             "lock": lock,
         }
@@ -254,6 +259,20 @@ def milvus_lite_server(environment: Environment, store_type: str | None = None) 
     if settings.store != "milvus" or not is_local_path(settings.uri):
         return None
     return LiteServer(settings.uri or "")
+
+
+def _url_from_env_py(environment: Environment) -> str:
+    """The URL the project's env.py configures; a usage error when it names none."""
+    from migctl.core.config import validate_url
+    from migctl.core.errors import UsageError
+    from migctl.core.relational.project import AlembicProject
+    from migctl.core.relational.url_probe import url_from_env_py
+
+    url = url_from_env_py(AlembicProject(environment.alembic))
+    if url is None:
+        raise UsageError(f"no database URL for environment {environment.name}: pass --database-url, "
+                         "set DATABASE_URL or database_url in migctl.yaml")
+    return validate_url(url)
 
 
 def run_migrations_on_startup(config_file: str | None = None, env: str | None = None,

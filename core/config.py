@@ -60,11 +60,13 @@ class Environment:
 
     @property
     def embedded(self) -> bool:
-        return self.database_url is None
+        return self.source == "embedded"
 
     @property
     def masked_url(self) -> str:
-        return mask_url(self.database_url) if self.database_url else "(embedded PostgreSQL)"
+        if self.database_url:
+            return mask_url(self.database_url)
+        return "(embedded PostgreSQL)" if self.embedded else "(no database URL)"
 
 
 def interpolate(value: Any, where: str, environ: Mapping[str, str]) -> Any:
@@ -102,6 +104,14 @@ _URL = re.compile(
 )
 
 
+def _socket_in_query(dialect: str, query: str | None) -> bool:
+    """A host in the query instead: libpq's ``host=/socket/dir`` (or ``host=name``), MySQL's ``unix_socket=``."""
+    from urllib.parse import parse_qsl
+
+    keys = {"postgresql": ("host",), "mysql": ("unix_socket",), "mariadb": ("unix_socket",)}[dialect]
+    return any(k in keys and v.strip() for k, v in parse_qsl(query or "", keep_blank_values=True))
+
+
 def validate_url(url: str) -> str:
     """Parse a database URL; a malformed or unsupported one is a usage error. Returns it with
     an unencoded "@" in the password percent-encoded, as drivers need it."""
@@ -113,8 +123,10 @@ def validate_url(url: str) -> str:
     if dialect not in SUPPORTED_DIALECTS:
         raise UsageError(f"unsupported database {dialect!r} in URL {mask_url(url)!r}: use postgresql, mysql/mariadb or sqlite")
     host = m["ipv4host"] or m["ipv6host"]
-    if dialect != "sqlite" and not host:
-        raise UsageError(f"malformed database URL {mask_url(url)!r}: no host")
+    if dialect != "sqlite" and not host and not _socket_in_query(dialect, m["query"]):
+        socket = "host=/run/postgresql" if dialect == "postgresql" else "unix_socket=/run/mysqld/mysqld.sock"
+        raise UsageError(f"malformed database URL {mask_url(url)!r}: no host (for a Unix socket: "
+                         f"{dialect}://user@/dbname?{socket})")
     if dialect != "sqlite" and not m["database"]:
         raise UsageError(f"malformed database URL {mask_url(url)!r}: no database name")
     if m["port"]:

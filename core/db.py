@@ -27,16 +27,53 @@ SYNC_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "mysql": "aiomysql", "mariadb": "aiomysql", "sqlite": "aiosqlite"}
 
 
-def with_driver(url: str, *, asynchronous: bool, keep_explicit: bool = False) -> URL:
-    """The URL with the driver migctl uses for sync (Alembic) or async work."""
+def with_driver(url: str, *, asynchronous: bool) -> URL:
+    """The URL with the driver migctl uses for its own sync or async work."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if keep_explicit and "+" in parsed.drivername:
-        return parsed
     table = ASYNC_DRIVERS if asynchronous else SYNC_DRIVERS
     return parsed.set(drivername=f"{backend}+{table[backend]}")
+
+
+def url_for_env_py(url: str, *, async_only: bool) -> tuple[URL, str]:
+    """The URL handed to a project's env.py, and why (for the debug log; no secrets in it).
+
+    As written, as plain ``alembic`` would get it, with SQLAlchemy's default driver for a bare
+    dialect. Two exceptions, where env.py could not run at all: an async-only env.py given a
+    driver with no async variant gets migctl's async driver, and a bare dialect whose default
+    driver is not installed (``mysql://`` means MySQLdb) gets migctl's sync driver.
+    """
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import NoSuchModuleError
+
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    try:
+        dialect = parsed.get_dialect(_is_async=async_only)
+    except NoSuchModuleError:
+        return parsed, f"driver {parsed.drivername} unknown to SQLAlchemy: env.py gets it as written"
+    if async_only:
+        if dialect.is_async or backend not in ASYNC_DRIVERS:
+            return parsed, f"env.py builds only an async engine; {parsed.drivername} (driver {dialect.driver}) is async"
+        driver = ASYNC_DRIVERS[backend]
+        if backend == "postgresql" and importlib.util.find_spec("asyncpg") is None:
+            driver = "psycopg"  # psycopg 3 runs under asyncio too
+        return (parsed.set(drivername=f"{backend}+{driver}"),
+                f"env.py builds only an async engine and {parsed.drivername} (driver {dialect.driver}) "
+                f"has no async variant: env.py gets {backend}+{driver}")
+    if "+" not in parsed.drivername and backend in SYNC_DRIVERS:
+        try:
+            dialect.import_dbapi()
+        except ImportError:
+            driver = SYNC_DRIVERS[backend]
+            return (parsed.set(drivername=f"{backend}+{driver}"),
+                    f"SQLAlchemy's default driver for {backend} ({dialect.driver}) is not installed: "
+                    f"env.py gets {backend}+{driver}")
+    return parsed, f"env.py gets the URL as given ({parsed.drivername}, driver {dialect.driver})"
 
 
 def dialect_of(url: str) -> str:

@@ -3,6 +3,7 @@ machine's PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306) when they ans
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class PgServer:
         return app, self.admin_url.rsplit("/", 1)[0] + f"/{name}"
 
     has_vector: bool = True
+    socket_dir: str | None = None  # where the server's Unix socket is, when it has one
 
 
 def _ensure_app_role(admin_url: str, superuser: bool) -> None:
@@ -47,20 +49,32 @@ def _ensure_app_role(admin_url: str, superuser: bool) -> None:
 
 @pytest.fixture(scope="session")
 def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    """A private PostgreSQL 18 + pgvector: role ``app`` must give its password (scram)."""
+    """A private PostgreSQL 18 + pgvector on TCP and a Unix socket: role ``app`` must give its
+    password (scram) on both."""
     state = tmp_path_factory.mktemp("embedded") / ".migctl"
     server = EmbeddedPostgres(state).ensure_running()
     hba = server.data_dir / "pg_hba.conf"
     hba.write_text(
         "host all postgres 127.0.0.1/32 trust\n"
         "host all all 127.0.0.1/32 scram-sha-256\n"
-        "local all all trust\n"
+        "local all postgres trust\n"
+        "local all all scram-sha-256\n"
     )
-    server._run(["pg_ctl", "-D", str(server.data_dir), "reload"])
+    # A Unix socket besides TCP, for the socket-URL tests (a restart: it is a start-up setting).
+    socket_dir = server.home / "socket"
+    socket_dir.mkdir()
+    if server.run_as:
+        import pwd
+
+        entry = pwd.getpwnam(server.run_as)
+        os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
+    with open(server.data_dir / "migctl.conf", "a", encoding="utf-8") as fh:
+        fh.write(f"unix_socket_directories = '{socket_dir}'\n")
+    server._run(["pg_ctl", "-D", str(server.data_dir), "-l", str(server.log_file), "-m", "fast", "-w", "restart"])
     admin = server.url.rsplit("/", 1)[0] + "/postgres"
     _ensure_app_role(admin, superuser=True)  # the reference schema creates and drops pgvector
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-    yield PgServer(admin, "127.0.0.1", port)
+    yield PgServer(admin, "127.0.0.1", port, socket_dir=str(socket_dir))
     server.stop()
 
 

@@ -94,7 +94,9 @@ class MigctlApp(Operations, App[int]):
         from migctl.core.secrets import mask_url
 
         url = self.environment.database_url
-        return f"{mask_url(url)}" if url else "embedded PostgreSQL (starting ...)"
+        if url:
+            return mask_url(url)
+        return "URL from env.py (reading ...)" if self.environment.source == "env.py" else "embedded PostgreSQL (starting ...)"
 
     def on_mount(self) -> None:
         self.load_graph()

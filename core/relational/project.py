@@ -6,6 +6,7 @@ Works for migctl's bundled ``alembic/`` and for a user's project (``alembic init
 
 from __future__ import annotations
 
+import ast
 import configparser
 import re
 import threading
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 # alembic.context / alembic.op are process-wide proxies: one Alembic run at a time.
 ALEMBIC_RUN_LOCK = threading.RLock()
-_ASYNC_ENV = re.compile(r"async_engine_from_config|create_async_engine|AsyncEngine")
+SYNC_ENGINE_CALLS = frozenset({"engine_from_config", "create_engine"})
+ASYNC_ENGINE_CALLS = frozenset({"async_engine_from_config", "create_async_engine"})
 
 
 class AlembicProject:
@@ -48,8 +50,9 @@ class AlembicProject:
         return dict(parser.items("alembic")) if parser.has_section("alembic") else {}
 
     @cached_property
-    def env_is_async(self) -> bool:
-        return bool(_ASYNC_ENV.search((self.script_location / "env.py").read_text(encoding="utf-8")))
+    def env_is_async_only(self) -> bool:
+        """Whether env.py can only build an async engine (it then needs an async driver)."""
+        return env_is_async_only((self.script_location / "env.py").read_text(encoding="utf-8"))
 
     def version_dirs(self) -> list[Path]:
         raw = self.ini_options.get("version_locations")
@@ -106,6 +109,36 @@ class AlembicProject:
                                  f"{type(exc).__name__}: {exc}") from None
             self._script = script
         return self._script
+
+
+def engine_calls(source: str) -> set[str]:
+    """The SQLAlchemy engine constructors ``source`` calls (import aliases resolved).
+
+    Calls, not text: a comment or docstring naming ``create_async_engine`` does not make an
+    env.py async, and an env.py with a sync branch besides its async one is not async-only.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()  # env.py fails on its own when run; the URL goes to it as written
+    known = SYNC_ENGINE_CALLS | ASYNC_ENGINE_CALLS
+    aliases = {a.asname: a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+               for a in node.names if a.asname and a.name in known}
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        name = aliases.get(name or "", name)
+        if name in known:
+            found.add(name)
+    return found
+
+
+def env_is_async_only(source: str) -> bool:
+    calls = engine_calls(source)
+    return bool(calls & ASYNC_ENGINE_CALLS) and not calls & SYNC_ENGINE_CALLS
 
 
 def graph_from_script(script: ScriptDirectory) -> RevisionGraph:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from migctl.core import audit
 from migctl.core.config import Environment
-from migctl.core.db import connect, create_engine, render, with_driver
+from migctl.core.db import connect, create_engine, render, url_for_env_py
 from migctl.core.errors import MigctlError, OperationFailed, Refused, UsageError
 from migctl.core.events import Event, EventSink, Notice, StepFinished, ignore
 from migctl.core.identity import current_actor
@@ -93,6 +94,7 @@ class RelationalService:
         self.url = url
         self.sink = sink
         self._project: AlembicProject | None = None
+        self._alembic_url: str | None = None
         self._engine: Any = None
         self._conn: ThreadedConnection | None = None
 
@@ -105,8 +107,12 @@ class RelationalService:
 
     @property
     def alembic_url(self) -> str:
-        """The URL handed to env.py, with the driver its engine kind expects."""
-        return render(with_driver(self.url, asynchronous=self.project.env_is_async, keep_explicit=True))
+        """The URL handed to env.py: as given, unless env.py could not run with it."""
+        if self._alembic_url is None:
+            url, why = url_for_env_py(self.url, async_only=self.project.env_is_async_only)
+            logging.getLogger("migctl").debug("%s", why)
+            self._alembic_url = render(url)
+        return self._alembic_url
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[ThreadedConnection]:
