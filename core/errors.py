@@ -47,3 +47,11 @@ class LockHeld(Refused):
     def __init__(self, message: str, *, holder: dict | None = None) -> None:
         super().__init__(message)
         self.holder = holder
+
+
+class MissingExtra(UsageError):
+    """A feature needs a package of one of migctl's extras, not installed here."""
+
+    def __init__(self, what: str, extra: str) -> None:
+        super().__init__(f"{what} needs the '{extra}' extra: pip install 'migctl[{extra}]'")
+        self.extra = extra

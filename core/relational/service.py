@@ -106,7 +106,13 @@ class RelationalService:
     @property
     def alembic_url(self) -> str:
         """The URL handed to env.py, with the driver its engine kind expects."""
-        return render(with_driver(self.url, asynchronous=self.project.env_is_async, keep_explicit=True))
+        from migctl.core.extras import require_driver
+
+        url = with_driver(self.url, asynchronous=self.project.env_is_async, keep_explicit=True)
+        if self.project.env_is_async:
+            require_driver(url.drivername, f"the async env.py of {self.project.script_location}")
+        require_driver(url.drivername)
+        return render(url)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[ThreadedConnection]:
