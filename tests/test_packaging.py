@@ -8,6 +8,7 @@ is found through the checkout by accident.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -99,9 +100,28 @@ def test_all_holds_every_extra_and_the_base_none_of_them() -> None:
     assert everything.startswith("migctl[") and everything.endswith("]")
     assert set(everything[len("migctl["):-1].split(",")) == set(extras) - {"all", "test"}
     assert "migctl[all]" in extras["test"]
-    names = {req.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower().replace("-", "_")
-             for req in project["dependencies"]}
-    assert names == {"textual", "alembic", "sqlalchemy", "psycopg", "pyyaml"}
+    base = {_name(req) for req in project["dependencies"]}
+    assert {"textual", "alembic", "sqlalchemy", "psycopg", "pyyaml"} <= base
+    optional = {_name(req) for name, reqs in extras.items() if name not in ("all", "test") for req in reqs}
+    assert not base & optional, f"in the base install and an extra: {sorted(base & optional)}"
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~;\s]", requirement, maxsplit=1)[0].lower().replace("-", "_")
+
+
+def test_a_missing_extra_is_one_usage_line() -> None:
+    from migctl.core.errors import MissingExtra, UsageError
+    from migctl.core.extras import require, require_driver
+
+    require("yaml", "base", "reading migctl.yaml")  # installed: nothing happens
+    with pytest.raises(MissingExtra) as caught:
+        require("migctl_no_such_module.sub", "milvus", "the Milvus store")
+    assert isinstance(caught.value, UsageError) and caught.value.exit_code == 2
+    assert str(caught.value) == "the Milvus store needs the 'milvus' extra: pip install 'migctl[milvus]'"
+    require_driver("postgresql+psycopg")  # base drivers, and ones migctl never picks, pass
+    require_driver("sqlite+pysqlite")
+    require_driver("postgresql+pg8000")
 
 
 # -- installed environments -------------------------------------------------------------------
@@ -236,18 +256,26 @@ def test_init_project_then_migrate_on_postgresql_18(venv_all: Venv, outside: Pat
     demo = outside / "demo"
     assert (demo / "migctl.yaml").is_file() and (demo / "alembic" / "env.py").is_file()
 
+    revision = venv_all.migctl("--database-url", app_url, "revision", "-m", "first table", cwd=demo)
+    assert revision.code == 0, revision.err
+    (written,) = (demo / "alembic" / "versions").glob("*.py")
+    declared = sorted(p.stem for p in (demo / "vector_migrations" / "versions").glob("*.yaml"))
+    assert declared, "init-project --vector-store pgvector writes a first vector migration"
+
     migrated = venv_all.migctl("--database-url", app_url, "migrate", "--yes", cwd=demo)
     assert migrated.code == 0, migrated.err
     status = venv_all.migctl("--database-url", app_url, "status", "--json", cwd=demo)
     assert status.code == 0, status.err
     data = json.loads(status.out)
     rel = data["relational"]
-    assert rel["pending"] == 0 and rel["current"] == rel["heads"]
-    assert pg_scalar(admin_url, "SELECT count(*) FROM alembic_version") == len(rel["heads"])
+    assert rel["pending"] == 0 and len(rel["heads"]) == 1 and rel["current"] == rel["heads"]
+    assert rel["heads"][0] in written.read_text()
+    assert pg_scalar(admin_url, "SELECT version_num FROM alembic_version") == rel["heads"][0]
     vec = data["vector"]
-    declared = sorted(p.stem for p in (demo / "vector_migrations" / "versions").glob("*.yaml"))
     assert vec["store"] == "pgvector" and vec["pending"] == []
-    assert len(vec["applied"]) == len(declared)
+    assert len(vec["applied"]) == len(declared) and vec["current"] == vec["latest"]
+    assert pg_scalar(admin_url, "SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_schema = 'vectors' AND table_name = 'document'") == 1
 
     example = venv_all.migctl("init-project", "ex", "--example", cwd=outside)
     assert example.code == 0, example.err
@@ -276,6 +304,21 @@ def _alembic_project(venv: Venv, where: Path, url: str, template: str = "generic
               ini: {where / 'alembic.ini'}
         """))
     return config
+
+
+def _with_vector_store(config: Path, store: str) -> Path:
+    """A copy of ``config`` whose environment has a ``vector:`` section for ``store``, with
+    its own copy of the reference templates and vector migrations."""
+    project = config.parent / f"vector_{store}"
+    shutil.copytree(REPO / "vector_migrations", project)
+    path = config.with_name(f"migctl-{store}.yaml")
+    path.write_text(config.read_text() + textwrap.indent(textwrap.dedent(f"""\
+        vector:
+          store: {store}
+          templates: {project / 'templates.yaml'}
+          migrations_dir: {project / 'versions'}
+        """), "    "))
+    return path
 
 
 @pytest.mark.slow
@@ -307,10 +350,10 @@ def test_base_install_runs_an_alembic_project_on_postgresql(venv_base: Venv, out
     rel = json.loads(status.out)["relational"]
     assert (rel["current"], rel["heads"], rel["pending"]) == (["5a1e00000001"], ["5a1e00000001"], 0)
 
-    # A vector store named but its extra missing: one line naming it, exit 2, nothing created.
+    # A vector store configured but its extra missing: one line naming it, exit 2, nothing created.
     for store, extra in (("milvus", "milvus"), ("pgvector", "pgvector")):
-        vector = venv_base.migctl("--config", str(config), "vector", "status", cwd=outside,
-                                  env=_env(VECTOR_STORE_TYPE=store))
+        vector_config = _with_vector_store(config, store)
+        vector = venv_base.migctl("--config", str(vector_config), "vector", "status", cwd=outside)
         assert vector.code == 2, (store, vector.text)
         assert vector.err.strip().splitlines()[-1].endswith(
             f"needs the '{extra}' extra: pip install 'migctl[{extra}]'"), vector.err
