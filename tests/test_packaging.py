@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -349,6 +350,14 @@ def test_base_install_runs_an_alembic_project_on_postgresql(venv_base: Venv, out
     assert status.code == 0, status.err
     rel = json.loads(status.out)["relational"]
     assert (rel["current"], rel["heads"], rel["pending"]) == (["5a1e00000001"], ["5a1e00000001"], 0)
+
+    # SQLite on the standard library's sqlite3: no extra either.
+    sqlite_url = f"sqlite:///{outside / 'app.db'}"
+    lite = venv_base.migctl("--config", str(config), "--database-url", sqlite_url, "upgrade", "head", "--yes",
+                            cwd=outside)
+    assert lite.code == 0, lite.err
+    with sqlite3.connect(outside / "app.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("5a1e00000001",)]
 
     # A vector store configured but its extra missing: one line naming it, exit 2, nothing created.
     for store, extra in (("milvus", "milvus"), ("pgvector", "pgvector")):
