@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine (python3 >= 3.11 and make):
 #   make run   - create .venv, install, start the embedded default (PostgreSQL 18 + pgvector,
 #                Milvus Lite) and open the console (press i there to init both sides)
-#   make test  - create/update .venv with test extras and run the whole suite
+#   make test  - create/update .venv with all extras and the test tools, run the whole suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[all,test]'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps milvus==2.3.5
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)

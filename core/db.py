@@ -189,10 +189,12 @@ class ThreadedEngine:
 
 def create_engine(url: str, application_name: str | None = None) -> ThreadedEngine:
     """An engine on the sync driver, without pooling."""
+    from migctl.core.extras import require_driver
     from sqlalchemy import create_engine as sa_create_engine
     from sqlalchemy.pool import NullPool
 
     sync_url = with_driver(url, asynchronous=False)
+    require_driver(sync_url.drivername)
     backend = sync_url.get_backend_name()
     connect_args: dict = {}
     if backend == "postgresql":

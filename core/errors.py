@@ -5,8 +5,8 @@ from __future__ import annotations
 # Shells show errors through these, so they are offered here beside the errors themselves.
 from migctl.core.secrets import mask_url, scrub
 
-__all__ = ["ConfigError", "ConnectionFailed", "LockHeld", "MigctlError", "OperationFailed", "Refused",
-           "UsageError", "mask_url", "scrub"]
+__all__ = ["ConfigError", "ConnectionFailed", "LockHeld", "MigctlError", "MissingExtra", "OperationFailed",
+           "Refused", "UsageError", "mask_url", "scrub"]
 
 
 class MigctlError(Exception):
@@ -54,3 +54,10 @@ class LockHeld(Refused):
         super().__init__(message)
         self.holder = holder
 
+
+class MissingExtra(UsageError):
+    """A feature needs a package of one of migctl's extras, not installed here."""
+
+    def __init__(self, what: str, extra: str) -> None:
+        super().__init__(f"{what} needs the '{extra}' extra: pip install 'migctl[{extra}]'")
+        self.extra = extra

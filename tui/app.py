@@ -8,12 +8,13 @@ failure lands in one error dialog.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from migctl.core.config import Environment
-from migctl.core.errors import MigctlError
+from migctl.core.errors import MigctlError, MissingExtra
 from migctl.tui.actions import ACTIONS, MUTATING, PANES
 from migctl.tui.core_thread import CoreThread
 from migctl.tui.messages import CopyProgressed, CoreEvent
@@ -138,7 +139,8 @@ class MigctlApp(Operations, App[int]):
                 if settings.store == "milvus" and is_local_path(settings.uri):
                     # Milvus Lite by path would run inside this process, sharing the GIL
                     # with the UI: give it a process of its own.
-                    LiteServer(settings.uri).ensure_running()
+                    with contextlib.suppress(MissingExtra):  # the vector pane names the extra
+                        LiteServer(settings.uri).ensure_running()
             return api
 
         return await asyncio.to_thread(open_both)

@@ -43,13 +43,14 @@ def run_console(args: argparse.Namespace, environment: Any) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from migctl.core.errors import UsageError
+    import os
+
+    from migctl.core.errors import MissingExtra
 
     try:
         from textual_serve.server import Server
     except ImportError:
-        raise UsageError("migctl serve needs textual-serve: pip install 'migctl[serve]'") from None
-    import os
+        raise MissingExtra("migctl serve", "serve") from None
 
     command = [sys.executable, "-m", "migctl.tui.cli", "tui"]
     for flag in ("config", "env", "vector_store_type"):

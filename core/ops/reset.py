@@ -105,7 +105,7 @@ async def plan_reset(api: Target, *, skip_vector: bool, backup: bool = True,
 def _pg_tool(name: str) -> str:
     from migctl.core.embedded import bin_dir
 
-    return str(bin_dir() / name)
+    return str(bin_dir(f"the backup before a reset ({name})") / name)
 
 
 def _libpq_url(url: str) -> tuple[str, dict[str, str]]:

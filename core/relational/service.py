@@ -107,10 +107,16 @@ class RelationalService:
 
     @property
     def alembic_url(self) -> str:
-        """The URL handed to env.py: as given, unless env.py could not run with it."""
+        """The URL handed to env.py: as given, unless env.py could not run with it. A driver
+        whose package is missing names the extra that brings it."""
         if self._alembic_url is None:
+            from migctl.core.extras import require_driver
+
             url, why = url_for_env_py(self.url, async_only=self.project.env_is_async_only)
             logging.getLogger("migctl").debug("%s", why)
+            if self.project.env_is_async_only:
+                require_driver(url.drivername, f"the async env.py of {self.project.script_location}")
+            require_driver(url.drivername)
             self._alembic_url = render(url)
         return self._alembic_url
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from migctl.core.errors import ConnectionFailed
+from migctl.core.extras import require
 
 
 def is_local_path(uri: str | None) -> bool:
@@ -64,6 +65,7 @@ class LiteServer:
         uri = self.running_uri()
         if uri:
             return uri
+        require("milvus_lite", "milvus", "Milvus Lite")
         self.home.mkdir(parents=True, exist_ok=True)
         with self._file_lock():
             uri = self.running_uri()

@@ -64,14 +64,21 @@ def vector_settings(environment: Environment, store_type: str | None = None,
 
 def open_store(settings: VectorSettings, relational_url: str):  # -> VectorStore
     """The store object (not yet connected)."""
+    from migctl.core.extras import require
+
     if settings.store == "pgvector":
+        require("pgvector", "pgvector", "the pgvector store")
+        require("asyncpg", "pgvector", "the pgvector store")
         from migctl.core.vector.stores.pgvector import PgVectorStore
 
         return PgVectorStore(relational_url, schema=settings.schema)
     from migctl.core.vector.lite_server import LiteServer, is_local_path
+
+    require("pymilvus", "milvus", "the Milvus store")
     from migctl.core.vector.stores.milvus import MilvusStore
 
     if is_local_path(settings.uri):
+        require("milvus_lite", "milvus", "Milvus Lite")
         Path(settings.uri or "").parent.mkdir(parents=True, exist_ok=True)
         served = LiteServer(settings.uri or "").running_uri()
         if served:  # the console or `migctl embedded start` runs Milvus Lite as a process
