@@ -90,6 +90,11 @@ def test_every_subpackage_is_listed_for_the_wheel() -> None:
         for init in (REPO / top).rglob("__init__.py"):
             if "__pycache__" not in init.parts:
                 on_disk.add(".".join(("migctl", *init.parent.relative_to(REPO).parts)))
+    # The reference project's folders (data, no __init__.py): each that holds a file ships.
+    for top in ("alembic", "vector_migrations", "sql"):
+        for folder in [REPO / top, *(REPO / top).rglob("*")]:
+            if folder.is_dir() and "__pycache__" not in folder.parts:
+                on_disk.add(".".join(("migctl", *folder.relative_to(REPO).parts)))
     assert listed == on_disk, f"missing from packages: {sorted(on_disk - listed)}; " \
                               f"listed without a folder: {sorted(listed - on_disk)}"
 
