@@ -35,16 +35,27 @@ class Migctl:
     def open(cls, config_file: str | None = None, env: str | None = None, database_url: str | None = None,
              sink: EventSink = ignore, lock_timeout: float = 0.0,
              environment: Environment | None = None, vector_store_type: str | None = None) -> Migctl:
-        """Resolve configuration (or take a resolved ``environment``); with no database
-        configured, start the embedded default."""
+        """Resolve configuration (or take a resolved ``environment``); with ``database_url:
+        embedded``, start the embedded PostgreSQL."""
         if environment is None:
-            environment = load_environment(config_file=config_file, env=env, database_url=database_url)
+            environment = load_environment(config_file=config_file, env=env, database_url=database_url,
+                                           vector_store_type=vector_store_type)
         url = environment.database_url
-        if url is None:
+        if url is None and environment.embedded:
             from migctl.core.embedded import EmbeddedPostgres
 
             url = EmbeddedPostgres(environment.state_dir).ensure_running().url
+        elif url is None:
+            from migctl.core.config import no_url_message
+            from migctl.core.errors import UsageError
+
+            raise UsageError(no_url_message(environment))
         return cls(environment, url, sink, lock_timeout, vector_store_type)
+
+    @property
+    def vector_configured(self) -> bool:
+        """Whether this environment has a vector side at all (see ``Environment.vector_configured``)."""
+        return self.environment.vector_configured or self.vector_store_type is not None
 
     @property
     def sink(self) -> EventSink:
@@ -59,7 +70,8 @@ class Migctl:
     @property
     def vector(self) -> Any:
         """The vector side (``core.vector.service.VectorService``), created on first use so a
-        relational command never imports a vector client."""
+        relational command never imports a vector client. A :class:`UsageError` when the
+        environment configures no vector store."""
         if self._vector is None:
             from migctl.core.vector.service import VectorService
             from migctl.core.vector.settings import vector_settings
@@ -94,10 +106,12 @@ class Migctl:
             "environment": self.environment.name,
             "protected": self.environment.protected,
             "embedded": self.environment.embedded,
+            "url_source": self.environment.source,
             "relational": rel,
             "lock": lock,
+            "vector_configured": self.vector_configured,
         }
-        if vector:
+        if vector and self.vector_configured:
             out["vector"] = await self.vector.status()
         return out
 

@@ -61,8 +61,8 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     parser = _Parser(prog="migctl", parents=[g], description=(
         "Operate Alembic schemas (and vector collections) safely: plan, confirm, lock, audit."),
         epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
-               "(lock held, confirmation declined, drift). With no database configured, migctl "
-               "uses an embedded PostgreSQL 18 + pgvector under .migctl/.")
+               "(lock held, confirmation declined, drift). migctl reads ./migctl.yaml (or --config, "
+               "[tool.migctl] in ./pyproject.toml), else ./alembic.ini; 'migctl init-project' writes one.")
     from migctl import __version__
 
     parser.add_argument("--version", action="version", version=f"migctl {__version__}")
@@ -119,10 +119,19 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
                     help="milvus schema or pgvector DDL (default: $VECTOR_STORE_TYPE or milvus)")
     for q in (tl, ts):
         q.add_argument("--file", metavar="PATH", default=None,
-                       help="templates file (default: vector_migrations/templates.yaml)")
+                       help="templates file (default: the environment's, vector_migrations/templates.yaml next to the config)")
     from migctl.tui import cli_vector
 
     cli_vector.add_commands(add, g, _Parser)
+    p = add("init-project", "write a new project here (migctl.yaml, alembic/), as `alembic init` does; "
+                            "never overwrites a file")
+    p.add_argument("directory", nargs="?", default=".", metavar="DIR", help="where (default: here)")
+    p.add_argument("--vector-store", choices=["milvus", "pgvector", "none"], default="none",
+                   help="also a vector side: vector_migrations/ and a vector: section (default: none)")
+    p.add_argument("--example", action="store_true",
+                   help="copy the RAG reference project (alembic/, vector_migrations/, sql/common/)")
+    p.add_argument("--alembic-ini", metavar="PATH", default=None,
+                   help="adopt an existing Alembic project: write only migctl.yaml, pointing at PATH")
     p = add("embedded", "the embedded PostgreSQL under .migctl/")
     p.add_argument("action", choices=["start", "stop", "status"])
     return parser

@@ -101,7 +101,8 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     env = status["environment"] + ("  [PROTECTED]" if status.get("protected") else "")
     lines = [
         f"environment: {env}",
-        f"database:    {rel['url']}{'  (embedded)' if status.get('embedded') else ''}",
+        f"database:    {rel['url']}{'  (embedded)' if status.get('embedded') else ''}"
+        + (f"  (from {status['url_source']})" if status.get("url_source") and not status.get("embedded") else ""),
         f"alembic:     {rel['script_location']} ({rel['revisions']} revisions)",
         f"current:     {', '.join(rel['current']) or 'base (empty)'}",
         f"heads:       {', '.join(rel['heads']) or '-'}",
@@ -116,6 +117,8 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         lines.append("drifted:     none")
     lock = status.get("lock")
     lines.append(f"lock:        {'held by ' + lock['who'] + ' running ' + lock['operation'] if lock else 'free'}")
+    if status.get("vector_configured") is False:
+        lines.append("vector: not configured")
     return lines
 
 
