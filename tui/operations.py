@@ -2,7 +2,7 @@
 confirmation, run it with the console marked busy, report the end (or the failure).
 
 A mixin of :class:`tui.app.MigctlApp`, which provides ``api``, ``environment``, ``call``,
-``_pane``, ``refresh_state``, ``load_graph``, ``lock_timeout`` and ``vector_enabled``.
+``_pane``, ``refresh_state``, ``load_graph``, ``lock_timeout``, ``vector_enabled`` and ``vector_configured``.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class Operations:
         try:
             if command == "init":
                 await self.call(lambda: ensure_database(api))
-                await self.call(lambda: ensure_vector_extension(api))
+                if self.vector_configured:  # a relational-only project gets no pgvector extension
+                    await self.call(lambda: ensure_vector_extension(api))
             plan = await self.call(lambda: plan_migrate(api, skip_vector=skip_vector))
         except Exception as exc:
             self.show_failure(f"Cannot plan {command}", exc)
@@ -134,6 +135,8 @@ class Operations:
         lines = plan_lines(plan.relational)
         if plan.vector is not None:
             lines += [""] + vector_plan_lines(plan.vector, self.environment.name)
+        elif not self.vector_configured:
+            lines += ["", "vector: not configured"]
         if command == "init":
             lines += ["", "Seed data: sql/common/*.sql (idempotent)"]
         typed = await self.push_screen_wait(_confirm_screen(
