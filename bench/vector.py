@@ -63,7 +63,12 @@ from migctl.core.vector.model import DeclaredState, Rebuild
 from migctl.core.vector.stores.milvus import MilvusStore
 from migctl.core.vector.stores.pgvector import PgVectorStore
 from migctl.core.vector.stores.pgvector_catalog import asyncpg_dsn
-from migctl.core.vector.templates import CollectionSpec, IndexSpec, load_templates
+from migctl.core.vector.templates import (
+    DEFAULT_TEMPLATES,
+    CollectionSpec,
+    IndexSpec,
+    load_templates,
+)
 from pgvector.asyncpg import register_vector
 
 DIM = 768
@@ -92,7 +97,7 @@ def sig3(x: float) -> str:
 
 
 def document_spec(name: str) -> CollectionSpec:
-    spec = load_templates().collection("document").renamed(name)
+    spec = load_templates(DEFAULT_TEMPLATES).collection("document").renamed(name)
     if spec.dim != DIM or tuple(f.name for f in spec.fields) != COLUMNS:
         raise SystemExit(f"the document template changed ({spec.dim} dims, fields "
                          f"{[f.name for f in spec.fields]}); update bench/vector.py")

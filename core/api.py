@@ -55,11 +55,13 @@ class Migctl:
              sink: EventSink = ignore, lock_timeout: float = 0.0,
              environment: Environment | None = None, vector_store_type: str | None = None,
              offline: bool = False) -> Migctl:
-        """Resolve configuration (or take a resolved ``environment``); with no database
-        configured, start the embedded default. ``offline``: reach no database at all (for
-        :meth:`check` with ``offline=True``; methods that need one then fail)."""
+        """Resolve configuration (or take a resolved ``environment``); with ``database_url:
+        embedded``, start the embedded PostgreSQL; with no URL anywhere, learn it from the
+        project's env.py. ``offline``: reach no database at all (for :meth:`check` with
+        ``offline=True``; methods that need one then fail)."""
         if environment is None:
-            environment = load_environment(config_file=config_file, env=env, database_url=database_url)
+            environment = load_environment(config_file=config_file, env=env, database_url=database_url,
+                                           vector_store_type=vector_store_type)
         url = environment.database_url
         if offline:
             url = url or ""
@@ -71,6 +73,11 @@ class Migctl:
             environment = replace(environment, database_url=_url_from_env_py(environment))
             url = environment.database_url
         return cls(environment, url, sink, lock_timeout, vector_store_type)
+
+    @property
+    def vector_configured(self) -> bool:
+        """Whether this environment has a vector side at all (see ``Environment.vector_configured``)."""
+        return self.environment.vector_configured or self.vector_store_type is not None
 
     @property
     def sink(self) -> EventSink:
@@ -85,7 +92,7 @@ class Migctl:
     @property
     def vector(self) -> VectorService:
         """The vector side, created on first use so a relational command never imports a
-        vector client."""
+        vector client. A :class:`UsageError` when the environment configures no vector store."""
         if self._vector is None:
             from migctl.core.vector.service import VectorService
             from migctl.core.vector.settings import vector_settings
@@ -123,8 +130,9 @@ class Migctl:
             "url_source": self.environment.source,
             "relational": rel,
             "lock": lock,
+            "vector_configured": self.vector_configured,
         }
-        if vector:
+        if vector and self.vector_configured:
             out["vector"] = await self.vector.status()
         return out
 
@@ -135,7 +143,7 @@ class Migctl:
         from migctl.core.ops.check import run_check
 
         state = "skipped"
-        if vector and not getattr(self.environment, "vector_configured", True):
+        if vector and not self.vector_configured:
             vector, state = False, "not configured"
         return await run_check(self.environment, self.relational, self.vector if vector else None,
                                offline=offline, vector_state=state)
@@ -194,7 +202,8 @@ class Migctl:
         from migctl.core.ops.unified import ensure_database, ensure_vector_extension
 
         created = await ensure_database(self)
-        await ensure_vector_extension(self)
+        if self.vector_configured:  # a relational-only project gets no pgvector extension
+            await ensure_vector_extension(self)
         return created
 
     async def plan_reset(self, *, skip_vector: bool, backup: bool = True,

@@ -1,4 +1,5 @@
-"""Environments from ``migctl.yaml`` with precedence flags > environment > file > embedded.
+"""Environments from ``migctl.yaml`` with precedence flags > environment > config file >
+``./alembic.ini``, found the way ``alembic`` finds its ini: in the current directory.
 
 The result is a plain :class:`Environment`; nothing here connects to anything.
 """
@@ -29,6 +30,11 @@ PROJECT_ROOT = _reference_project()
 BUNDLED_ALEMBIC = PROJECT_ROOT / "alembic"
 DEFAULT_CONFIG_NAME = "migctl.yaml"
 EMBEDDED_ENV_NAME = "embedded"
+ALEMBIC_ENV_NAME = "default"  # the one environment of a project found through ./alembic.ini
+NO_PROJECT = "no migctl.yaml or alembic.ini here: run 'migctl init-project', or pass --config"
+# What `alembic init` writes into sqlalchemy.url: a placeholder, not a URL.
+ALEMBIC_PLACEHOLDER_URL = "driver://user:pass@localhost/dbname"
+VECTOR_ENV_VARS = ("VECTOR_STORE_TYPE", "MILVUS_URI", "MILVUS_HOST")
 SUPPORTED_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -55,8 +61,15 @@ class Environment:
     state_dir: Path
     log_file: Path
     config_file: Path | None = None
+    # Where the URL came from: "--database-url", "DATABASE_URL", "POSTGRES_* variables", the
+    # config file's path, "alembic.ini <path>", "embedded", or "env.py" (nothing gave one).
     source: str = "embedded"
     vector: Mapping[str, Any] = field(default_factory=dict)
+    # A `vector:` section, VECTOR_STORE_TYPE / MILVUS_URI / MILVUS_HOST, or --vector-store-type.
+    vector_configured: bool = False
+    # The directory relative paths resolve against: the config file's, else the current one.
+    base_dir: Path = field(default_factory=Path.cwd)
+    seed_dir: Path | None = None  # SQL scripts `init` runs after the schema (seed_sql:)
 
     @property
     def embedded(self) -> bool:
@@ -149,6 +162,11 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from exc
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+    if path.suffix == ".toml":
+        data = _tool_migctl(path, text)
+        if data is None:
+            raise ConfigError(f"config file {path}: no [tool.migctl] table")
+        return _check_shape(path, data)
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -156,6 +174,21 @@ def _read_file(path: Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"config file {path}{where}: {problem}") from exc
+    return _check_shape(path, data)
+
+
+def _tool_migctl(path: Path, text: str) -> Any:
+    """``[tool.migctl]`` of a pyproject.toml (same schema as migctl.yaml), or None."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    return (data.get("tool") or {}).get("migctl")
+
+
+def _check_shape(path: Path, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
     envs = data.get("environments", {})
@@ -179,7 +212,27 @@ def _url_from_postgres_vars(environ: Mapping[str, str]) -> str | None:
     return f"postgresql://{auth}@{host}:{port}/{db}"
 
 
+def _read_ini(ini: Path) -> tuple[Path, str | None]:
+    """``script_location`` (resolved against the ini's directory, as alembic's ``%(here)s``
+    is) and ``sqlalchemy.url`` (None when unset or the placeholder ``alembic init`` writes)."""
+    import configparser
+
+    parser = configparser.ConfigParser(defaults={"here": str(ini.parent)})
+    try:
+        parser.read(ini, encoding="utf-8")
+        location = parser.get("alembic", "script_location")
+        url = parser.get("alembic", "sqlalchemy.url", fallback="").strip() or None
+    except (configparser.Error, KeyError) as exc:
+        raise ConfigError(f"{ini}: no [alembic] script_location") from exc
+    if url == ALEMBIC_PLACEHOLDER_URL:
+        url = None
+    return (ini.parent / location).resolve(), url
+
+
 def _alembic_location(settings: Mapping[str, Any], base: Path, where: str) -> AlembicLocation:
+    """The ``alembic:`` section; without one, ``alembic.ini`` next to the config file, else an
+    ``alembic/`` folder there (what ``migctl init-project`` writes). Never the bundled project:
+    a config file that wants it names it."""
     section = settings.get("alembic") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}.alembic: expected a mapping")
@@ -189,27 +242,32 @@ def _alembic_location(settings: Mapping[str, Any], base: Path, where: str) -> Al
         ini = (base / str(section["ini"])).resolve()
         if not ini.is_file():
             raise ConfigError(f"{where}.alembic.ini: file not found: {ini}")
-        import configparser
-
-        parser = configparser.ConfigParser(defaults={"here": str(ini.parent)})
-        try:
-            parser.read(ini, encoding="utf-8")
-            location = parser.get("alembic", "script_location")
-        except (configparser.Error, KeyError) as exc:
-            raise ConfigError(f"{ini}: no [alembic] script_location") from exc
-        script = (ini.parent / location).resolve()
-        return AlembicLocation(script, ini, version_table, schema)
+        return AlembicLocation(_read_ini(ini)[0], ini, version_table, schema)
     if "script_location" in section:
         return AlembicLocation((base / str(section["script_location"])).resolve(), None, version_table, schema)
-    return AlembicLocation(BUNDLED_ALEMBIC, None, version_table, schema)
+    if (base / "alembic.ini").is_file():
+        ini = (base / "alembic.ini").resolve()
+        return AlembicLocation(_read_ini(ini)[0], ini, version_table, schema)
+    if (base / "alembic" / "env.py").is_file():
+        return AlembicLocation((base / "alembic").resolve(), None, version_table, schema)
+    raise ConfigError(f"{where}: no alembic section, and no alembic.ini or alembic/env.py in {base}: "
+                      "add alembic: {ini: PATH} or alembic: {script_location: PATH}")
 
 
 def find_config_file(start: Path) -> Path | None:
-    """``migctl.yaml`` in ``start`` or the nearest parent directory, as git finds ``.git``."""
-    for directory in (start, *start.parents):
-        candidate = directory / DEFAULT_CONFIG_NAME
-        if candidate.is_file():
-            return candidate
+    """The config of the directory ``start`` (not of its parents, as alembic looks only in the
+    current directory): ``migctl.yaml``, else a ``pyproject.toml`` holding ``[tool.migctl]``."""
+    candidate = start / DEFAULT_CONFIG_NAME
+    if candidate.is_file():
+        return candidate
+    pyproject = start / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            text = pyproject.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if "tool.migctl" in text:  # parsed (and any error in it reported) when it is read
+            return pyproject
     return None
 
 
@@ -218,43 +276,70 @@ def load_environment(
     env: str | None = None,
     database_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    vector_store_type: str | None = None,
+    require_project: bool = True,
 ) -> Environment:
     """Resolve the environment to act on, highest precedence first: arguments, process
-    environment, config file, embedded default."""
+    environment, config file (``config_file``, ``CONFIG_FILE``, ``./migctl.yaml``,
+    ``[tool.migctl]`` in ``./pyproject.toml``), ``./alembic.ini``.
+
+    With none of these, a :class:`UsageError` (:data:`NO_PROJECT`); ``require_project=False``
+    (commands that need no Alembic project, like ``embedded``) returns an environment on the
+    current directory instead.
+    """
     environ = os.environ if environ is None else environ
+    cwd = Path.cwd()
     path: Path | None = None
     if config_file is not None:
         path = Path(config_file)
     elif environ.get("CONFIG_FILE"):
         path = Path(environ["CONFIG_FILE"])
     else:
-        path = find_config_file(Path.cwd())
+        path = find_config_file(cwd)
     data: dict[str, Any] = _read_file(path) if path is not None else {}
-    base = path.resolve().parent if path is not None else Path.cwd()
+    ini: Path | None = None
+    if path is None and (cwd / "alembic.ini").is_file():
+        ini = (cwd / "alembic.ini").resolve()
+    elif path is None and require_project:
+        raise UsageError(NO_PROJECT)
+    base = path.resolve().parent if path is not None else cwd
     envs: dict[str, Any] = data.get("environments") or {}
 
     name = env or environ.get("MIGCTL_ENV") or data.get("default_environment")
     if name is None:
-        name = next(iter(envs), EMBEDDED_ENV_NAME)
-    if envs or name != EMBEDDED_ENV_NAME:
+        name = next(iter(envs), ALEMBIC_ENV_NAME if path is None else EMBEDDED_ENV_NAME)
+    if path is not None or name != ALEMBIC_ENV_NAME:
         if name not in envs:
-            known = ", ".join(envs) or "none"
-            origin = f"in {path}" if path else "(no migctl.yaml found)"
+            known = ", ".join(envs) or ("none" if path is not None else ALEMBIC_ENV_NAME)
+            origin = f"in {path}" if path is not None else "(no migctl.yaml here)"
             raise UsageError(f"unknown environment {name!r} {origin}; known: {known}")
     where = f"{path}: environments.{name}" if path else name
     top = {k: v for k, v in data.items() if k != "environments"}
     top = interpolate(top, str(path), environ)
     settings = interpolate(envs.get(name) or {}, where, environ)
+    if path is not None:
+        alembic = _alembic_location({"alembic": top.get("alembic"), **settings}, base, where)
+        ini_url = _read_ini(alembic.ini_path)[1] if alembic.ini_path is not None else None
+    elif ini is not None:
+        location, ini_url = _read_ini(ini)
+        alembic = AlembicLocation(location, ini)
+    else:
+        alembic, ini_url = AlembicLocation(cwd / "alembic"), None  # not used: no project
 
-    url, source = None, "embedded"
+    url, source = None, "env.py"  # nothing gave a URL: the project's env.py may configure one
+    file_url = str(settings.get("database_url") or "").strip()
     if database_url:
         url, source = database_url, "--database-url"
     elif environ.get("DATABASE_URL"):
         url, source = environ["DATABASE_URL"], "DATABASE_URL"
     elif (pg := _url_from_postgres_vars(environ)) is not None:
         url, source = pg, "POSTGRES_* variables"
-    elif settings.get("database_url"):
-        url, source = str(settings["database_url"]), str(path)
+    elif file_url == "embedded":
+        source = "embedded"
+    elif file_url:
+        url, source = file_url, str(path)
+    elif ini_url:
+        url, source = ini_url, f"alembic.ini {alembic.ini_path}"
     if url is not None:
         url = validate_url(url)
 
@@ -264,17 +349,32 @@ def load_environment(
     log_file = Path(settings.get("log_file") or top.get("log_file") or state_dir / "migrations.log")
     if not log_file.is_absolute():
         log_file = base / log_file
+    # A `vector:` key, even an empty one, configures the vector side (Milvus Lite by default).
+    has_vector = "vector" in settings or "vector" in top
+    vector = settings["vector"] if "vector" in settings else top.get("vector")
+    if vector is not None and not isinstance(vector, dict):
+        raise ConfigError(f"{where}.vector: expected a mapping")
+    configured = has_vector or vector_store_type is not None or any(environ.get(k) for k in VECTOR_ENV_VARS)
+    seed = settings.get("seed_sql", top.get("seed_sql"))
     return Environment(
         name=name,
         database_url=url,
         protected=bool(settings.get("protected", False)),
-        alembic=_alembic_location(settings, base, where),
+        alembic=alembic,
         state_dir=state_dir.resolve(),
         log_file=log_file,
         config_file=path.resolve() if path else None,
         source=source,
-        vector=settings.get("vector") or {},
+        vector=vector or {},
+        vector_configured=configured,
+        base_dir=base.resolve(),
+        seed_dir=(base / str(seed)).resolve() if seed else None,
     )
+
+
+def no_url_message(environment: Environment) -> str:
+    return (f"no database URL for environment {environment.name}: pass --database-url, set DATABASE_URL "
+            "or database_url in migctl.yaml")
 
 
 def resolve_database_url(config_file: str | None = None, env: str | None = None) -> str:
@@ -285,6 +385,8 @@ def resolve_database_url(config_file: str | None = None, env: str | None = None)
     environment = load_environment(config_file=config_file, env=env)
     if environment.database_url:
         return environment.database_url
+    if not environment.embedded:
+        raise UsageError(no_url_message(environment))
     from migctl.core.embedded import EmbeddedPostgres
 
     return EmbeddedPostgres(environment.state_dir).ensure_running().url

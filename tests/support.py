@@ -78,10 +78,21 @@ def make_project(tmp: Path, revisions: str, template: str = "generic") -> Path:
     return proj / "alembic.ini"
 
 
+# The bundled reference project, named the way a user's migctl.yaml would name it.
+REFERENCE_SECTIONS = [f"alembic: {{script_location: {REPO / 'alembic'}}}",
+                      f"vector: {{migrations_dir: {REPO / 'vector_migrations' / 'versions'}, "
+                      f"templates: {REPO / 'vector_migrations' / 'templates.yaml'}}}",
+                      f"seed_sql: {REPO / 'sql' / 'common'}"]
+
+
 def write_config(tmp: Path, url: str, ini: Path | None = None, name: str = "test", protected: bool = False,
                  script_location: Path | None = None) -> Path:
-    lines = [f"default_environment: {name}", f"state_dir: {tmp / 'state'}", "environments:", f"  {name}:",
-             f"    database_url: \"{url}\""]
+    """A migctl.yaml in ``tmp`` for ``url``: the Alembic project of ``ini`` or ``script_location``
+    (relational only), else the bundled reference project with its vector side."""
+    lines = [f"default_environment: {name}", f"state_dir: {tmp / 'state'}"]
+    if ini is None and script_location is None:
+        lines += REFERENCE_SECTIONS
+    lines += ["environments:", f"  {name}:", f"    database_url: \"{url}\""]
     if protected:
         lines.append("    protected: true")
     if ini is not None:
@@ -90,6 +101,15 @@ def write_config(tmp: Path, url: str, ini: Path | None = None, name: str = "test
         lines += ["    alembic:", f"      script_location: {script_location}"]
     path = tmp / "migctl.yaml"
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def reference_project(tmp: Path, name: str = "embedded") -> Path:
+    """``tmp/migctl.yaml`` naming the bundled reference project, its one environment on the
+    embedded PostgreSQL (``--database-url`` overrides it), for tests run in ``tmp``."""
+    path = tmp / "migctl.yaml"
+    path.write_text("\n".join([f"default_environment: {name}", *REFERENCE_SECTIONS, "environments:",
+                               f"  {name}:", "    database_url: embedded"]) + "\n")
     return path
 
 

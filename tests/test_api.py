@@ -101,8 +101,9 @@ def test_run_migrations_on_startup(pg_db: tuple[str, str], tmp_path: Path) -> No
 
 @pytest.mark.server
 def test_embedded_commands(tmp_path: Path) -> None:
-    from tests.support import clean_env
+    from tests.support import clean_env, reference_project
 
+    reference_project(tmp_path)
     env = clean_env(MIGCTL_STATE_DIR=str(tmp_path / "state"))
     assert "stopped" in run_cli("embedded", "status", cwd=tmp_path, env=env).out
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_project, pg_scalar, run_cli, write_config
+from tests.support import make_project, pg_scalar, reference_project, run_cli, write_config
 
 TABLES = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
 
@@ -19,6 +19,7 @@ def _one_line_error(text: str) -> str:
 
 
 def test_unknown_revision(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, admin = pg_db
     result = run_cli("--database-url", url, "upgrade", "deadbeef0000", "--yes", cwd=tmp_path)
     assert result.code == 2
@@ -40,6 +41,7 @@ def test_ambiguous_prefix(pg_db: tuple[str, str], tmp_path: Path) -> None:
 
 
 def test_downgrade_with_plus_is_usage_error(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, _ = pg_db
     result = run_cli("--database-url", url, "downgrade", "+1", "--yes", cwd=tmp_path)
     assert result.code == 2 and "downgrade takes -N" in _one_line_error(result.err)
@@ -48,12 +50,14 @@ def test_downgrade_with_plus_is_usage_error(pg_db: tuple[str, str], tmp_path: Pa
 @pytest.mark.parametrize("url", ["postgresql//nohost", "postgresql://app@/db", "oracle://u:p@h/db",
                                  "postgresql://u@h:70000/db"])
 def test_malformed_url(url: str, tmp_path: Path) -> None:
+    reference_project(tmp_path)
     result = run_cli("--database-url", url, "status", cwd=tmp_path)
     assert result.code == 2
     _one_line_error(result.err)
 
 
 def test_unreachable_host(tmp_path: Path) -> None:
+    reference_project(tmp_path)
     result = run_cli("--database-url", "postgresql://app:pw-unreachable@127.0.0.1:1/rag", "upgrade", "--yes",
                      cwd=tmp_path)
     assert result.code == 1
@@ -63,6 +67,7 @@ def test_unreachable_host(tmp_path: Path) -> None:
 
 
 def test_wrong_password(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, admin = pg_db
     bad = url.replace("Sup3r-Secret-pw", "Wrong-Secret-pw")
     result = run_cli("--database-url", bad, "upgrade", "--yes", cwd=tmp_path)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from migctl.core.config import BUNDLED_ALEMBIC, load_environment
+from migctl.core.config import NO_PROJECT, load_environment
 from migctl.core.errors import ConfigError, UsageError
 from migctl.core.secrets import mask_url, remember, scrub
 
 CONFIG = """
 default_environment: dev
+alembic:
+  script_location: alembic
 environments:
-  dev: {}
+  dev:
+    database_url: embedded
   test:
     database_url: postgresql://app:${DB_PASSWORD}@db:5432/rag
   prod:
@@ -32,8 +35,8 @@ def cfg(tmp_path: Path) -> Path:
 
 def test_file_default_environment_is_embedded(cfg: Path) -> None:
     env = load_environment(cfg, environ={})
-    assert env.name == "dev" and env.embedded and env.database_url is None
-    assert env.alembic.script_location == BUNDLED_ALEMBIC
+    assert env.name == "dev" and env.embedded and env.database_url is None and env.source == "embedded"
+    assert env.alembic.script_location == cfg.parent / "alembic"
     assert env.state_dir == (cfg.parent / ".migctl").resolve()
 
 
@@ -87,9 +90,9 @@ def test_malformed_yaml_reports_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["not a url", "postgresql://", "oracle://u@h/db", "postgresql://u@h:99999/db"])
-def test_malformed_urls(url: str) -> None:
+def test_malformed_urls(url: str, cfg: Path) -> None:
     with pytest.raises(UsageError):
-        load_environment(database_url=url, environ={})
+        load_environment(cfg, database_url=url, environ={})
 
 
 def test_mask_url_and_scrub() -> None:
@@ -111,3 +114,124 @@ def test_unencoded_at_in_a_password_is_encoded(pasted: str, for_the_driver: str)
     from migctl.core.config import validate_url
 
     assert validate_url(pasted) == for_the_driver
+
+
+# --- discovery (pure: files only; tests/test_discovery.py runs the CLI on PostgreSQL) -----------
+
+
+def test_no_project_is_one_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as err:
+        load_environment(database_url="postgresql://u@h/db", environ={"DATABASE_URL": "postgresql://u@h/d"})
+    assert str(err.value) == NO_PROJECT
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "migctl.yaml").write_text(CONFIG)
+    monkeypatch.chdir(tmp_path / "sub")  # a parent's migctl.yaml is not used: alembic does not look up
+    with pytest.raises(UsageError, match="no migctl.yaml or alembic.ini here"):
+        load_environment(environ={})
+    env = load_environment(require_project=False, environ={})
+    assert env.state_dir == (tmp_path / "sub" / ".migctl").resolve()
+
+
+def test_alembic_ini_in_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/migrations\n"
+                                          "sqlalchemy.url = driver://user:pass@localhost/dbname\n")
+    env = load_environment(environ={})
+    assert env.alembic.script_location == (tmp_path / "migrations").resolve()
+    assert env.alembic.ini_path == (tmp_path / "alembic.ini").resolve()
+    assert env.alembic.version_table == "alembic_version" and env.name == "default"
+    assert env.database_url is None and env.source == "env.py" and not env.embedded  # the placeholder is no URL
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n"
+                                          "sqlalchemy.url = postgresql://app@inihost/app\n")
+    env = load_environment(environ={})
+    assert env.database_url == "postgresql://app@inihost/app"
+    assert env.source == f"alembic.ini {(tmp_path / 'alembic.ini').resolve()}"
+    assert load_environment(environ={"DATABASE_URL": "postgresql://u@envhost/d"}).source == "DATABASE_URL"
+    assert not env.vector_configured
+    with pytest.raises(UsageError, match="unknown environment 'prod'"):
+        load_environment(env="prod", environ={})
+
+
+def test_url_precedence_down_to_alembic_ini(tmp_path: Path) -> None:
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n"
+                                          "sqlalchemy.url = postgresql://app@inihost/app\n")
+    cfg = tmp_path / "migctl.yaml"
+    cfg.write_text("environments:\n  a:\n    database_url: postgresql://app@filehost/app\n    alembic: {ini: alembic.ini}\n"
+                   "  b:\n    alembic: {ini: alembic.ini}\n")
+    a = load_environment(cfg, env="a", environ={})
+    assert (a.database_url, a.source) == ("postgresql://app@filehost/app", str(cfg))
+    b = load_environment(cfg, env="b", environ={})
+    assert b.database_url == "postgresql://app@inihost/app" and b.source.startswith("alembic.ini ")
+    pg = load_environment(cfg, env="b", environ={"POSTGRES_HOST": "pghost"})
+    assert pg.source == "POSTGRES_* variables" and "pghost" in (pg.database_url or "")
+
+
+def test_no_alembic_section_uses_the_files_next_to_the_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "migctl.yaml"
+    cfg.write_text("environments:\n  dev: {}\n")
+    with pytest.raises(UsageError, match="no alembic section"):
+        load_environment(cfg, environ={})
+    (tmp_path / "alembic").mkdir()
+    (tmp_path / "alembic" / "env.py").write_text("")
+    env = load_environment(cfg, environ={})
+    assert env.alembic.script_location == (tmp_path / "alembic").resolve()
+    assert env.database_url is None and not env.embedded  # {} is not the embedded server any more
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    cfg = project / "migctl.yaml"
+    cfg.write_text("state_dir: state\nseed_sql: sql\nenvironments:\n  dev:\n    log_file: logs/m.log\n"
+                   "    alembic: {script_location: migrations}\n"
+                   "    vector: {migrations_dir: vm/versions, templates: vm/t.yaml}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    env = load_environment(cfg, environ={})
+    assert env.alembic.script_location == project.resolve() / "migrations"
+    assert env.state_dir == project.resolve() / "state"
+    assert env.log_file == project.resolve() / "logs" / "m.log"
+    assert env.seed_dir == project.resolve() / "sql"
+    from migctl.core.vector.settings import vector_settings
+
+    settings = vector_settings(env, environ={})
+    assert settings.migrations_dir == project.resolve() / "vm" / "versions"
+    assert settings.templates == project.resolve() / "vm" / "t.yaml"
+    assert settings.uri == str(project.resolve() / "state" / "milvus.db")
+
+
+def test_pyproject_tool_migctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = from_ini\n")
+    assert load_environment(environ={}).alembic.script_location == (tmp_path / "from_ini").resolve()
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.migctl]\ndefault_environment = "dev"\n\n'
+        '[tool.migctl.environments.dev]\ndatabase_url = "postgresql://app@tomlhost/app"\n'
+        '[tool.migctl.environments.dev.alembic]\nscript_location = "db/migrations"\n')
+    env = load_environment(environ={})
+    assert env.config_file == (tmp_path / "pyproject.toml").resolve()
+    assert env.alembic.script_location == (tmp_path / "db" / "migrations").resolve()
+    assert env.database_url == "postgresql://app@tomlhost/app"
+    (tmp_path / "migctl.yaml").write_text(CONFIG)  # migctl.yaml comes first
+    assert load_environment(environ={}).config_file == (tmp_path / "migctl.yaml").resolve()
+    (tmp_path / "pyproject.toml").write_text("[tool.migctl\n")
+    with pytest.raises(ConfigError, match="pyproject.toml"):
+        load_environment(tmp_path / "pyproject.toml", environ={})
+
+
+def test_vector_configured_only_when_asked(cfg: Path) -> None:
+    from migctl.core.vector.settings import vector_settings
+
+    env = load_environment(cfg, environ={})
+    assert not env.vector_configured
+    with pytest.raises(UsageError, match="vector store not configured for environment dev"):
+        vector_settings(env, environ={})
+    for environ in ({"VECTOR_STORE_TYPE": "pgvector"}, {"MILVUS_URI": "http://m:19530"}, {"MILVUS_HOST": "m"}):
+        assert load_environment(cfg, environ=environ).vector_configured, environ
+    assert load_environment(cfg, environ={}, vector_store_type="milvus").vector_configured
+    cfg.write_text(CONFIG.replace("    database_url: embedded\n", "    database_url: embedded\n    vector: {}\n", 1))
+    env = load_environment(cfg, environ={})
+    assert env.vector_configured and vector_settings(env, environ={}).store == "milvus"

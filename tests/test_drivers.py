@@ -350,12 +350,7 @@ def test_cli_status_names_env_py_as_the_source(embedded_pg: PgServer, tmp_path: 
     url, admin = embedded_pg.create_database()
     ini = _settings_project(tmp_path, url, "config")
     monkeypatch.chdir(ini.parent)
-    try:
-        resolved = load_environment(environ={})
-    except UsageError:
-        resolved = None
-    if resolved is None or resolved.source != "env.py":
-        pytest.skip("core.config does not yet resolve a bare alembic.ini to the env.py URL source")
+    assert load_environment(environ={}).source == "env.py"
     status = run_cli("status", "--skip-vector-db", cwd=ini.parent)
     assert status.code == 0, status.text
     assert f"database:    {mask_url(url)}  (from env.py)" in status.out

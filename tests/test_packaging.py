@@ -251,10 +251,6 @@ def _has_init_project(venv: Venv, cwd: Path) -> bool:
 
 @pytest.mark.slow
 def test_init_project_then_migrate_on_postgresql_18(venv_all: Venv, outside: Path, embedded_pg) -> None:
-    # init-project arrives with issue 12 point 4 (branch `discovery`); until that is merged
-    # here the steps below cannot run. Remove this skip once it is.
-    if not _has_init_project(venv_all, outside):
-        pytest.skip("migctl init-project not in this build yet (issue 12 point 4)")
     app_url, admin_url = embedded_pg.create_database()
 
     made = venv_all.migctl("init-project", "demo", "--vector-store", "pgvector", cwd=outside)
@@ -393,12 +389,9 @@ def test_base_install_runs_an_alembic_project_on_postgresql(venv_base: Venv, out
     assert "'milvus' extra" in console.out or "not configured" in console.out, console.out
     assert not list(state.rglob("milvus.db"))
 
-    # Plain `status` on a relational-only project: with issue 12 point 5 merged the vector
-    # side is not configured here and this passes; before, the default Milvus Lite asks for
-    # the 'milvus' extra. Remove the xfail once point 5 is merged.
+    # Plain `status` on a relational-only project: the vector side is not configured, so no
+    # vector extra is asked for.
     plain = venv_base.migctl("--config", str(config), "status", cwd=outside)
-    if plain.code == 2 and "'milvus' extra" in plain.err:
-        pytest.xfail("vector side still on by default (issue 12 point 5 not merged)")
     assert plain.code == 0, plain.err
     assert "5a1e00000001" in plain.out
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.conftest import PgServer, pg_dump_schema
-from tests.support import ALEMBIC, REPO, clean_env, run_cli
+from tests.support import ALEMBIC, REPO, clean_env, reference_project, run_cli
 
 HEAD = "f07c3a5e9b18"
 
@@ -22,6 +22,7 @@ def _cli(url: str, *args: str, cwd: Path) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_round_trip_equals_plain_alembic(embedded_pg: PgServer, tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, admin = embedded_pg.create_database()
     code, out = _cli(url, "upgrade", "head", "--yes", cwd=tmp_path)
     assert code == 0, out
@@ -63,6 +64,7 @@ def test_round_trip_equals_plain_alembic(embedded_pg: PgServer, tmp_path: Path) 
 
 
 def test_hnsw_index_is_built_outside_a_transaction(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, admin = pg_db
     dry = run_cli("--database-url", url, "upgrade", "head", "--dry-run", "--json", cwd=tmp_path)
     plan = json.loads(dry.out)
@@ -78,6 +80,7 @@ def test_hnsw_index_is_built_outside_a_transaction(pg_db: tuple[str, str], tmp_p
 
 
 def test_dry_run_and_sql_change_nothing(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, admin = pg_db
     assert run_cli("--database-url", url, "upgrade", "+3", "--yes", cwd=tmp_path).code == 0
     before = pg_dump_schema(admin, exclude=())

@@ -14,9 +14,11 @@ from migctl.core.secrets import mask_url, remember
 from tests.support import (
     CLI_OUTPUT,
     MIGCTL,
+    REFERENCE_SECTIONS,
     clean_env,
     make_project,
     pg_scalar,
+    reference_project,
     run_cli,
     write_config,
 )
@@ -62,6 +64,7 @@ def test_ctrl_c_finishes_the_running_revision_and_keeps_the_lock_until_then(pg_d
 
 
 def test_unattended_run_needs_yes(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, admin = pg_db
     result = run_cli("--database-url", url, "upgrade", cwd=tmp_path, input="y\n")
     assert result.code == 3 and "pass --yes" in result.err
@@ -77,6 +80,7 @@ def test_unattended_run_needs_yes(pg_db: tuple[str, str], tmp_path: Path) -> Non
     ("stamp", "head", "--purge", "--sql"),
 ])
 def test_odd_targets_are_one_line_usage_errors(pg_db: tuple[str, str], tmp_path: Path, args: tuple[str, ...]) -> None:
+    reference_project(tmp_path)
     url, admin = pg_db
     result = run_cli("--database-url", url, *args, cwd=tmp_path)
     assert result.code == 2, result.text
@@ -120,6 +124,7 @@ def test_legacy_ini_version_locations_without_path_separator(tmp_path: Path, sql
 
 
 def test_sslmode_in_url_is_understood(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     url, _ = pg_db
     result = run_cli("--database-url", url + "?sslmode=disable", "status", "--json", cwd=tmp_path)
     assert result.code == 0, result.text
@@ -132,24 +137,31 @@ def test_passwords_with_at_sign_space_or_keyword_form_are_masked(tmp_path: Path)
     remember("my secret")
     assert mask_url("postgresql://postgres:my secret@127.0.0.1/x") == "postgresql://postgres:***@127.0.0.1/x"
     cfg = tmp_path / "migctl.yaml"
-    cfg.write_text("environments:\n  prod:\n    database_url: postgresql://app:${PROD_DB_PASSWORD}@127.0.0.1:1/rag\n")
+    cfg.write_text("\n".join(REFERENCE_SECTIONS) + "\n"
+                   "environments:\n  prod:\n    database_url: postgresql://app:${PROD_DB_PASSWORD}@127.0.0.1:1/rag\n")
     result = run_cli("--config", str(cfg), "status", cwd=tmp_path, env=clean_env(PROD_DB_PASSWORD="Xy@Secret9"))
     assert result.code == 1 and "Secret9" not in result.text and "app:***@" in result.err
     result = run_cli("--database-url", "host=db user=app password=Hunter2-secret dbname=rag", "status", cwd=tmp_path)
     assert result.code == 2 and "Hunter2-secret" not in result.text
 
 
-def test_config_is_found_in_a_parent_directory(pg_db: tuple[str, str], tmp_path: Path) -> None:
-    url, _ = pg_db
-    write_config(tmp_path, url, name="staging")
+def test_config_is_not_looked_for_in_parent_directories(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """As alembic with its alembic.ini: the current directory's config only, else --config."""
+    url, admin = pg_db
+    cfg = write_config(tmp_path, url, name="staging")
     sub = tmp_path / "app" / "deep"
     sub.mkdir(parents=True)
-    status = json.loads(run_cli("status", "--json", cwd=sub).out)
+    result = run_cli("status", "--json", cwd=sub)
+    assert result.code == 2 and result.err == (
+        "migctl: error: no migctl.yaml or alembic.ini here: run 'migctl init-project', or pass --config\n")
+    assert pg_scalar(admin, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == 0
+    status = json.loads(run_cli("--config", str(cfg), "status", "--json", cwd=sub).out)
     assert status["environment"] == "staging"
     assert not (sub / ".migctl").exists()
 
 
 def test_password_with_an_unencoded_at_sign_connects(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    reference_project(tmp_path)
     """Operators paste passwords with "@" into URLs unencoded; migctl encodes them for the
     driver instead of connecting to a host made of the password's tail."""
     import psycopg

@@ -14,7 +14,13 @@ import pytest
 from migctl.core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
 from migctl.core.vector.stores.milvus import MilvusStore
 from migctl.core.vector.stores.milvus_schema import capabilities_for, parse_server_version
-from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, load_templates
+from migctl.core.vector.templates import (
+    DEFAULT_TEMPLATES,
+    CollectionSpec,
+    FieldSpec,
+    IndexSpec,
+    load_templates,
+)
 
 from tests import milvus_servers
 from tests.support import unique_name
@@ -62,9 +68,9 @@ async def test_connect_reports_server_and_capabilities(store: MilvusStore) -> No
         assert not caps.truncate and caps.partition_load and not store.nullable
 
 
-@pytest.mark.parametrize("template", sorted(load_templates().collections))
+@pytest.mark.parametrize("template", sorted(load_templates(DEFAULT_TEMPLATES).collections))
 async def test_create_from_template_describes_as_created(store: MilvusStore, template: str) -> None:
-    spec = load_templates().collection(template).renamed(unique_name(template))
+    spec = load_templates(DEFAULT_TEMPLATES).collection(template).renamed(unique_name(template))
     await store.create_collection(spec)
     live = await store.describe(spec.name)
     assert live is not None
@@ -157,7 +163,7 @@ def chunk_rows(ids: list[int], dim: int) -> list[dict[str, object]]:
 
 @pytest.mark.slow
 async def test_copy_rows_in_key_order(store: MilvusStore) -> None:
-    spec = load_templates().collection("chunk").renamed(unique_name("rows"))  # Bounded consistency
+    spec = load_templates(DEFAULT_TEMPLATES).collection("chunk").renamed(unique_name("rows"))  # Bounded consistency
     await store.create_collection(spec)
     ids = random.Random(3).sample(range(1, 1_000_000), 5000)  # written out of key order
     rows = chunk_rows(ids, spec.dim)
@@ -203,7 +209,7 @@ async def test_copy_rows_moves_every_column_unchanged_page_by_page(store: Milvus
     while one is written): a dense run of keys, then sparse ones, every field type of the
     ``chunk`` template, pages of 700; a call with another starting key than the one read
     ahead reads afresh; rows needing a fill value go through Python rows."""
-    chunk = load_templates().collection("chunk")
+    chunk = load_templates(DEFAULT_TEMPLATES).collection("chunk")
     source, target, partial = (chunk.renamed(unique_name(n)) for n in ("src", "dst", "part"))
     for spec in (source, target, partial):
         await store.create_collection(spec)

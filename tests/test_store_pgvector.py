@@ -13,12 +13,18 @@ from migctl.core.vector.render import pgvector_index_name
 from migctl.core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
 from migctl.core.vector.stores.pgvector import PgVectorStore
 from migctl.core.vector.stores.pgvector_catalog import asyncpg_dsn
-from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec, load_templates
+from migctl.core.vector.templates import (
+    DEFAULT_TEMPLATES,
+    CollectionSpec,
+    FieldSpec,
+    IndexSpec,
+    load_templates,
+)
 from migctl.core.vector.yaml_source import TemplateError
 
 from tests.support import APP_PASSWORD
 
-TEMPLATES = load_templates().collections
+TEMPLATES = load_templates(DEFAULT_TEMPLATES).collections
 
 
 def small(name: str = "items", dim: int = 8, index: str = "HNSW") -> CollectionSpec:

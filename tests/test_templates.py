@@ -73,7 +73,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def shipped() -> TemplateSet:
-    return load_templates()
+    return load_templates(DEFAULT_TEMPLATES)
 
 
 def test_shipped_templates_load(shipped: TemplateSet) -> None:

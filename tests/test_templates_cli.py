@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support import run_cli
+from tests.support import reference_project, run_cli
 
 
 def test_list_and_show(tmp_path: Path) -> None:
+    reference_project(tmp_path)
     listed = json.loads(run_cli("templates", "list", "--json", cwd=tmp_path).out)
     assert {r["name"]: r["dim"] for r in listed} == {"document": 768, "image": 512, "chunk": 768}
     ddl = run_cli("templates", "show", "document", "--store", "pgvector", cwd=tmp_path).out
@@ -19,6 +20,7 @@ def test_list_and_show(tmp_path: Path) -> None:
 
 
 def test_bad_template_file_and_names(tmp_path: Path) -> None:
+    reference_project(tmp_path)
     bad = tmp_path / "t.yaml"
     bad.write_text("collection_templates:\n  evil:\n    fields:\n      - {name: 'x\"; DROP TABLE y; --', type: int64, primary: true}\n")
     result = run_cli("templates", "show", "evil", "--store", "pgvector", "--file", str(bad), cwd=tmp_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from migctl.core.vector.loader import load_chain
-from migctl.core.vector.templates import load_templates
+from migctl.core.vector.templates import DEFAULT_TEMPLATES, load_templates
 from migctl.tui.screens.confirm import ConfirmScreen
 from migctl.tui.screens.error import ErrorScreen
 from migctl.tui.screens.forms import CreateVectorMigrationScreen
@@ -190,7 +190,7 @@ async def test_create_vector_migration_through_the_form(pg_db: tuple[str, str], 
     assert len(created) == 1, created
     path = created.pop()
     assert "add_chunk_store" in path.name
-    chain = load_chain(versions, load_templates())
+    chain = load_chain(versions, load_templates(DEFAULT_TEMPLATES))
     newest = chain.migrations[-1]
     assert newest.description == "add chunk store" and newest.depends_on == "20250201_001"
     assert [op.describe().split()[0:3] for op in newest.operations] == [["create", "collection", "chunk"]]

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from migctl.core.embedded import free_port
 
-from tests.support import APP_PASSWORD, MIGCTL, clean_env
+from tests.support import APP_PASSWORD, MIGCTL, clean_env, reference_project
 
 
 def test_serve_answers_a_browser_and_keeps_the_password_out(tmp_path: Path) -> None:
+    reference_project(tmp_path)
     port = free_port()
     url = f"postgresql://app:{APP_PASSWORD}@127.0.0.1:1/nowhere"  # never connected to: nobody opens the page
     proc = subprocess.Popen([MIGCTL, "serve", "--port", str(port), "--database-url", url], cwd=tmp_path,

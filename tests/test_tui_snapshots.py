@@ -19,6 +19,7 @@ from migctl.tui.app import MigctlApp
 from migctl.tui.screens.confirm import ConfirmScreen
 from migctl.tui.screens.reset import ResetConfirmScreen
 
+from tests.support import REFERENCE_SECTIONS, REPO
 from tests.tui_support import ready, wait_for
 
 pytestmark = pytest.mark.slow
@@ -47,8 +48,10 @@ def fresh_app(snapshot_state: Path) -> MigctlApp:
     for sql in ("DROP DATABASE IF EXISTS migctl WITH (FORCE)", "CREATE DATABASE migctl"):
         subprocess.run([*psql, "-c", sql], check=True, capture_output=True)
     config = snapshot_state.parent / "migctl.yaml"
-    config.write_text(f"default_environment: dev\nstate_dir: {snapshot_state}\nenvironments:\n  dev:\n"
-                      "    vector:\n      store: pgvector\n")
+    config.write_text(f"default_environment: dev\nstate_dir: {snapshot_state}\n" + "\n".join(REFERENCE_SECTIONS)
+                      + "\nenvironments:\n  dev:\n    database_url: embedded\n    vector:\n      store: pgvector\n"
+                      f"      migrations_dir: {REPO / 'vector_migrations' / 'versions'}\n"
+                      f"      templates: {REPO / 'vector_migrations' / 'templates.yaml'}\n")
     return MigctlApp(load_environment(config_file=str(config)))
 
 

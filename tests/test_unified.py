@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import clean_env, pg_scalar, run_cli
+from tests.support import clean_env, pg_scalar, reference_project, run_cli
 from tests.vector_support import VectorTarget, fill, run_with_store
 
 
 @pytest.fixture()
 def embedded_home(tmp_path: Path):
+    reference_project(tmp_path)
     env = clean_env(MIGCTL_STATE_DIR=str(tmp_path / "state"))
     yield tmp_path, env
     run_cli("embedded", "stop", cwd=tmp_path, env=env)

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from migctl.core.vector.loader import DEFAULT_DIR, load_chain, next_version, write_migration
 from migctl.core.vector.model import MigrationError
-from migctl.core.vector.templates import load_templates
+from migctl.core.vector.templates import DEFAULT_TEMPLATES, load_templates
 
 
 def test_shipped_chain() -> None:
-    chain = load_chain()
+    chain = load_chain(DEFAULT_DIR, load_templates(DEFAULT_TEMPLATES))
     assert chain.versions == ["20250108_001", "20250115_001", "20250120_001", "20250201_001"]
     final = chain.states[-1]
     assert sorted(final.collections) == ["document", "image"]
@@ -32,13 +32,13 @@ def test_shipped_chain() -> None:
 
 def test_hash_is_stable_and_changes_with_the_operations(tmp_path: Path) -> None:
     shutil.copytree(DEFAULT_DIR, tmp_path / "v")
-    before = {m.version: m.operations_hash for m in load_chain(tmp_path / "v").migrations}
-    assert before == {m.version: m.operations_hash for m in load_chain().migrations}
+    before = {m.version: m.operations_hash for m in load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES)).migrations}
+    assert before == {m.version: m.operations_hash for m in load_chain(DEFAULT_DIR, load_templates(DEFAULT_TEMPLATES)).migrations}
     f = tmp_path / "v" / "20250201_001_rebuild_document_ivf.yaml"
     f.write_text(f.read_text().replace("description: Rebuild", "description: Re-build"))
-    assert load_chain(tmp_path / "v").migrations[3].operations_hash == before["20250201_001"], "description is not hashed"
+    assert load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES)).migrations[3].operations_hash == before["20250201_001"], "description is not hashed"
     f.write_text(f.read_text().replace("nlist: 256", "nlist: 512"))
-    assert load_chain(tmp_path / "v").migrations[3].operations_hash != before["20250201_001"]
+    assert load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES)).migrations[3].operations_hash != before["20250201_001"]
 
 
 def _write(directory: Path, name: str, body: dict | str) -> Path:
@@ -88,7 +88,7 @@ def test_bad_migration_files(tmp_path: Path, files: dict, message: str) -> None:
     for name, body in files.items():
         _write(tmp_path / "v", name, body)
     with pytest.raises(MigrationError, match=message.replace("(", r"\(")) as info:
-        load_chain(tmp_path / "v")
+        load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES))
     assert "\n" not in str(info.value)
 
 
@@ -97,30 +97,30 @@ def test_dropping_data_needs_a_downgrade_block(tmp_path: Path) -> None:
     _write(tmp_path / "v", "20250102_001_b.yaml", {"version": "20250102_001", "description": "drop",
                                                    "depends_on": "20250101_001",
                                                    "operations": [{"drop_collection": {"name": "docs"}}]})
-    chain = load_chain(tmp_path / "v")
+    chain = load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES))
     with pytest.raises(MigrationError, match="no safe inverse"):
         chain.migrations[1].downgrade(chain.state_after("20250101_001"))
     _write(tmp_path / "v", "20250102_001_b.yaml", {
         "version": "20250102_001", "description": "drop", "depends_on": "20250101_001",
         "operations": [{"drop_collection": {"name": "docs"}}],
         "downgrade": [{"create_collection": {"name": "docs", "template": "document"}}]})
-    chain = load_chain(tmp_path / "v")
+    chain = load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES))
     assert [op.kind for op in chain.migrations[1].downgrade(chain.state_after("20250101_001"))] == ["create_collection"]
 
 
 def test_create_migration_writes_the_next_numbered_file(tmp_path: Path) -> None:
     shutil.copytree(DEFAULT_DIR, tmp_path / "v")
-    chain = load_chain(tmp_path / "v")
+    chain = load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES))
     assert next_version(chain, date(2025, 3, 1)) == "20250301_001"
-    templates = load_templates()
+    templates = load_templates(DEFAULT_TEMPLATES)
     path = write_migration(tmp_path / "v", chain, templates, "Add chunks!", ["chunk"], date(2025, 3, 1))
     assert path.name == "20250301_001_add_chunks.yaml"
-    chain = load_chain(tmp_path / "v")
+    chain = load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES))
     assert chain.latest == "20250301_001" and "chunk" in chain.states[-1].collections
     assert next_version(chain, date(2025, 3, 1)) == "20250301_002"
     empty = write_migration(tmp_path / "v", chain, templates, "tweak", [], date(2025, 3, 1))
-    assert load_chain(tmp_path / "v").latest == "20250301_002" and empty.is_file()
+    assert load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES)).latest == "20250301_002" and empty.is_file()
     with pytest.raises(MigrationError, match="already exists"):
-        write_migration(tmp_path / "v", load_chain(tmp_path / "v"), templates, "again", ["chunk"], date(2025, 3, 2))
+        write_migration(tmp_path / "v", load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES)), templates, "again", ["chunk"], date(2025, 3, 2))
     with pytest.raises(MigrationError, match="dated after today"):
-        next_version(load_chain(tmp_path / "v"), date(2025, 1, 1))
+        next_version(load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES)), date(2025, 1, 1))

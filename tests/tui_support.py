@@ -21,12 +21,16 @@ def console_config(tmp: Path, url: str, *, name: str = "test", protected: bool =
         lines.append("    protected: true")
     if alembic_ini is not None:
         lines += ["    alembic:", f"      ini: {alembic_ini}"]
-    lines += ["    vector:", f"      store: {store}"]
+    else:  # the bundled reference project, named as a user's config would name it
+        lines += ["    alembic:", f"      script_location: {REPO / 'alembic'}", f"    seed_sql: {REPO / 'sql' / 'common'}"]
+    lines += ["    vector:", f"      store: {store}", f"      templates: {REPO / 'vector_migrations' / 'templates.yaml'}"]
     if copy_vector_migrations:
         versions = tmp / "vector_versions"
         if not versions.exists():
             shutil.copytree(REPO / "vector_migrations" / "versions", versions)
         lines.append(f"      migrations_dir: {versions}")
+    else:
+        lines.append(f"      migrations_dir: {REPO / 'vector_migrations' / 'versions'}")
     path = tmp / "migctl.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path

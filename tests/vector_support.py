@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.support import REFERENCE_SECTIONS, REPO
+
 DIM = 768
 
 
@@ -35,14 +37,14 @@ class VectorTarget:
 
 def write_vector_config(tmp: Path, database_url: str, store: str, uri: str | None = None,
                         migrations_dir: Path | None = None, token: str | None = None) -> Path:
-    lines = ["default_environment: t", f"state_dir: {tmp / 'state'}", "environments:", "  t:",
-             f'    database_url: "{database_url}"', "    vector:", f"      store: {store}"]
+    lines = ["default_environment: t", f"state_dir: {tmp / 'state'}", *REFERENCE_SECTIONS, "environments:", "  t:",
+             f'    database_url: "{database_url}"', "    vector:", f"      store: {store}",
+             f"      templates: {REPO / 'vector_migrations' / 'templates.yaml'}",
+             f"      migrations_dir: {migrations_dir or REPO / 'vector_migrations' / 'versions'}"]
     if uri:
         lines.append(f'      uri: "{uri}"')
     if token:
         lines.append(f'      token: "{token}"')
-    if migrations_dir:
-        lines.append(f"      migrations_dir: {migrations_dir}")
     path = tmp / "migctl.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path

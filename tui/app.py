@@ -66,7 +66,10 @@ class MigctlApp(Operations, App[int]):
         self.environment = environment
         self.vector_store_type = vector_store_type
         self.lock_timeout = lock_timeout
-        self.vector_enabled = vector
+        # The vector side only when the environment configures one: otherwise the console opens
+        # no Milvus Lite and says "vector: not configured".
+        self.vector_configured = environment.vector_configured or vector_store_type is not None
+        self.vector_enabled = vector and self.vector_configured
         self.core = CoreThread()
         self.api: Any = None
         self.status: dict[str, Any] = {}
@@ -213,6 +216,13 @@ class MigctlApp(Operations, App[int]):
             header.relational_state = f"error: {first_line(exc)}"
         if self.vector_enabled:
             await self._refresh_vector()
+        elif not self.vector_configured:
+            from migctl.core.vector.settings import not_configured_message
+
+            header.vector_state = "not configured"
+            note = "vector: not configured (" + not_configured_message(self.environment).split(": ", 1)[1] + ")"
+            for name in ("vector", "collections", "templates"):
+                self._pane(name).show_note(note)
 
     async def _refresh_vector(self) -> None:
         header = self.query_one(StatusHeader)

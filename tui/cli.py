@@ -262,6 +262,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from migctl.tui import cli_local
 
         return await cli_local.run(args)
+    if cmd in ("vector", "collections", "create-migration"):
+        environment = args.environment
+        if not environment.vector_configured:
+            from migctl.core.errors import UsageError
+            from migctl.core.vector.settings import not_configured_message
+
+            raise UsageError(not_configured_message(environment))
     api = await _open(args)
     try:
         return await _run_command(api, args)
@@ -396,10 +403,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_file = None
     try:
+        if args.command == "init-project":
+            _setup_logging(args, None)
+            from migctl.tui.cli_local import init_project
+
+            return init_project(args)
         if args.command not in ("history", "heads", "branches", "embedded", "templates"):
             from migctl.core.config import load_environment
 
-            args.environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
+            args.environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"),
+                                                vector_store_type=_opt(args, "vector_store_type"))
             log_file = args.environment.log_file
         _setup_logging(args, log_file, to_stderr=args.command != "tui")
         if args.command in ("tui", "serve"):

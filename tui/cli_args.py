@@ -82,8 +82,9 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
         "Operate Alembic schemas (and vector collections) safely: plan, confirm, lock, audit."),
         epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
                "(lock held, confirmation declined, drift), 4 check found problems. Under --json a "
-               "failure also prints {\"error\": ..., \"exit\": N} on stdout. With no database configured, migctl "
-               "uses an embedded PostgreSQL 18 + pgvector under .migctl/.")
+               "failure also prints {\"error\": ..., \"exit\": N} on stdout. migctl reads ./migctl.yaml "
+               "(or --config, [tool.migctl] in ./pyproject.toml), else ./alembic.ini; 'migctl init-project' "
+               "writes one.")
     parser.add_argument("--version", action=_Version, nargs=0, help="show migctl's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -143,12 +144,21 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
                     help="milvus schema or pgvector DDL (default: $VECTOR_STORE_TYPE or milvus)")
     for q in (tl, ts):
         q.add_argument("--file", metavar="PATH", default=None,
-                       help="templates file (default: vector_migrations/templates.yaml)")
+                       help="templates file (default: the environment's, vector_migrations/templates.yaml next to the config)")
     from migctl.tui import cli_vector
 
     cli_vector.add_commands(add, g, _Parser)
     p = add("completion", "print a shell completion script (argcomplete): eval \"$(migctl completion bash)\"")
     p.add_argument("shell", choices=COMPLETION_SHELLS)
+    p = add("init-project", "write a new project here (migctl.yaml, alembic/), as `alembic init` does; "
+                            "never overwrites a file")
+    p.add_argument("directory", nargs="?", default=".", metavar="DIR", help="where (default: here)")
+    p.add_argument("--vector-store", choices=["milvus", "pgvector", "none"], default="none",
+                   help="also a vector side: vector_migrations/ and a vector: section (default: none)")
+    p.add_argument("--example", action="store_true",
+                   help="copy the RAG reference project (alembic/, vector_migrations/, sql/common/)")
+    p.add_argument("--alembic-ini", metavar="PATH", default=None,
+                   help="adopt an existing Alembic project: write only migctl.yaml, pointing at PATH")
     p = add("embedded", "the embedded PostgreSQL under .migctl/")
     p.add_argument("action", choices=["start", "stop", "status"])
     return parser

@@ -73,7 +73,16 @@ def _templates(args: argparse.Namespace) -> int:
 
     from migctl.core.vector.templates import load_templates
 
-    templates = load_templates(Path(args.file) if args.file else None)
+    if args.file:
+        path = Path(args.file)
+    else:  # the environment's templates file; a usage error when it has no vector side
+        from migctl.core.config import load_environment
+        from migctl.core.vector.settings import vector_settings
+
+        environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"),
+                                       vector_store_type=_opt(args, "vector_store_type"))
+        path = vector_settings(environment, _opt(args, "vector_store_type")).templates
+    templates = load_templates(path)
     as_json = _opt(args, "json", False)
     if args.templates_action == "list":
         rows = [{"name": name, "dim": spec.dim, "vector_field": spec.vector_field.name,
@@ -104,7 +113,7 @@ def _embedded(args: argparse.Namespace) -> int:
     from migctl.core.embedded import EmbeddedPostgres
 
     environment = load_environment(_opt(args, "config"), _opt(args, "env"), None, environ={
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)})
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}, require_project=False)
     server = EmbeddedPostgres(environment.state_dir)
     lite = _embedded_lite(environment)
     if args.action == "start":
@@ -138,7 +147,26 @@ def _embedded_lite(environment: Any) -> Any:
     from migctl.core.vector.lite_server import LiteServer, is_local_path
     from migctl.core.vector.settings import vector_settings
 
+    if not environment.vector_configured:
+        return None
     settings = vector_settings(environment)
     if settings.store != "milvus" or not is_local_path(settings.uri):
         return None
     return LiteServer(settings.uri or "")
+
+
+def init_project(args: argparse.Namespace) -> int:
+    """``migctl init-project``: files only, no database."""
+    from migctl.core.scaffold import init_project as scaffold
+
+    result = scaffold(args.directory, vector_store=args.vector_store, example=args.example,
+                      alembic_ini=args.alembic_ini)
+    if _opt(args, "json", False):
+        _print_json({"directory": str(result.directory), "written": [str(p) for p in result.written],
+                     "directories": [str(p) for p in result.directories]})
+        return EXIT_OK
+    for path in (*result.written, *result.directories):
+        _print(f"created {path}{'/' if path.is_dir() else ''}")
+    where = "" if str(args.directory) in (".", "") else f"cd {args.directory} && "
+    _print(f"next: {where}migctl --database-url URL status   (or set database_url in migctl.yaml)")
+    return EXIT_OK

@@ -134,8 +134,9 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
 
     as_json = cli._opt(args, "json", False)
     created = False
+    skip_vector = args.skip_vector_db or not api.vector_configured
     if getattr(args, "force_recreate", False) and not args.dry_run:
-        reset_plan = await api.plan_reset(skip_vector=args.skip_vector_db)
+        reset_plan = await api.plan_reset(skip_vector=skip_vector)
         if not as_json:
             sys.stderr.write("\n".join(reset_plan.lines()) + "\n")
         go, confirm_env, why = cli._confirm_text(f"--force-recreate: drop everything above in "
@@ -147,8 +148,10 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
         sys.stderr.write(f"reset done; backup in {folder}\n" if folder else "reset done\n")
     if args.command == "init" and not args.dry_run:
         created = await api.prepare_init()
-    plan = await api.plan_migrate(skip_vector=args.skip_vector_db, with_sql=args.dry_run)
-    lines = plan_lines(plan.relational) + ([] if plan.vector is None else vector_plan_lines(plan.vector, api.environment.name))
+    plan = await api.plan_migrate(skip_vector=skip_vector, with_sql=args.dry_run)
+    lines = plan_lines(plan.relational) + (
+        ([] if skip_vector and api.vector_configured else ["vector: not configured"]) if plan.vector is None
+        else vector_plan_lines(plan.vector, api.environment.name))
     if args.dry_run:
         cli._print_json(plan.as_dict()) if as_json else _out(cli, "\n".join(lines))
         return cli.EXIT_OK
@@ -166,12 +169,14 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
     result = await api.execute_migrate(plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
     result.created_database = created
     summary = {"created_database": created, "relational_applied": result.relational_applied,
-               "seeded": result.seeded, "vector_applied": result.vector_applied}
+               "seeded": result.seeded, "vector_applied": result.vector_applied,
+               "vector_configured": api.vector_configured}
     if as_json:
         cli._print_json(summary)
     else:
         _out(cli, f"{args.command} done: {len(result.relational_applied)} revision(s), "
-                  f"{len(result.vector_applied)} vector migration(s)"
+                  + (f"{len(result.vector_applied)} vector migration(s)" if api.vector_configured
+                     else "vector: not configured")
                   + (f", seed files {', '.join(result.seeded)}" if result.seeded else "")
                   + ("; database created" if created else ""))
     return cli.EXIT_OK
@@ -192,8 +197,8 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
             cli, f"restored {result['tables']} table(s)"
                  + "".join(f", {n}: {c} rows" for n, c in result["collections"].items()))
         return cli.EXIT_OK
-    plan = await api.plan_reset(skip_vector=args.skip_vector_db, backup=not args.no_backup,
-                                skip_relational=args.skip_relational)
+    plan = await api.plan_reset(skip_vector=args.skip_vector_db or not api.vector_configured,
+                                backup=not args.no_backup, skip_relational=args.skip_relational)
     why = "reset needs --confirm-reset; nothing was changed"
     if as_json and not args.confirm_reset:  # one object: the plan and the refusal
         cli._print_json({"error": f"refused: {why}", "exit": cli.EXIT_REFUSED, "plan": plan.as_dict()})

@@ -117,6 +117,8 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         lines.append("drifted:     none")
     lock = status.get("lock")
     lines.append(f"lock:        {'held by ' + lock['who'] + ' running ' + lock['operation'] if lock else 'free'}")
+    if status.get("vector_configured") is False:
+        lines.append("vector: not configured")
     return lines
 
 

@@ -2,7 +2,7 @@
 confirmation, run it with the console marked busy, report the end (or the failure).
 
 A mixin of :class:`tui.app.MigctlApp`, which provides ``api``, ``environment``, ``call``,
-``_pane``, ``refresh_state``, ``load_graph``, ``lock_timeout`` and ``vector_enabled``.
+``_pane``, ``refresh_state``, ``load_graph``, ``lock_timeout``, ``vector_enabled`` and ``vector_configured``.
 """
 
 from __future__ import annotations
@@ -127,6 +127,8 @@ class Operations:
         lines = plan_lines(plan.relational)
         if plan.vector is not None:
             lines += [""] + vector_plan_lines(plan.vector, self.environment.name)
+        elif not self.vector_configured:
+            lines += ["", "vector: not configured"]
         if command == "init":
             lines += ["", "Seed data: sql/common/*.sql (idempotent)"]
         typed = await self.push_screen_wait(_confirm_screen(

@@ -198,8 +198,9 @@ async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None
                     await conn.execute(text(f"DROP FUNCTION IF EXISTS {function} CASCADE"))
                 if plan.scope != "vector":
                     await conn.execute(text("DROP EXTENSION IF EXISTS vector CASCADE"))
-                schema = api.vector.settings.schema if api.vector.settings.store == "pgvector" else None
-                if schema and schema != "public" and plan.scope != "relational":
+                schema = (api.vector.settings.schema if plan.scope != "relational"
+                          and api.vector.settings.store == "pgvector" else None)
+                if schema and schema != "public":
                     await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
                 if plan.scope != "vector":
                     await conn.execute(text("DELETE FROM migctl_revision_checksums"))

@@ -9,14 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migctl.core.config import PROJECT_ROOT
 from migctl.core.events import Notice
 from migctl.core.lock import MigrationLock
 from migctl.core.ops.target import Target
 from migctl.core.relational.plan import Plan
 from migctl.core.vector.migrator import VectorPlan
-
-SEED_DIR = PROJECT_ROOT / "sql" / "common"
 
 
 @dataclass
@@ -114,12 +111,12 @@ async def ensure_vector_extension(api: Target) -> None:
 
 
 async def run_seed_sql(api: Target, directory: Path | None = None) -> list[str]:
-    """Run ``sql/common/*.sql`` in name order (bundled schema only; the scripts are idempotent)."""
-    from migctl.core.config import BUNDLED_ALEMBIC
+    """Run the environment's ``seed_sql:`` folder (``*.sql`` in name order) on PostgreSQL;
+    the scripts are meant to be idempotent. Nothing when none is configured."""
     from migctl.core.db import dialect_of
 
-    directory = directory or SEED_DIR
-    if api.environment.alembic.script_location != BUNDLED_ALEMBIC or dialect_of(api.url) != "postgresql":
+    directory = directory or api.environment.seed_dir
+    if directory is None or dialect_of(api.url) != "postgresql":
         return []
     files = sorted(directory.glob("*.sql")) if directory.is_dir() else []
     async with api.relational.connection() as conn:

@@ -40,13 +40,13 @@ from migctl.core.vector.model import (
 from migctl.core.vector.templates import (
     TemplateSet,
     _name_problem,
-    load_templates,
     parse_collection,
     parse_field,
     parse_index,
 )
 from migctl.core.vector.yaml_source import TemplateError, display_path, read_yaml
 
+# The reference project's migrations (tests and `init-project --example`); never a default.
 DEFAULT_DIR = PROJECT_ROOT / "vector_migrations" / "versions"
 VERSION = re.compile(r"^\d{8}_\d{3}$")
 FILE_NAME = re.compile(r"^(?P<version>\d{8}_\d{3})_(?P<slug>[a-z0-9][a-z0-9_]*)\.ya?ml$")
@@ -203,10 +203,8 @@ def _read_file(path: Path) -> Mapping[str, Any]:
     return data
 
 
-def load_chain(directory: Path | None = None, templates: TemplateSet | None = None) -> MigrationChain:
+def load_chain(directory: Path, templates: TemplateSet) -> MigrationChain:
     """Every migration file of ``directory`` as one validated chain."""
-    directory = directory or DEFAULT_DIR
-    templates = templates or load_templates()
     files = sorted(p for p in directory.glob("*.y*ml")) if directory.is_dir() else []
     raw: dict[str, tuple[Path, Mapping[str, Any]]] = {}
     for path in files:

@@ -2,7 +2,9 @@
 
 Precedence as everywhere: flags > environment (``VECTOR_STORE_TYPE``, ``MILVUS_URI`` or
 ``MILVUS_HOST``/``MILVUS_PORT``, ``MILVUS_TOKEN``) > the environment's ``vector:`` section in
-``migctl.yaml`` > the embedded default, Milvus Lite in ``<state_dir>/milvus.db``.
+``migctl.yaml`` > Milvus Lite in ``<state_dir>/milvus.db``. The vector side exists only when
+one of these configures it (``Environment.vector_configured``); migration files and templates
+default to ``vector_migrations/`` next to the config file.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from migctl.core.config import PROJECT_ROOT, Environment
-from migctl.core.errors import ConfigError
+from migctl.core.config import Environment
+from migctl.core.errors import ConfigError, UsageError
 from migctl.core.secrets import mask_url, remember
 
 STORE_TYPES = ("milvus", "pgvector")
+
+
+def not_configured_message(environment: Environment) -> str:
+    return (f"vector store not configured for environment {environment.name}: add a 'vector:' section to it "
+            "in migctl.yaml, set VECTOR_STORE_TYPE or MILVUS_URI, or pass --vector-store-type")
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,12 @@ class VectorSettings:
 
 def vector_settings(environment: Environment, store_type: str | None = None,
                     environ: Mapping[str, str] | None = None) -> VectorSettings:
+    """The vector side of ``environment``; a :class:`UsageError` when nothing configures one."""
     environ = os.environ if environ is None else environ
+    if not environment.vector_configured and store_type is None:
+        raise UsageError(not_configured_message(environment))
     section = dict(environment.vector or {})
-    base = environment.config_file.parent if environment.config_file else Path.cwd()
+    base = environment.base_dir
     store = store_type or environ.get("VECTOR_STORE_TYPE") or section.get("store") or "milvus"
     if store not in STORE_TYPES:
         raise ConfigError(f"unknown vector store type {store!r}: use milvus or pgvector")
@@ -54,8 +64,8 @@ def vector_settings(environment: Environment, store_type: str | None = None,
     embedded = store == "milvus" and not uri
     if embedded:
         uri = str(environment.state_dir / "milvus.db")
-    migrations = Path(section.get("migrations_dir") or PROJECT_ROOT / "vector_migrations" / "versions")
-    templates = Path(section.get("templates") or PROJECT_ROOT / "vector_migrations" / "templates.yaml")
+    migrations = Path(section.get("migrations_dir") or "vector_migrations/versions")
+    templates = Path(section.get("templates") or "vector_migrations/templates.yaml")
     schema = str(section.get("schema") or "vectors")
     return VectorSettings(store, uri if store == "milvus" else None, token,
                           migrations if migrations.is_absolute() else base / migrations,

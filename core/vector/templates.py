@@ -37,6 +37,7 @@ CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
 STORES = ("milvus", "pgvector")
 SECTIONS = ("base_configs", "field_templates", "index_templates", "collection_templates")
 MAX_NAME = 63  # PostgreSQL truncates longer identifiers silently
+# The reference project's templates (tests and `init-project --example`); never a default.
 DEFAULT_TEMPLATES = PROJECT_ROOT / "vector_migrations" / "templates.yaml"
 
 # Build parameters per index type: name -> (min, max, default). Defaults are filled in when a
@@ -337,13 +338,13 @@ def _store_problem(spec: CollectionSpec, store: str) -> Problem | None:
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def load_templates(path: Path | None = None) -> TemplateSet:
-    """Read and check a whole templates file (default: ``vector_migrations/templates.yaml``).
+def load_templates(path: Path) -> TemplateSet:
+    """Read and check a whole templates file (an environment's: ``VectorSettings.templates``).
 
     Every template is checked, used or not, so a typo fails at load rather than at the
     migration that first needs it.
     """
-    path = Path(path) if path is not None else DEFAULT_TEMPLATES
+    path = Path(path)
     file = display_path(path)
     root = read_yaml(path, file=file)
     at = Origin(file, "", root)

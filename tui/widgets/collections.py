@@ -36,3 +36,6 @@ class CollectionsPane(Container):
 
     def show_error(self, message: str) -> None:
         self.query_one("#collections-summary", Static).update(f"vector store unavailable: {message}")
+
+    def show_note(self, text: str) -> None:
+        self.query_one("#collections-summary", Static).update(text)

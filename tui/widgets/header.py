@@ -32,7 +32,7 @@ class StatusHeader(Static):
         text.append(f"  {self.url}")
         text.append("\n")
         text.append(f" db: {self.relational_state}")
-        text.append(f" · vector: {self.store} {self.vector_state}")
+        text.append(" · vector: " + " ".join(part for part in (self.store, self.vector_state) if part))
         if self.lock:
             text.append(f" · lock held by {self.lock}", style="bold")
         else:

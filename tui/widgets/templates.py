@@ -43,6 +43,10 @@ class TemplatesPane(Container):
         self.query_one("#templates-detail", Static).update(f"error: {message}")
         self.add_class("-invalid")
 
+    def show_note(self, text: str) -> None:
+        self.query_one("#templates-table", DataTable).clear()
+        self.query_one("#templates-summary", Static).update(text)
+
     def _detail(self) -> None:
         table = self.query_one("#templates-table", DataTable)
         if not table.row_count:

@@ -52,6 +52,9 @@ class VectorPane(Container):
     def show_error(self, message: str) -> None:
         self.query_one("#vector-summary", Static).update(f"vector store unavailable: {message}")
 
+    def show_note(self, text: str) -> None:
+        self.query_one("#vector-summary", Static).update(text)
+
     def _detail(self) -> None:
         version = self.selected
         row = next((r for r in self.rows if r["version"] == version), None)
