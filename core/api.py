@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from migctl.core.embedded import EmbeddedPostgres
     from migctl.core.ops.reset import ResetPlan
     from migctl.core.ops.unified import MigratePlan, MigrateResult
+    from migctl.core.scaffold import ScaffoldResult
     from migctl.core.vector.lite_server import LiteServer
     from migctl.core.vector.service import VectorService
     from migctl.core.vector.templates import CollectionSpec, TemplateSet
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "RevisionGraph", "RevisionNode",
     "embedded_postgres", "load_environment", "load_templates", "mask_url", "milvus_lite_server",
-    "render_collection", "revision_graph", "run_migrations_on_startup", "scrub",
+    "render_collection", "revision_graph", "run_migrations_on_startup", "scrub", "init_project",
+    "vector_not_configured", "vector_templates_path",
 ]
 
 
@@ -241,14 +243,38 @@ def load_templates(path: Path | None = None) -> TemplateSet:
     return load(path)
 
 
-def render_collection(spec: CollectionSpec, store: str) -> str:
+def render_collection(spec: CollectionSpec, store: str, *, validate: bool = True) -> str:
     """What a template creates on ``store`` (``milvus`` or ``pgvector``); a template the store
-    cannot hold is a usage error."""
+    cannot hold is a usage error (unless ``validate`` is off: the console shows both renderings
+    side by side)."""
     from migctl.core.vector.render import render_milvus, render_pgvector_ddl
     from migctl.core.vector.templates import validate_for_store
 
-    validate_for_store(spec, store)
+    if validate:
+        validate_for_store(spec, store)
     return render_milvus(spec) if store == "milvus" else render_pgvector_ddl(spec)
+
+
+def vector_not_configured(environment: Environment) -> str:
+    """The one line saying how to give an environment a vector side."""
+    from migctl.core.vector.settings import not_configured_message
+
+    return not_configured_message(environment)
+
+
+def vector_templates_path(environment: Environment, store_type: str | None = None) -> Path:
+    """The environment's collection templates file (a usage error when it has no vector side)."""
+    from migctl.core.vector.settings import vector_settings
+
+    return vector_settings(environment, store_type).templates
+
+
+def init_project(directory: str | Path = ".", *, vector_store: str = "none", example: bool = False,
+                 alembic_ini: str | None = None) -> ScaffoldResult:
+    """``migctl init-project``: write a new project's files (never overwriting one); no database."""
+    from migctl.core.scaffold import init_project as scaffold
+
+    return scaffold(directory, vector_store=vector_store, example=example, alembic_ini=alembic_ini)
 
 
 def embedded_postgres(environment: Environment) -> EmbeddedPostgres:
@@ -264,6 +290,8 @@ def milvus_lite_server(environment: Environment, store_type: str | None = None) 
     from migctl.core.vector.lite_server import LiteServer, is_local_path
     from migctl.core.vector.settings import vector_settings
 
+    if not environment.vector_configured and store_type is None:
+        return None
     settings = vector_settings(environment, store_type)
     if settings.store != "milvus" or not is_local_path(settings.uri):
         return None

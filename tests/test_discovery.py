@@ -99,7 +99,8 @@ def test_an_empty_directory_touches_no_database(machine_pg: PgServer, tmp_path: 
     empty.mkdir()
     for args in DATABASE_COMMANDS:
         result = run_cli("--database-url", url, *args, cwd=empty)
-        assert (result.code, result.out, result.err) == (2, "", f"migctl: error: {NO_PROJECT}\n"), args
+        out = json.dumps({"error": NO_PROJECT, "exit": 2}, indent=2) + "\n" if "--json" in args else ""
+        assert (result.code, result.out, result.err) == (2, out, f"migctl: error: {NO_PROJECT}\n"), args
         env_result = run_cli(*args, cwd=empty, env=clean_env(DATABASE_URL=url))
         assert (env_result.code, env_result.err) == (2, f"migctl: error: {NO_PROJECT}\n"), args
     assert pg_scalar(admin, USER_TABLES) == 0

@@ -397,12 +397,21 @@ def test_base_install_runs_an_alembic_project_on_postgresql(venv_base: Venv, out
 
 
 @pytest.mark.slow
-def test_base_install_names_the_async_extra_for_an_async_env(venv_base: Venv, outside: Path, machine_pg) -> None:
+def test_base_install_runs_an_async_env_and_names_the_async_extra(venv_base: Venv, outside: Path,
+                                                                  machine_pg) -> None:
+    """``alembic init -t async`` on the base install: a plain ``postgresql://`` URL runs on
+    psycopg's async mode (as plain alembic does); ``+asyncpg`` names the extra that brings it."""
     app_url, admin_url = machine_pg.create_database()
-    config = _alembic_project(venv_base, outside / "async_proj", app_url, template="async")
+    asyncpg_url = app_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    config = _alembic_project(venv_base, outside / "async_proj", asyncpg_url, template="async")
     up = venv_base.migctl("--config", str(config), "upgrade", "head", "--yes", cwd=outside)
     assert up.code == 2, up.text
     assert up.err.strip().splitlines()[-1].endswith("needs the 'async' extra: pip install 'migctl[async]'")
     assert "env.py" in up.err
     assert pg_scalar(admin_url, "SELECT to_regclass('public.widget')::text") is None
     assert pg_scalar(admin_url, "SELECT to_regclass('public.alembic_version')::text") is None
+
+    up = venv_base.migctl("--config", str(config), "--database-url", app_url, "upgrade", "head", "--yes",
+                          cwd=outside)
+    assert up.code == 0, up.text
+    assert pg_scalar(admin_url, "SELECT version_num FROM alembic_version") == "5a1e00000001"

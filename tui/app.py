@@ -11,9 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from migctl.core.config import Environment
 from migctl.core.errors import MigctlError, MissingExtra
 from migctl.tui.actions import ACTIONS, MUTATING, PANES
 from migctl.tui.core_thread import CoreThread
@@ -27,6 +26,9 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
+
+if TYPE_CHECKING:
+    from migctl.core.api import Environment
 
 T = TypeVar("T")
 LAZY_PANES = {"vector": ("migctl.tui.widgets.vector", "VectorPane"),
@@ -95,7 +97,7 @@ class MigctlApp(Operations, App[int]):
         yield Footer()
 
     def _display_url(self) -> str:
-        from migctl.core.secrets import mask_url
+        from migctl.core.errors import mask_url
 
         url = self.environment.database_url
         if url:
@@ -136,14 +138,14 @@ class MigctlApp(Operations, App[int]):
             api = Migctl.open(environment=self.environment, sink=self._sink, lock_timeout=self.lock_timeout,
                               vector_store_type=self.vector_store_type)
             if self.vector_enabled:
-                from migctl.core.vector.lite_server import LiteServer, is_local_path
+                from migctl.core.api import milvus_lite_server
 
-                settings = api.vector.settings
-                if settings.store == "milvus" and is_local_path(settings.uri):
-                    # Milvus Lite by path would run inside this process, sharing the GIL
-                    # with the UI: give it a process of its own.
-                    with contextlib.suppress(MissingExtra):  # the vector pane names the extra
-                        LiteServer(settings.uri).ensure_running()
+                # Milvus Lite by path would run inside this process, sharing the GIL with the
+                # UI: give it a process of its own.
+                with contextlib.suppress(MissingExtra):  # the vector pane names the extra
+                    lite = milvus_lite_server(self.environment, self.vector_store_type)
+                    if lite is not None:
+                        lite.ensure_running()
             return api
 
         return await asyncio.to_thread(open_both)
@@ -156,13 +158,13 @@ class MigctlApp(Operations, App[int]):
     @work(thread=True, group="graph", exit_on_error=False)
     def load_graph(self) -> None:
         """Read the revision files as text: the history shows before any database answers."""
-        from migctl.core.relational.project import AlembicProject
+        from migctl.core.api import revision_graph
 
         try:
             if self._graph_future is not None:
                 graph = self._graph_future.result()
             else:
-                graph = AlembicProject(self.environment.alembic).graph(self.environment.state_dir / "cache")
+                graph = revision_graph(self.environment)
         except MigctlError as exc:
             self.call_from_thread(self.show_error, "Cannot read the Alembic project", str(exc), exc.detail)
             graph = None
@@ -217,10 +219,10 @@ class MigctlApp(Operations, App[int]):
         if self.vector_enabled:
             await self._refresh_vector()
         elif not self.vector_configured:
-            from migctl.core.vector.settings import not_configured_message
+            from migctl.core.api import vector_not_configured
 
             header.vector_state = "not configured"
-            note = "vector: not configured (" + not_configured_message(self.environment).split(": ", 1)[1] + ")"
+            note = "vector: not configured (" + vector_not_configured(self.environment).split(": ", 1)[1] + ")"
             for name in ("vector", "collections", "templates"):
                 self._pane(name).show_note(note)
 
@@ -252,14 +254,15 @@ class MigctlApp(Operations, App[int]):
         path = str(api.vector.settings.templates)
 
         async def load() -> tuple[list[tuple[str, int, str, int]], dict[str, str]]:
-            from migctl.core.vector.render import render_milvus, render_pgvector_ddl
+            from migctl.core.api import render_collection
 
             templates = api.vector.templates
             rows, rendered = [], {}
             for name in sorted(templates.collections):
                 spec = templates.collection(name)
                 rows.append((name, spec.dim, f"{spec.index.index_type} {spec.index.metric}", len(spec.fields)))
-                rendered[name] = ("Milvus\n" + render_milvus(spec) + "\n\npgvector\n" + render_pgvector_ddl(spec))
+                rendered[name] = ("Milvus\n" + render_collection(spec, "milvus", validate=False)
+                                  + "\n\npgvector\n" + render_collection(spec, "pgvector", validate=False))
             return rows, rendered
 
         try:
@@ -381,7 +384,7 @@ class MigctlApp(Operations, App[int]):
 
 
 def _masked(url: str) -> str:
-    from migctl.core.secrets import mask_url
+    from migctl.core.errors import mask_url
 
     return mask_url(url)
 

@@ -37,7 +37,7 @@ def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
 
 
 def _setup_logging(args: argparse.Namespace, log_file: Any | None, to_stderr: bool = True) -> None:
-    from migctl.core.secrets import scrub
+    from migctl.core.errors import scrub
 
     class Scrubbing(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
@@ -265,10 +265,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if cmd in ("vector", "collections", "create-migration"):
         environment = args.environment
         if not environment.vector_configured:
+            from migctl.core.api import vector_not_configured
             from migctl.core.errors import UsageError
-            from migctl.core.vector.settings import not_configured_message
 
-            raise UsageError(not_configured_message(environment))
+            raise UsageError(vector_not_configured(environment))
     api = await _open(args)
     try:
         return await _run_command(api, args)
@@ -392,8 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "completion":
         sys.stdout.write(_completion_script(args.shell))
         return EXIT_OK
-    from migctl.core.errors import MigctlError
-    from migctl.core.secrets import scrub
+    from migctl.core.errors import MigctlError, scrub
 
     def fail(line: str, code: int) -> int:
         sys.stderr.write(f"migctl: {line}\n")
@@ -409,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return init_project(args)
         if args.command not in ("history", "heads", "branches", "embedded", "templates"):
-            from migctl.core.config import load_environment
+            from migctl.core.api import load_environment
 
             args.environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"),
                                                 vector_store_type=_opt(args, "vector_store_type"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from migctl.tui.cli import _open, _opt, _print, _print_json
 from migctl.tui.cli_args import EXIT_OK
@@ -22,11 +21,10 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _graph_only(args: argparse.Namespace) -> int:
-    from migctl.core.config import load_environment
-    from migctl.core.relational.project import AlembicProject
+    from migctl.core.api import load_environment, revision_graph
 
     environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
-    graph = AlembicProject(environment.alembic).graph()
+    graph = revision_graph(environment, cached=False)
     from migctl.tui.formatting import history_lines, revision_line
 
     as_json = _opt(args, "json", False)
@@ -71,17 +69,19 @@ async def _graph_only(args: argparse.Namespace) -> int:
 def _templates(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from migctl.core.vector.templates import load_templates
+    from migctl.core.api import (
+        load_environment,
+        load_templates,
+        render_collection,
+        vector_templates_path,
+    )
 
     if args.file:
         path = Path(args.file)
     else:  # the environment's templates file; a usage error when it has no vector side
-        from migctl.core.config import load_environment
-        from migctl.core.vector.settings import vector_settings
-
         environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"),
                                        vector_store_type=_opt(args, "vector_store_type"))
-        path = vector_settings(environment, _opt(args, "vector_store_type")).templates
+        path = vector_templates_path(environment, _opt(args, "vector_store_type"))
     templates = load_templates(path)
     as_json = _opt(args, "json", False)
     if args.templates_action == "list":
@@ -95,27 +95,23 @@ def _templates(args: argparse.Namespace) -> int:
             _print(f"{r['name']:<16} dim {r['dim']:<5} {r['index_type']:<9} {r['metric']:<6} "
                    f"fields: {', '.join(r['fields'])}")
         return EXIT_OK
-    from migctl.core.vector.render import render_milvus, render_pgvector_ddl
-    from migctl.core.vector.templates import validate_for_store
-
     spec = templates.collection(args.name)
     store = args.store or os.environ.get("VECTOR_STORE_TYPE") or "milvus"
-    validate_for_store(spec, store)
+    rendered = render_collection(spec, store)
     if as_json:
         _print_json({"name": args.name, "store": store, "spec": spec.as_dict()})
     else:
-        sys.stdout.write(render_milvus(spec) if store == "milvus" else render_pgvector_ddl(spec))
+        sys.stdout.write(rendered)
     return EXIT_OK
 
 
 def _embedded(args: argparse.Namespace) -> int:
-    from migctl.core.config import load_environment
-    from migctl.core.embedded import EmbeddedPostgres
+    from migctl.core.api import embedded_postgres, load_environment, milvus_lite_server
 
     environment = load_environment(_opt(args, "config"), _opt(args, "env"), None, environ={
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}, require_project=False)
-    server = EmbeddedPostgres(environment.state_dir)
-    lite = _embedded_lite(environment)
+    server = embedded_postgres(environment)
+    lite = milvus_lite_server(environment)
     if args.action == "start":
         server.ensure_running()
         _print(f"embedded PostgreSQL {server.version()} running: {server.url} (data in {server.data_dir})")
@@ -142,22 +138,9 @@ def _embedded(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _embedded_lite(environment: Any) -> Any:
-    """The Milvus Lite server of the embedded default, when the vector store is Milvus Lite."""
-    from migctl.core.vector.lite_server import LiteServer, is_local_path
-    from migctl.core.vector.settings import vector_settings
-
-    if not environment.vector_configured:
-        return None
-    settings = vector_settings(environment)
-    if settings.store != "milvus" or not is_local_path(settings.uri):
-        return None
-    return LiteServer(settings.uri or "")
-
-
 def init_project(args: argparse.Namespace) -> int:
     """``migctl init-project``: files only, no database."""
-    from migctl.core.scaffold import init_project as scaffold
+    from migctl.core.api import init_project as scaffold
 
     result = scaffold(args.directory, vector_store=args.vector_store, example=args.example,
                       alembic_ini=args.alembic_ini)

@@ -23,10 +23,10 @@ def read_graph_early(environment: Any) -> Future[Any]:
     """Start reading the revision files now, while Textual is still being imported."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from migctl.core.relational.project import AlembicProject
+    from migctl.core.api import revision_graph
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="migctl-graph")
-    future = pool.submit(lambda: AlembicProject(environment.alembic).graph(environment.state_dir / "cache"))
+    future = pool.submit(lambda: revision_graph(environment))
     pool.shutdown(wait=False)
     return future
 
