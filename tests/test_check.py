@@ -128,7 +128,8 @@ def test_check_offline_finds_a_vector_fork(tmp_path: Path) -> None:
     cfg.write_text(
         f"default_environment: t\nstate_dir: {tmp_path / 'state'}\nenvironments:\n  t:\n"
         f'    database_url: "{UNREACHABLE}"\n    alembic:\n      script_location: {PROJECT_ROOT / "alembic"}\n'
-        f"    vector:\n      store: milvus\n      uri: {tmp_path / 'milvus.db'}\n      migrations_dir: {versions}\n")
+        f"    vector:\n      store: milvus\n      uri: {tmp_path / 'milvus.db'}\n      migrations_dir: {versions}\n"
+        f"      templates: {PROJECT_ROOT / 'vector_migrations' / 'templates.yaml'}\n")
     assert _check(cfg, "--offline").code == 0
     second = versions / "20250120_001_documents_alias.yaml"
     fork = versions / "20250121_001_other_alias.yaml"
@@ -154,7 +155,8 @@ def test_check_vector_drift_on_milvus_lite(pg_db: tuple[str, str], tmp_path: Pat
     cfg.write_text(
         f"default_environment: t\nstate_dir: {tmp_path / 'state'}\nenvironments:\n  t:\n"
         f'    database_url: "{url}"\n    alembic:\n      script_location: {PROJECT_ROOT / "alembic"}\n'
-        f"    vector:\n      store: milvus\n      uri: {tmp_path / 'milvus.db'}\n      migrations_dir: {versions}\n")
+        f"    vector:\n      store: milvus\n      uri: {tmp_path / 'milvus.db'}\n      migrations_dir: {versions}\n"
+        f"      templates: {PROJECT_ROOT / 'vector_migrations' / 'templates.yaml'}\n")
     before = _check(cfg)
     assert before.code == 4, before.text
     assert before.out.splitlines()[-1] == ("vector pending: 4 migrations (20250108_001, 20250115_001, "
