@@ -37,6 +37,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import psycopg
+
 from migctl.core.embedded import EmbeddedPostgres  # the project is installed (editable) in the venv
 
 BIN = Path(sys.executable).parent

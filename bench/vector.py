@@ -56,6 +56,8 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from pgvector.asyncpg import register_vector
+
 from migctl.core.embedded import EmbeddedPostgres  # the project is installed (editable) in the venv
 from migctl.core.events import CopyProgress, Event
 from migctl.core.vector.executor import OperationExecutor, flat
@@ -69,7 +71,6 @@ from migctl.core.vector.templates import (
     IndexSpec,
     load_templates,
 )
-from pgvector.asyncpg import register_vector
 
 DIM = 768
 SCHEMA = "bench"

@@ -236,7 +236,7 @@ def revision_graph(environment: Environment, *, cached: bool = True) -> Revision
     return AlembicProject(environment.alembic).graph(environment.state_dir / "cache" if cached else None)
 
 
-def load_templates(path: Path | None = None) -> TemplateSet:
+def load_templates(path: Path) -> TemplateSet:
     """Collection templates from ``path`` (a templates.yaml)."""
     from migctl.core.vector.templates import load_templates as load
 
@@ -300,15 +300,14 @@ def milvus_lite_server(environment: Environment, store_type: str | None = None) 
 
 def _url_from_env_py(environment: Environment) -> str:
     """The URL the project's env.py configures; a usage error when it names none."""
-    from migctl.core.config import validate_url
+    from migctl.core.config import no_url_message, validate_url
     from migctl.core.errors import UsageError
     from migctl.core.relational.project import AlembicProject
     from migctl.core.relational.url_probe import url_from_env_py
 
     url = url_from_env_py(AlembicProject(environment.alembic))
     if url is None:
-        raise UsageError(f"no database URL for environment {environment.name}: pass --database-url, "
-                         "set DATABASE_URL or database_url in migctl.yaml")
+        raise UsageError(no_url_message(environment))
     return validate_url(url)
 
 

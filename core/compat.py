@@ -57,26 +57,22 @@ class DatabaseInitializer:
         self.env = env
 
     def initialize_all(self, force_recreate: bool = False, skip_vector_db: bool = False,
-                       vector_store_type: str = "milvus") -> dict[str, Any]:
-        from migctl.core.ops.reset import execute_reset, plan_reset
-        from migctl.core.ops.unified import (
-            ensure_database,
-            ensure_vector_extension,
-            execute_migrate,
-            plan_migrate,
-        )
+                       vector_store_type: str | None = None) -> dict[str, Any]:
+        """``vector_store_type``: overrides the environment's store; ``None`` keeps its own (a
+        relational-only environment stays relational-only)."""
 
         async def go() -> dict[str, Any]:
             async with Migctl.open(self.config_file, self.env, lock_timeout=60,
                                    vector_store_type=vector_store_type) as api:
+                skip_vector = skip_vector_db or not api.vector_configured
                 backup = None
                 if force_recreate:
-                    plan = await plan_reset(api, skip_vector=skip_vector_db)
-                    backup = await execute_reset(api, plan, confirm_env=api.environment.name)
-                created = await ensure_database(api)
-                await ensure_vector_extension(api)
-                plan = await plan_migrate(api, skip_vector=skip_vector_db)
-                result = await execute_migrate(api, plan, confirm_env=api.environment.name, seed=True, action="init")
+                    plan = await api.plan_reset(skip_vector=skip_vector)
+                    backup = await api.execute_reset(plan, confirm_env=api.environment.name)
+                created = await api.prepare_init()
+                plan = await api.plan_migrate(skip_vector=skip_vector)
+                result = await api.execute_migrate(plan, confirm_env=api.environment.name, seed=True,
+                                                   action="init")
                 return {"created_database": created, "backup": str(backup) if backup else None,
                         "relational_applied": result.relational_applied, "vector_applied": result.vector_applied,
                         "seeded": result.seeded}

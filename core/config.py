@@ -29,7 +29,6 @@ def _reference_project() -> Path:
 PROJECT_ROOT = _reference_project()
 BUNDLED_ALEMBIC = PROJECT_ROOT / "alembic"
 DEFAULT_CONFIG_NAME = "migctl.yaml"
-EMBEDDED_ENV_NAME = "embedded"
 ALEMBIC_ENV_NAME = "default"  # the one environment of a project found through ./alembic.ini
 NO_PROJECT = "no migctl.yaml or alembic.ini here: run 'migctl init-project', or pass --config"
 # What `alembic init` writes into sqlalchemy.url: a placeholder, not a URL.
@@ -188,12 +187,41 @@ def _tool_migctl(path: Path, text: str) -> Any:
     return (data.get("tool") or {}).get("migctl")
 
 
+# Every key a config file may hold: anything else is a typo that would otherwise be ignored
+# silently (a misspelt `vector:` leaves the vector side off).
+TOP_KEYS = ("default_environment", "state_dir", "log_file", "environments", "alembic", "vector", "seed_sql",
+            "check")
+ENVIRONMENT_KEYS = ("database_url", "protected", "alembic", "vector", "seed_sql", "log_file", "check")
+SECTION_KEYS = {
+    "alembic": ("script_location", "ini", "version_table", "version_table_schema"),
+    "vector": ("store", "uri", "token", "migrations_dir", "templates", "schema"),
+    "check": ("max_heads",),
+}
+
+
+def _known_keys(path: Path, where: str, mapping: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    import difflib
+
+    for key in mapping:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known)}"
+            raise ConfigError(f"config file {path}: unknown key {where}{key!r}{hint}")
+    for section, keys in SECTION_KEYS.items():
+        value = mapping.get(section)
+        if isinstance(value, dict) and section in known:
+            _known_keys(path, f"{where}{section}.", value, keys)
+
+
 def _check_shape(path: Path, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
     envs = data.get("environments", {})
     if not isinstance(envs, dict) or not all(isinstance(v, dict | type(None)) for v in envs.values()):
         raise ConfigError(f"config file {path}: 'environments' must map names to settings")
+    _known_keys(path, "", data, TOP_KEYS)
+    for name, settings in envs.items():
+        _known_keys(path, f"environments.{name}.", settings or {}, ENVIRONMENT_KEYS)
     return data
 
 
@@ -266,7 +294,13 @@ def find_config_file(start: Path) -> Path | None:
             text = pyproject.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
-        if "tool.migctl" in text:  # parsed (and any error in it reported) when it is read
+        import tomllib
+
+        try:
+            has_table = (tomllib.loads(text).get("tool") or {}).get("migctl") is not None
+        except tomllib.TOMLDecodeError:  # reported when read, if it claims to hold migctl's table
+            has_table = "[tool.migctl" in text
+        if has_table:
             return pyproject
     return None
 
@@ -304,10 +338,12 @@ def load_environment(
         raise UsageError(NO_PROJECT)
     base = path.resolve().parent if path is not None else cwd
     envs: dict[str, Any] = data.get("environments") or {}
+    if path is not None and not envs:  # one implicit environment, made of the top-level settings
+        envs = {ALEMBIC_ENV_NAME: {}}
 
     name = env or environ.get("MIGCTL_ENV") or data.get("default_environment")
     if name is None:
-        name = next(iter(envs), ALEMBIC_ENV_NAME if path is None else EMBEDDED_ENV_NAME)
+        name = next(iter(envs), ALEMBIC_ENV_NAME)
     if path is not None or name != ALEMBIC_ENV_NAME:
         if name not in envs:
             known = ", ".join(envs) or ("none" if path is not None else ALEMBIC_ENV_NAME)

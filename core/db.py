@@ -189,9 +189,10 @@ class ThreadedEngine:
 
 def create_engine(url: str, application_name: str | None = None) -> ThreadedEngine:
     """An engine on the sync driver, without pooling."""
-    from migctl.core.extras import require_driver
     from sqlalchemy import create_engine as sa_create_engine
     from sqlalchemy.pool import NullPool
+
+    from migctl.core.extras import require_driver
 
     sync_url = with_driver(url, asynchronous=False)
     require_driver(sync_url.drivername)

@@ -75,6 +75,5 @@ class CopyProgress(Event):
     eta_s: float | None
 
 
-
 def ignore(_: Event) -> None:
     """The sink used when nobody listens."""

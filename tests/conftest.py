@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from migctl.core.embedded import EmbeddedPostgres, bin_dir
 
+from migctl.core.embedded import EmbeddedPostgres, bin_dir
 from tests.support import APP_PASSWORD, port_open, unique_name
 
 

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+
 from migctl.core.api import Migctl, run_migrations_on_startup
 from migctl.core.config import load_environment
 from migctl.core.errors import Refused, UsageError
 from migctl.core.events import Event, StepFinished, StepStarted
-
 from tests.support import make_project, pg_scalar, run_cli, write_config
 
 

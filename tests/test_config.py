@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from migctl.core.config import NO_PROJECT, load_environment
 from migctl.core.errors import ConfigError, UsageError
 from migctl.core.secrets import mask_url, remember, scrub
@@ -235,3 +236,38 @@ def test_vector_configured_only_when_asked(cfg: Path) -> None:
     cfg.write_text(CONFIG.replace("    database_url: embedded\n", "    database_url: embedded\n    vector: {}\n", 1))
     env = load_environment(cfg, environ={})
     assert env.vector_configured and vector_settings(env, environ={}).store == "milvus"
+
+
+def test_unknown_keys_are_errors_naming_file_and_path(tmp_path: Path) -> None:
+    from migctl.core.errors import ConfigError
+
+    cases = {
+        "vecotr: {store: milvus}\nenvironments: {a: {database_url: 'sqlite:///x'}}\n": "unknown key 'vecotr' (did you mean 'vector'?)",
+        "environments: {a: {databse_url: 'sqlite:///x'}}\n": "unknown key environments.a.'databse_url' (did you mean 'database_url'?)",
+        "environments: {a: {database_url: 'sqlite:///x', vector: {stroe: pgvector}}}\n": "environments.a.vector.'stroe'",
+        "alembic: {script_locaton: alembic}\n": "unknown key alembic.'script_locaton'",
+    }
+    for text, expected in cases.items():
+        cfg = tmp_path / "migctl.yaml"
+        cfg.write_text(text)
+        with pytest.raises(ConfigError) as err:
+            load_environment(config_file=cfg, environ={})
+        assert str(cfg) in str(err.value) and expected in str(err.value), str(err.value)
+
+
+def test_a_config_without_environments_is_one_environment(tmp_path: Path) -> None:
+    (tmp_path / "alembic").mkdir()
+    (tmp_path / "alembic" / "env.py").write_text("")
+    cfg = tmp_path / "migctl.yaml"
+    cfg.write_text("alembic: {script_location: alembic}\n")
+    env = load_environment(config_file=cfg, database_url="sqlite:///x.db", environ={})
+    assert env.name == "default" and env.alembic.script_location == (tmp_path / "alembic").resolve()
+
+
+def test_a_comment_naming_tool_migctl_does_not_make_pyproject_a_config(tmp_path: Path, monkeypatch) -> None:
+    from migctl.core.config import find_config_file
+
+    (tmp_path / "pyproject.toml").write_text("# see [tool.migctl] in the docs\n[project]\nname = 'x'\n")
+    assert find_config_file(tmp_path) is None
+    (tmp_path / "pyproject.toml").write_text("[tool.migctl]\ndefault_environment = 'a'\n")
+    assert find_config_file(tmp_path) == tmp_path / "pyproject.toml"

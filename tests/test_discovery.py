@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from migctl.core.config import NO_PROJECT
 
+from migctl.core.config import NO_PROJECT
 from tests.conftest import PgServer
 from tests.support import ALEMBIC, FIXTURES, clean_env, make_project, pg_scalar, run_cli
 
@@ -305,7 +305,6 @@ async def test_console_on_a_relational_only_project(machine_pg: PgServer, tmp_pa
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from migctl.core.config import load_environment
     from migctl.tui.app import MigctlApp
-
     from tests.tui_support import ready, screen_text
 
     ini = make_project(tmp_path, "small")
@@ -324,3 +323,47 @@ async def test_console_on_a_relational_only_project(machine_pg: PgServer, tmp_pa
         assert "vector: not configured" in screen_text(app)
         assert _milvus_traces(tmp_path) == []
     assert _milvus_traces(tmp_path) == []
+
+
+def test_a_new_project_with_no_url_says_so_in_one_line(tmp_path: Path) -> None:
+    """The generated env.py gives up with sys.exit("...") when it finds no URL; the probe takes
+    that as "named none" and the operator gets migctl's one line, text and JSON."""
+    assert run_cli("init-project", "p", cwd=tmp_path).code == 0
+    project = tmp_path / "p"
+    env = clean_env()
+    line = "migctl: error: no database URL for environment dev: pass --database-url, set DATABASE_URL or " \
+           "database_url in migctl.yaml\n"
+    for args in (("status",), ("upgrade", "head", "--yes"), ("check",)):
+        result = run_cli(*args, cwd=project, env=env)
+        assert (result.code, result.out, result.err) == (2, "", line), args
+    result = run_cli("--json", "status", cwd=project, env=env)
+    assert result.code == 2 and result.err == line
+    assert json.loads(result.out) == {"error": line.removeprefix("migctl: error: ").strip(), "exit": 2}
+
+
+def test_an_env_py_that_exits_with_a_message_fails_in_one_line(tmp_path: Path) -> None:
+    ini = make_project(tmp_path, "small")
+    (ini.parent / "migrations" / "env.py").write_text('import sys\nsys.exit("env.py: refusing this database")\n')
+    db = tmp_path / "app.db"
+    result = run_cli("--database-url", f"sqlite:///{db}", "upgrade", "head", "--yes", cwd=ini.parent)
+    assert result.code == 1, result.text
+    assert result.err.splitlines()[-1] == "migctl: error: env.py: refusing this database"
+    assert "Traceback" not in result.err
+
+
+def test_database_initializer_leaves_a_relational_only_project_relational(tmp_path: Path) -> None:
+    from migctl.core.compat import DatabaseInitializer
+
+    ini = make_project(tmp_path, "small")
+    db = tmp_path / "app.db"
+    config = ini.parent / "migctl.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\nenvironments:\n  app:\n"
+                      f"    database_url: sqlite:///{db}\n    alembic: {{ini: alembic.ini}}\n")
+    result = DatabaseInitializer(config_file=str(config)).initialize_all()
+    assert result["relational_applied"] and result["vector_applied"] == []
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "alembic_version" in tables and "vector_db_migrations" not in tables
+    assert not list(tmp_path.rglob("milvus.db"))

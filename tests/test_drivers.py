@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from migctl.core.config import (
     PROJECT_ROOT,
     AlembicLocation,
@@ -21,7 +22,6 @@ from migctl.core.errors import UsageError
 from migctl.core.relational.project import AlembicProject, env_is_async_only
 from migctl.core.relational.url_probe import url_from_env_py
 from migctl.core.secrets import mask_url
-
 from tests.conftest import PgServer
 from tests.support import (
     ALEMBIC,

@@ -10,7 +10,6 @@ from pathlib import Path
 from migctl.core.config import AlembicLocation
 from migctl.core.relational.graph import read_graph
 from migctl.core.relational.project import AlembicProject, graph_from_script
-
 from tests.support import ALEMBIC, make_project, run_cli, write_config
 
 HISTORY_LINE = re.compile(r"^(?P<downs><base>|[\w, ]+?)(?: \((?P<deps>[\w, ]+)\))? -> (?P<rev>\w+)")

@@ -34,9 +34,9 @@ def _lint(pythonpath: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("module", "contract"), [
-    ("migctl.core.ops.reset", "shells import only the front door, errors and events"),
-    ("migctl.core.relational.project", "shells import only the front door, errors and events"),
-    ("migctl.core.vector.settings", "shells import only the front door, errors and events"),
+    ("migctl.core.ops.reset", "shells and applications import only the front door, errors and events"),
+    ("migctl.core.relational.project", "shells and applications import only the front door, errors and events"),
+    ("migctl.core.vector.settings", "shells and applications import only the front door, errors and events"),
 ])
 def test_a_shell_importing_core_internals_breaks_the_contract(tmp_path: Path, module: str, contract: str) -> None:
     package = _copy_of_the_package(tmp_path)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from migctl.core.errors import LockHeld
 from migctl.core.identity import current_actor
 from migctl.core.lock import LOCK_KEY, LockHolder, MigrationLock, application_name, read_holder
-
 from tests.support import (
     CLI_OUTPUT,
     MIGCTL,

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from migctl.core.relational.bytecode_cache import BytecodeCache
-
 from tests.support import clean_env, make_project, run_cli, write_config
 
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from migctl.core.secrets import mask_url, remember
 
+from migctl.core.secrets import mask_url, remember
 from tests.support import (
     CLI_OUTPUT,
     MIGCTL,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from migctl.core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
 from migctl.core.vector.stores.milvus import MilvusStore
 from migctl.core.vector.stores.milvus_schema import capabilities_for, parse_server_version
@@ -21,7 +22,6 @@ from migctl.core.vector.templates import (
     IndexSpec,
     load_templates,
 )
-
 from tests import milvus_servers
 from tests.support import unique_name
 

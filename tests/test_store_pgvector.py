@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import psycopg
 import pytest
+
 from migctl.core.vector.render import pgvector_index_name
 from migctl.core.vector.stores.base import StoreError, StoreUnreachable, VectorStore
 from migctl.core.vector.stores.pgvector import PgVectorStore
@@ -21,7 +22,6 @@ from migctl.core.vector.templates import (
     load_templates,
 )
 from migctl.core.vector.yaml_source import TemplateError
-
 from tests.support import APP_PASSWORD
 
 TEMPLATES = load_templates(DEFAULT_TEMPLATES).collections

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from migctl.core.config import PROJECT_ROOT
 from migctl.core.errors import UsageError
 from migctl.core.vector.render import (

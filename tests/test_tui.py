@@ -9,14 +9,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from textual.widgets import Button, DataTable, Input, TabbedContent
+
 from migctl.core.vector.loader import load_chain
 from migctl.core.vector.templates import DEFAULT_TEMPLATES, load_templates
 from migctl.tui.screens.confirm import ConfirmScreen
 from migctl.tui.screens.error import ErrorScreen
 from migctl.tui.screens.forms import CreateVectorMigrationScreen
 from migctl.tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
-from textual.widgets import Button, DataTable, Input, TabbedContent
-
 from tests.support import make_project, pg_scalar, reap, spawn_lock_holder
 from tests.tui_support import (
     click_again,

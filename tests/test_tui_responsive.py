@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable, TabbedContent
+
 from migctl.core.vector.lite_server import LiteServer
 from migctl.tui.screens.confirm import ConfirmScreen
 from migctl.tui.screens.error import ErrorScreen
-from textual.widgets import DataTable, TabbedContent
-
 from tests.support import REPO, clean_env, run_cli
 from tests.tui_support import idle, make_app, ready, wait_for
 from tests.vector_support import VectorTarget, snapshot, write_vector_config

@@ -8,7 +8,6 @@ import urllib.request
 from pathlib import Path
 
 from migctl.core.embedded import free_port
-
 from tests.support import APP_PASSWORD, MIGCTL, clean_env, reference_project
 
 

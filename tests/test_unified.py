@@ -83,7 +83,6 @@ def test_seed_system_python_names(tmp_path: Path, pg_db: tuple[str, str]) -> Non
 
     from migctl.core.compat import DatabaseInitializer, VectorDBMigrator
     from migctl.core.vector.loader import DEFAULT_DIR
-
     from tests.vector_support import write_vector_config
 
     url, admin = pg_db

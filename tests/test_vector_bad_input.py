@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from migctl.core.vector.loader import DEFAULT_DIR
 
+from migctl.core.vector.loader import DEFAULT_DIR
 from tests.support import clean_env, pg_scalar, run_cli
 from tests.vector_support import write_vector_config
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from migctl.core.vector.loader import DEFAULT_DIR, load_chain, next_version, write_migration
 from migctl.core.vector.model import MigrationError
 from migctl.core.vector.templates import DEFAULT_TEMPLATES, load_templates

@@ -13,6 +13,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
 from migctl.core.errors import MigctlError, MissingExtra
 from migctl.tui.actions import ACTIONS, MUTATING, PANES
 from migctl.tui.core_thread import CoreThread
@@ -20,12 +27,6 @@ from migctl.tui.messages import CopyProgressed, CoreEvent
 from migctl.tui.operations import Operations, first_line
 from migctl.tui.widgets.header import StatusHeader
 from migctl.tui.widgets.history import HistoryPane
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
-from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
 
 if TYPE_CHECKING:
     from migctl.core.api import Environment

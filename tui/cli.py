@@ -425,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"error: {scrub(str(exc))}", exc.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except SystemExit as exc:  # a project's env.py giving up with sys.exit("message")
+        if isinstance(exc.code, int) or exc.code is None:
+            raise
+        return fail(f"error: {scrub(str(exc.code)).splitlines()[0]}", EXIT_FAILED)
     except Exception as exc:  # a defect or an environment problem: one line, detail in the log
         import traceback
 

@@ -11,11 +11,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from textual import work
+from textual.widgets import TabbedContent
+
 from migctl.core.errors import MigctlError
 from migctl.tui.widgets.header import StatusHeader
 from migctl.tui.widgets.history import HistoryPane
-from textual import work
-from textual.widgets import TabbedContent
 
 T = TypeVar("T")
 
@@ -129,8 +130,11 @@ class Operations:
             lines += [""] + vector_plan_lines(plan.vector, self.environment.name)
         elif not self.vector_configured:
             lines += ["", "vector: not configured"]
-        if command == "init":
-            lines += ["", "Seed data: sql/common/*.sql (idempotent)"]
+        seed_dir = self.environment.seed_dir
+        if command == "init" and seed_dir is not None:
+            shown = seed_dir.relative_to(self.environment.base_dir) if seed_dir.is_relative_to(
+                self.environment.base_dir) else seed_dir
+            lines += ["", f"Seed data: {shown}/*.sql (idempotent)"]
         typed = await self.push_screen_wait(_confirm_screen(
             f"{command.capitalize()} {self.environment.name}", "\n".join(lines), environment=self.environment.name,
             protected=self.environment.protected, confirm_label=command.capitalize()))
@@ -139,8 +143,9 @@ class Operations:
             return
         await self._run(command, lambda: api.execute_migrate(plan, confirm_env=typed or None,
                                                          seed=command == "init", action=command),
-                        done=lambda r: f"{command} done: {len(r.relational_applied)} revision(s), "
-                                       f"{len(r.vector_applied)} vector migration(s)")
+                        done=lambda r: f"{command} done: {len(r.relational_applied)} revision(s)"
+                                       + (f", {len(r.vector_applied)} vector migration(s)" if self.vector_configured
+                                          else ""))
 
     @work(group="op", exit_on_error=False)
     async def action_reset(self) -> None:

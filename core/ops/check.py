@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
 from migctl.core.config import Environment
 from migctl.core.errors import ConfigError, UsageError
 
@@ -105,8 +106,10 @@ async def check_relational(relational: RelationalService, *, offline: bool, limi
         findings.append(Finding("load", f"load: {exc}"))
     try:
         graph = await relational.history()
-    except UsageError:
-        return findings, (), None  # already reported as a load finding
+    except UsageError as exc:
+        if not findings:  # the files loaded, yet the graph cannot be read: still a finding
+            findings.append(Finding("load", f"load: {exc}"))
+        return findings, (), None
     heads = tuple(graph.heads)
     if len(heads) > limit:
         findings.append(Finding("heads", f"heads: {len(heads)} ({', '.join(heads)})", heads))

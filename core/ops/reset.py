@@ -63,8 +63,9 @@ async def plan_reset(api: Target, *, skip_vector: bool, backup: bool = True,
     ``skip_relational`` keeps the Alembic side and drops only the vector side: the Milvus
     collections or pgvector's collection schema, and the ``vector_db_migrations`` tracking.
     """
-    from migctl.core.errors import UsageError
     from sqlalchemy import text
+
+    from migctl.core.errors import UsageError
 
     if skip_vector and skip_relational:
         raise UsageError("nothing to reset: both sides skipped")
@@ -169,8 +170,9 @@ def _scope_target(plan: ResetPlan) -> str:
 
 async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
     """Back up (unless told not to), then drop every planned object, under the lock, audited."""
-    from migctl.core import audit
     from sqlalchemy import text
+
+    from migctl.core import audit
 
     if api.environment.protected and confirm_env != api.environment.name:
         from migctl.core.errors import Refused

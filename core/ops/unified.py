@@ -67,9 +67,10 @@ async def execute_migrate(api: Target, plan: MigratePlan, *, confirm_env: str | 
 
 async def ensure_database(api: Target) -> bool:
     """Create the configured PostgreSQL database when it is missing and the role may."""
+    from sqlalchemy.engine import make_url
+
     from migctl.core.db import connect, create_engine, dialect_of
     from migctl.core.errors import ConnectionFailed
-    from sqlalchemy.engine import make_url
 
     if dialect_of(api.url) != "postgresql":
         return False
@@ -99,8 +100,9 @@ async def ensure_database(api: Target) -> bool:
 
 
 async def ensure_vector_extension(api: Target) -> None:
-    from migctl.core.db import dialect_of
     from sqlalchemy import text
+
+    from migctl.core.db import dialect_of
 
     if dialect_of(api.url) != "postgresql":
         return

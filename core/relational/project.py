@@ -92,6 +92,7 @@ class AlembicProject:
         if self._script is None:
             from alembic.script import ScriptDirectory
             from alembic.util import CommandError
+
             from migctl.core.relational.bytecode_cache import cached_revision_loading
 
             try:

@@ -268,8 +268,9 @@ class RelationalService:
                 await lock.release()
 
     async def _ensure_tables(self, conn: ThreadedConnection) -> None:
-        from migctl.core.db import first_line
         from sqlalchemy.exc import SQLAlchemyError
+
+        from migctl.core.db import first_line
 
         try:
             await audit.ensure_tables(conn)
@@ -278,8 +279,9 @@ class RelationalService:
 
     async def _execute_locked(self, conn: ThreadedConnection, plan: Plan, *, strict: bool,
                               allow_drift: bool, tables: asyncio.Future[None] | None = None) -> ExecutionResult:
-        from migctl.core.db import first_line
         from sqlalchemy.exc import SQLAlchemyError
+
+        from migctl.core.db import first_line
 
         async def refuse(reason: str, before: tuple[str, ...]) -> None:
             await audit.record(conn, self.environment.name, plan.action, plan.target, before, "refused", reason)

@@ -7,8 +7,9 @@ migration or version table:
 
 1. offline mode first (``alembic --sql``): env.py calls ``configure(url=...)`` and connects
    to nothing;
-2. online mode when offline named no URL: env.py builds its engine and connects (which
-   writes nothing) and ``configure(connection=...)`` gives that engine's URL.
+2. online mode when offline named no URL: env.py builds its engine and connects, and
+   ``configure(connection=...)`` gives that engine's URL. migctl itself writes nothing; what
+   env.py does before it configures still runs, as under plain ``alembic current``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def _render(url: Any) -> str | None:
 def _run_env(project: AlembicProject, as_sql: bool) -> str | None:
     from alembic.runtime.environment import EnvironmentContext
     from alembic.script import ScriptDirectory
+
     from migctl.core.db import first_line
     from migctl.core.relational.runner import _restore_logging
 
@@ -90,6 +92,8 @@ def _run_env(project: AlembicProject, as_sql: bool) -> str | None:
             pass
         except Exception as exc:  # env.py's own failure (no URL, no server, a bad import)
             error = f"{type(exc).__name__}: {first_line(exc)}"
+        except SystemExit as exc:  # an env.py that gives up with sys.exit("no URL ...")
+            error = f"SystemExit: {exc.code}"
         finally:
             _restore_logging()
         url = found.get("url") or _render(config.get_main_option("sqlalchemy.url"))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from migctl.core.config import PROJECT_ROOT
 from migctl.core.vector.model import (
     OPERATIONS,

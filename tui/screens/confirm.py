@@ -6,11 +6,12 @@ Dismisses with ``None`` when cancelled, else with the typed name ("" when not pr
 
 from __future__ import annotations
 
-from migctl.tui.screens.dialog import Dialog, say
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
+
+from migctl.tui.screens.dialog import Dialog, say
 
 
 class ConfirmScreen(Dialog[str | None]):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from migctl.tui.screens.dialog import Dialog
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Collapsible, Static
+
+from migctl.tui.screens.dialog import Dialog
 
 
 class ErrorScreen(Dialog[None]):

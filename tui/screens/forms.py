@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from migctl.tui.screens.dialog import Dialog, say
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, SelectionList, Static
+
+from migctl.tui.screens.dialog import Dialog, say
 
 
 class CreateVectorMigrationScreen(Dialog[tuple[str, list[str]] | None]):

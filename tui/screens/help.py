@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from migctl.tui.actions import ACTIONS, PANES, key_label
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from migctl.tui.actions import ACTIONS, PANES, key_label
 
 
 def help_text() -> str:

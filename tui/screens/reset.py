@@ -6,11 +6,12 @@ collects one decision.
 
 from __future__ import annotations
 
-from migctl.tui.screens.dialog import Dialog, say
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
+
+from migctl.tui.screens.dialog import Dialog, say
 
 SCOPES = (("both", "Both: relational tables and vector collections"),
           ("relational", "Relational only: the Alembic schema (keep the vector store)"),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from migctl.tui.widgets.cells import plain
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
+
+from migctl.tui.widgets.cells import plain
 
 
 class ActivityPane(Container):

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from migctl.core.api import RevisionGraph, RevisionNode
-from migctl.tui.widgets.cells import plain
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
+
+from migctl.tui.widgets.cells import plain
 
 
 def shown_path(path: object) -> str:

@@ -26,6 +26,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+from pgvector import Vector
+from pgvector.asyncpg import register_vector
+
 from migctl.core.db import first_line
 from migctl.core.secrets import mask_url, remember, scrub
 from migctl.core.vector.render import pgvector_column_type, pgvector_index_name, pgvector_index_sql
@@ -58,8 +61,6 @@ from migctl.core.vector.templates import (
     validate_for_store,
 )
 from migctl.core.vector.yaml_source import TemplateError
-from pgvector import Vector
-from pgvector.asyncpg import register_vector
 
 APPLICATION_NAME = "migctl vector"
 INDEX_MEMORY = "1GB"  # HNSW builds far faster when the graph fits in memory

@@ -13,9 +13,10 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pgvector import Vector
+
 from migctl.core.vector.stores.base import Row, StoreError
 from migctl.core.vector.stores.pgvector_catalog import _quote, field_from_column
-from pgvector import Vector
 
 if TYPE_CHECKING:
     import asyncpg
