@@ -32,11 +32,31 @@ if TYPE_CHECKING:
     from migctl.core.vector.service import VectorService
     from migctl.core.vector.templates import CollectionSpec, TemplateSet
 
+# The types of plans and results, for annotations in applications; imported when first asked
+# for, so that a command reaches none of these modules it does not use.
+_RESULT_TYPES = {
+    "MigratePlan": "migctl.core.ops.unified", "MigrateResult": "migctl.core.ops.unified",
+    "ResetPlan": "migctl.core.ops.reset", "ScaffoldResult": "migctl.core.scaffold",
+    "VectorPlan": "migctl.core.vector.migrator", "VectorService": "migctl.core.vector.service",
+    "TemplateSet": "migctl.core.vector.templates", "CollectionSpec": "migctl.core.vector.templates",
+    "EmbeddedPostgres": "migctl.core.embedded", "LiteServer": "migctl.core.vector.lite_server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _RESULT_TYPES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "RevisionGraph", "RevisionNode",
     "embedded_postgres", "load_environment", "load_templates", "mask_url", "milvus_lite_server",
     "render_collection", "revision_graph", "run_migrations_on_startup", "scrub", "init_project",
-    "vector_not_configured", "vector_templates_path",
+    "vector_not_configured", "vector_templates_path", *_RESULT_TYPES,
 ]
 
 

@@ -58,3 +58,13 @@ def test_an_operation_importing_the_front_door_breaks_the_layers(tmp_path: Path)
     assert broken.returncode != 0
     assert "layers: shells and applications, front door, operations, relational/vector," in broken.stdout
     assert "migctl.core.ops.probe -> migctl.core.api" in broken.stdout
+
+
+def test_the_front_door_offers_every_name_it_lists() -> None:
+    import migctl.core.api as api
+
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    assert api.ResetPlan.__module__ == "migctl.core.ops.reset"
+    with pytest.raises(AttributeError):
+        _ = api.NoSuchThing
