@@ -339,6 +339,11 @@ def test_a_new_project_with_no_url_says_so_in_one_line(tmp_path: Path) -> None:
     result = run_cli("--json", "status", cwd=project, env=env)
     assert result.code == 2 and result.err == line
     assert json.loads(result.out) == {"error": line.removeprefix("migctl: error: ").strip(), "exit": 2}
+    # Writing a revision needs no database, as under plain alembic.
+    made = run_cli("revision", "-m", "first table", cwd=project, env=env)
+    assert made.code == 0, made.text
+    assert len(list((project / "alembic" / "versions").glob("*_first_table.py"))) == 1
+    assert run_cli("revision", "-m", "x", "--autogenerate", cwd=project, env=env).err == line
 
 
 def test_an_env_py_that_exits_with_a_message_fails_in_one_line(tmp_path: Path) -> None:

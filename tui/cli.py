@@ -198,7 +198,13 @@ async def _open(args: argparse.Namespace):
                        lock_timeout=float(_opt(args, "lock_timeout", 0.0) or 0.0),
                        environment=_opt(args, "environment"),
                        vector_store_type=_opt(args, "vector_store_type"),
-                       offline=bool(_opt(args, "offline", False)))
+                       offline=bool(_opt(args, "offline", False)) or _writes_files_only(args))
+
+
+def _writes_files_only(args: argparse.Namespace) -> bool:
+    """``revision`` and ``merge`` write revision files, as ``alembic revision`` does, with no
+    database; only ``--autogenerate`` compares against one."""
+    return args.command in ("revision", "merge") and not _opt(args, "autogenerate", False)
 
 
 async def _mutate(api: Any, args: argparse.Namespace) -> int:

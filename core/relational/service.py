@@ -393,7 +393,7 @@ class RelationalService:
                 resolved = self.project.script().revision_map.get_revisions(wanted)
                 if len({r.revision for r in resolved if r is not None}) < 2:
                     raise UsageError("nothing to merge: fewer than two distinct revisions (one head?)")
-                config = self.project.make_config(self.alembic_url)
+                config = self.project.make_config(self.alembic_url if self.url else None)
                 script = command.merge(config, wanted, message=message)
             if script is None:
                 raise UsageError("nothing to merge")
@@ -411,7 +411,7 @@ class RelationalService:
             from migctl.core.relational.project import ALEMBIC_RUN_LOCK
 
             with ALEMBIC_RUN_LOCK:
-                config = self.project.make_config(self.alembic_url)
+                config = self.project.make_config(self.alembic_url if self.url else None)
                 result = command.revision(config, message=message, autogenerate=autogenerate)
             scripts = result if isinstance(result, list) else [result]
             return [s.path for s in scripts if s is not None]
