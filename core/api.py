@@ -220,7 +220,7 @@ class Migctl:
 
     async def prepare_init(self) -> bool:
         """``init``'s first steps: create the database when it is missing (returns whether it
-        was) and the vector extension when the store is pgvector."""
+        was) and, when a vector side is configured, PostgreSQL's ``vector`` extension."""
         from migctl.core.ops.unified import ensure_database, ensure_vector_extension
 
         created = await ensure_database(self)
