@@ -119,7 +119,9 @@ def test_check_offline_needs_no_database_and_loads_every_file(tmp_path: Path) ->
     assert "half-written revision" in data["findings"][0]["text"]
 
 
-def test_check_offline_finds_a_vector_fork(tmp_path: Path) -> None:
+def _milvus_lite_project(tmp_path: Path, url: str) -> tuple[Path, Path]:
+    """The reference project with Milvus Lite in ``tmp_path`` and its own copy of the vector
+    migrations (returned beside the config, for a test to edit)."""
     from migctl.core.config import PROJECT_ROOT
 
     versions = tmp_path / "versions"
@@ -127,9 +129,14 @@ def test_check_offline_finds_a_vector_fork(tmp_path: Path) -> None:
     cfg = tmp_path / "migctl.yaml"
     cfg.write_text(
         f"default_environment: t\nstate_dir: {tmp_path / 'state'}\nenvironments:\n  t:\n"
-        f'    database_url: "{UNREACHABLE}"\n    alembic:\n      script_location: {PROJECT_ROOT / "alembic"}\n'
+        f'    database_url: "{url}"\n    alembic:\n      script_location: {PROJECT_ROOT / "alembic"}\n'
         f"    vector:\n      store: milvus\n      uri: {tmp_path / 'milvus.db'}\n      migrations_dir: {versions}\n"
         f"      templates: {PROJECT_ROOT / 'vector_migrations' / 'templates.yaml'}\n")
+    return cfg, versions
+
+
+def test_check_offline_finds_a_vector_fork(tmp_path: Path) -> None:
+    cfg, versions = _milvus_lite_project(tmp_path, UNREACHABLE)
     assert _check(cfg, "--offline").code == 0
     second = versions / "20250120_001_documents_alias.yaml"
     fork = versions / "20250121_001_other_alias.yaml"
@@ -146,17 +153,8 @@ def test_check_offline_finds_a_vector_fork(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_check_vector_drift_on_milvus_lite(pg_db: tuple[str, str], tmp_path: Path) -> None:
-    from migctl.core.config import PROJECT_ROOT
-
     url, _ = pg_db
-    versions = tmp_path / "versions"
-    shutil.copytree(PROJECT_ROOT / "vector_migrations" / "versions", versions)
-    cfg = tmp_path / "migctl.yaml"
-    cfg.write_text(
-        f"default_environment: t\nstate_dir: {tmp_path / 'state'}\nenvironments:\n  t:\n"
-        f'    database_url: "{url}"\n    alembic:\n      script_location: {PROJECT_ROOT / "alembic"}\n'
-        f"    vector:\n      store: milvus\n      uri: {tmp_path / 'milvus.db'}\n      migrations_dir: {versions}\n"
-        f"      templates: {PROJECT_ROOT / 'vector_migrations' / 'templates.yaml'}\n")
+    cfg, versions = _milvus_lite_project(tmp_path, url)
     before = _check(cfg)
     assert before.code == 4, before.text
     assert before.out.splitlines()[-1] == ("vector pending: 4 migrations (20250108_001, 20250115_001, "
