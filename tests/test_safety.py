@@ -152,3 +152,33 @@ def test_restore_of_a_damaged_backup_fails_in_one_line_and_is_audited(pg_db: tup
     row = json.loads(run_cli("--config", str(cfg), "audit", "--json", "--limit", "1", cwd=tmp_path).out)[0]
     assert (row["action"], row["target"], row["outcome"]) == ("restore", str(backup), "failed"), row
     assert row["error"].startswith("pg_restore failed: "), row
+
+
+HOSTILE = 'workspaces"; DROP TABLE tasks; --'
+
+
+def test_reset_quotes_catalog_names(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """A table whose name closes the quote and runs SQL: planning a reset (no --confirm-reset)
+    reads and drops nothing; the reset itself drops exactly that table and the others."""
+    url, admin = pg_db
+    cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "small"))
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for sql in ('CREATE TABLE tasks (id int)', 'INSERT INTO tasks VALUES (1), (2)', 'CREATE TABLE workspaces (id int)',
+                    'CREATE TABLE "workspaces""; DROP TABLE tasks; --" (id int)',
+                    'CREATE SCHEMA "odd.schema"', 'CREATE TABLE "odd.schema"."a.b" (id int)',
+                    'CREATE VIEW "v""x" AS SELECT 1 AS one'):
+            conn.execute(sql)
+    planned = run_cli("--config", str(cfg), "--json", "reset", cwd=tmp_path)
+    assert planned.code == 3, planned.text
+    tables = {t["name"]: t["rows"] for t in json.loads(planned.out)["plan"]["tables"]}
+    assert tables == {"public.tasks": 2, "public.workspaces": 0, f"public.{HOSTILE}": 0, "odd.schema.a.b": 0}, tables
+    assert pg_scalar(admin, "SELECT count(*) FROM tasks") == 2, "planning dropped nothing"
+
+    done = run_cli("--config", str(cfg), "reset", "--confirm-reset", "--yes", "--no-backup", cwd=tmp_path)
+    assert done.code == 0, done.text
+    left = pg_scalar(admin, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE c.relkind IN ('r', 'v') AND n.nspname IN ('public', 'odd.schema') "
+                            "AND c.relname NOT LIKE 'migctl%'")
+    assert left == 0

@@ -36,6 +36,9 @@ class ResetPlan:
     vector_store: str | None = None
     backup: bool = True
     scope: str = "both"  # "both", "relational" or "vector"
+    # (schema, name) of each table and view, by the "schema.name" shown above: names are
+    # quoted from these parts, never from the shown text (a name may hold a dot or a quote).
+    relations: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"environment": self.environment, "tables": [{"name": n, "rows": r} for n, r in self.tables],
@@ -54,6 +57,15 @@ class ResetPlan:
             out += [f"  alias      {a}" for a in self.aliases]
         out.append("  backup first: " + ("yes (.migctl/backups/...)" if self.backup else "NO (--no-backup)"))
         return out
+
+
+def quote_relation(*parts: str) -> str:
+    """``"schema"."name"`` quoted by SQLAlchemy's PostgreSQL dialect (quotes doubled), for names
+    read from the catalog or the config."""
+    from sqlalchemy.dialects.postgresql import dialect
+
+    preparer = dialect().identifier_preparer
+    return ".".join(preparer.quote_identifier(part) for part in parts)
 
 
 async def plan_reset(api: Target, *, skip_vector: bool, backup: bool = True,
@@ -84,10 +96,11 @@ async def plan_reset(api: Target, *, skip_vector: bool, backup: bool = True,
             if skip_relational and schema != pg_schema and name != "vector_db_migrations":
                 continue
             qualified = f"{schema}.{name}"
+            plan.relations[qualified] = (schema, name)
             if kind in ("v", "m"):
                 plan.views.append(qualified)
             else:
-                count = (await conn.execute(text(f'SELECT count(*) FROM "{schema}"."{name}"'))).scalar()
+                count = (await conn.execute(text(f"SELECT count(*) FROM {quote_relation(schema, name)}"))).scalar()
                 plan.tables.append((qualified, int(count or 0)))
         if not skip_relational:
             plan.functions = [r[0] for r in (await conn.execute(text(
@@ -191,11 +204,9 @@ async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None
                 folder = await backup(api, plan, api.environment.state_dir / "backups")
             async with api.relational.connection() as conn:
                 for view in plan.views:
-                    schema, name = view.split(".", 1)
-                    await conn.execute(text(f'DROP VIEW IF EXISTS "{schema}"."{name}" CASCADE'))
+                    await conn.execute(text(f"DROP VIEW IF EXISTS {quote_relation(*plan.relations[view])} CASCADE"))
                 for table, _rows in plan.tables:
-                    schema, name = table.split(".", 1)
-                    await conn.execute(text(f'DROP TABLE IF EXISTS "{schema}"."{name}" CASCADE'))
+                    await conn.execute(text(f"DROP TABLE IF EXISTS {quote_relation(*plan.relations[table])} CASCADE"))
                 for function in plan.functions:
                     await conn.execute(text(f"DROP FUNCTION IF EXISTS {function} CASCADE"))
                 if plan.scope != "vector":
@@ -203,7 +214,7 @@ async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None
                 schema = (api.vector.settings.schema if plan.scope != "relational"
                           and api.vector.settings.store == "pgvector" else None)
                 if schema and schema != "public":
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                    await conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_relation(schema)} CASCADE"))
                 if plan.scope != "vector":
                     await conn.execute(text("DELETE FROM migctl_revision_checksums"))
             if plan.vector_store:
