@@ -78,7 +78,8 @@ async def run():
     ('"""Uses create_async_engine in production."""\nimport sqlalchemy\ne = sqlalchemy.create_engine(URL)\n', False),
     ("def broken(:\n    create_async_engine(URL)\n", False),  # not Python: env.py fails on its own
     ((PROJECT_ROOT / "alembic" / "env.py").read_text(), True),  # the reference project
-])
+], ids=["async-template", "aliased-create-async-engine", "both-branches", "comment-only", "docstring-only",
+        "not-python", "reference-project"])
 def test_async_only_means_no_sync_engine_call(source: str, async_only: bool) -> None:
     assert env_is_async_only(source) is async_only
 
