@@ -27,7 +27,6 @@ def _reference_project() -> Path:
 # The reference project (alembic/, vector_migrations/, sql/common/): an example and test fixture,
 # used only when a config file names it.
 PROJECT_ROOT = _reference_project()
-BUNDLED_ALEMBIC = PROJECT_ROOT / "alembic"
 DEFAULT_CONFIG_NAME = "migctl.yaml"
 ALEMBIC_ENV_NAME = "default"  # the one environment of a project found through ./alembic.ini
 NO_PROJECT = "no migctl.yaml or alembic.ini here: run 'migctl init-project', or pass --config"

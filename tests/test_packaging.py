@@ -245,10 +245,6 @@ def test_installed_with_all_runs_outside_the_checkout(venv_all: Venv, outside: P
     assert (data.code, data.out.strip()) == (0, "True"), data.err
 
 
-def _has_init_project(venv: Venv, cwd: Path) -> bool:
-    return "init-project" in venv.migctl("--help", cwd=cwd).out
-
-
 @pytest.mark.slow
 def test_init_project_then_migrate_on_postgresql_18(venv_all: Venv, outside: Path, embedded_pg) -> None:
     app_url, admin_url = embedded_pg.create_database()
