@@ -207,6 +207,7 @@ class MigctlApp(Operations, App[int]):
             self.status = status
             rel = status["relational"]
             header.relational_state = "connected"
+            header.protected = bool(status.get("protected"))  # the database's own mark counts too
             lock = status.get("lock")
             header.lock = f"{lock['who']} running {lock['operation']}" if lock else ""
             self.query_one(HistoryPane).show_state(

@@ -100,7 +100,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
         from migctl.core.errors import Refused
 
         go, confirm_env, why = cli._confirm_text(f"Record the current file of {args.version} as applied?",
-                                                 api.environment, args)
+                                                 await cli.protected_as(api), args)
         if not go:
             await api.record_refusal("vector repair", args.version, why)
             raise Refused(why)
@@ -119,7 +119,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
     if not as_json:
         sys.stderr.write("\n".join(vector_plan_lines(plan, api.environment.name)) + "\n")
     go, confirm_env, why = cli._confirm_text(f"Apply this vector {action} to {api.environment.name}?",
-                                             api.environment, args)
+                                             await cli.protected_as(api), args)
     if not go:
         await api.record_refusal(f"vector {action}", plan.target, why)
         return cli.refuse(args, why)
@@ -133,24 +133,22 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
     from migctl.tui.formatting import plan_lines
 
     as_json = cli._opt(args, "json", False)
-    created = False
     skip_vector = args.skip_vector_db or not api.vector_configured
     if getattr(args, "force_recreate", False) and not args.dry_run:
         reset_plan = await api.plan_reset(skip_vector=skip_vector)
         if not as_json:
             sys.stderr.write("\n".join(reset_plan.lines()) + "\n")
         go, confirm_env, why = cli._confirm_text(f"--force-recreate: drop everything above in "
-                                                 f"{api.environment.name}, then init?", api.environment, args)
+                                                 f"{api.environment.name}, then init?", await cli.protected_as(api), args)
         if not go:
             await api.record_refusal("init --force-recreate", "all", why)
             return cli.refuse(args, why)
         folder = await api.execute_reset(reset_plan, confirm_env=confirm_env)
         sys.stderr.write(f"reset done; backup in {folder}\n" if folder else "reset done\n")
-    if args.command == "init" and not args.dry_run:
-        created = await api.prepare_init()
-    plan = await api.plan_migrate(skip_vector=skip_vector, with_sql=args.dry_run)
-    lines = plan_lines(plan.relational) + (
-        ([] if skip_vector and api.vector_configured else ["vector: not configured"]) if plan.vector is None
+    plan = await api.plan_migrate(skip_vector=skip_vector, with_sql=args.dry_run, init=args.command == "init")
+    lines = plan.preamble() + plan_lines(plan.relational) + (
+        ([] if (skip_vector and api.vector_configured) or plan.vector_deferred else ["vector: not configured"])
+        if plan.vector is None
         else vector_plan_lines(plan.vector, api.environment.name))
     if args.dry_run:
         cli._print_json(plan.as_dict()) if as_json else _out(cli, "\n".join(lines))
@@ -161,14 +159,13 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
         _out(cli, "nothing to do: both databases are at the latest version")
         return cli.EXIT_OK
     go, confirm_env, why = (True, cli._opt(args, "confirm_env"), "")
-    if not plan.empty or api.environment.protected:
-        go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", api.environment, args)
+    if not plan.empty or await cli.protected_as(api):
+        go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", await cli.protected_as(api), args)
     if not go:
         await api.record_refusal(args.command, "latest", why)
         return cli.refuse(args, why)
     result = await api.execute_migrate(plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
-    result.created_database = created
-    summary = {"created_database": created, "relational_applied": result.relational_applied,
+    summary = {"created_database": result.created_database, "relational_applied": result.relational_applied,
                "seeded": result.seeded, "vector_applied": result.vector_applied,
                "vector_configured": api.vector_configured}
     if as_json:
@@ -178,7 +175,7 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
                   + (f"{len(result.vector_applied)} vector migration(s)" if api.vector_configured
                      else "vector: not configured")
                   + (f", seed files {', '.join(result.seeded)}" if result.seeded else "")
-                  + ("; database created" if created else ""))
+                  + ("; database created" if result.created_database else ""))
     return cli.EXIT_OK
 
 
@@ -188,7 +185,7 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
     as_json = cli._opt(args, "json", False)
     if args.command == "restore":
         folder = Path(args.path)
-        go, confirm_env, why = cli._confirm_text(f"Restore {folder} into {api.environment.name}?", api.environment, args)
+        go, confirm_env, why = cli._confirm_text(f"Restore {folder} into {api.environment.name}?", await cli.protected_as(api), args)
         if not go:
             await api.record_refusal("restore", str(folder), why)
             return cli.refuse(args, why)
@@ -209,7 +206,7 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
         sys.stderr.write(f"migctl: refused: {why}\n")
         return cli.EXIT_REFUSED
     go, confirm_env, why = cli._confirm_text(f"Drop everything listed above in {api.environment.name}?",
-                                             api.environment, args)
+                                             await cli.protected_as(api), args)
     if not go:
         await api.record_refusal("reset", "all", why)
         return cli.refuse(args, why)

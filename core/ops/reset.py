@@ -9,7 +9,6 @@ survives a reset, so the reset itself stays on record.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from typing import Any
 
 from migctl.core.errors import OperationFailed, UsageError
 from migctl.core.events import Notice
-from migctl.core.lock import MigrationLock
 from migctl.core.ops.target import Target
 
 KEEP_PREFIX = "migctl_"
@@ -143,8 +141,9 @@ async def backup(api: Target, plan: ResetPlan, root: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=False)
     url, env = _libpq_url(api.url)
     dump = folder / "relational.dump"
-    proc = await asyncio.to_thread(subprocess.run, [_pg_tool("pg_dump"), "-Fc", "--exclude-table=migctl_audit",
-                                                                   "--exclude-table=migctl_lock", "-f", str(dump), url],
+    proc = await asyncio.to_thread(subprocess.run, [_pg_tool("pg_dump"), "-Fc", "--exclude-table=migctl_audit*",
+                                                                   "--exclude-table=migctl_lock",
+                                                                   "--exclude-table=migctl_protection", "-f", str(dump), url],
                                    env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise OperationFailed(f"pg_dump failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
@@ -181,24 +180,30 @@ def _scope_target(plan: ResetPlan) -> str:
     return "all" if plan.scope == "both" else plan.scope
 
 
+def _same_objects(a: ResetPlan, b: ResetPlan) -> bool:
+    """Whether two plans drop the same objects (row counts may move; names may not)."""
+    def names(p: ResetPlan) -> tuple[Any, ...]:
+        return ([n for n, _ in p.tables], p.views, p.functions, [n for n, _ in p.collections], p.aliases)
+
+    return names(a) == names(b)
+
+
 async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
-    """Back up (unless told not to), then drop every planned object, under the lock, audited."""
+    """Back up (unless told not to), then drop every planned object, through the guard.
+
+    The plan is made again under the lock: objects created or dropped since it was shown
+    refuse the reset (exit 3), so a stale plan never leaves half a schema behind."""
     from sqlalchemy import text
 
-    from migctl.core import audit
-
-    if api.environment.protected and confirm_env != api.environment.name:
-        from migctl.core.errors import Refused
-
-        await api.record_refusal("reset", "all", "protected environment not confirmed")
-        raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
-    lock = MigrationLock(api.url, "reset", api.lock_timeout, api.sink)
-    await lock.acquire_audited(lambda reason: api.record_refusal("reset", "all", reason))
     folder = None
-    try:
-        async with api.relational.connection() as conn:
-            await audit.ensure_tables(conn)
-            entry = await audit.start(conn, api.environment.name, "reset", _scope_target(plan), ())
+    async with api.relational.guard.run("reset", _scope_target(plan), confirm_env,
+                                        lock_timeout=api.lock_timeout) as run:
+        fresh = await plan_reset(api, skip_vector=plan.scope == "relational", backup=plan.backup,
+                                 skip_relational=plan.scope == "vector")
+        if not _same_objects(plan, fresh):
+            await run.refuse("the database changed since the reset plan was made; plan again")
+        plan = fresh
+        await run.begin()
         try:
             if plan.backup:
                 folder = await backup(api, plan, api.environment.state_dir / "backups")
@@ -226,46 +231,29 @@ async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None
         except Exception as exc:
             from migctl.core.db import first_line
 
-            async with api.relational.connection() as conn:
-                await audit.finish(conn, entry, "failed", None, first_line(exc))
             if isinstance(exc, OperationFailed):
                 raise
             raise OperationFailed(f"reset failed: {first_line(exc)}"
                                   + (f"; the backup is in {folder}" if folder else "")) from None
-        async with api.relational.connection() as conn:
-            await audit.finish(conn, entry, "ok", ())
-    finally:
-        await lock.release()
+        run.after = ()
     return folder
 
 
 async def restore(api: Target, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
-    """Load a backup made by ``reset`` under the migration lock, audited either way."""
+    """Load a backup made by ``reset`` through the guard, audited either way."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise UsageError(f"not a migctl backup (no manifest.json): {folder}")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    target = str(folder)
-    if api.environment.protected and confirm_env != api.environment.name:
-        from migctl.core.errors import Refused
+    async with api.relational.guard.run("restore", str(folder), confirm_env,
+                                        lock_timeout=api.lock_timeout) as run:
+        await run.begin()
+        restored = await _load_backup(api, folder, manifest)
+        # A backup of an older migctl may carry the audit's id sequence, now set back
+        from migctl.core import audit
 
-        await api.record_refusal("restore", target, "protected environment not confirmed")
-        raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
-    lock = MigrationLock(api.url, "restore", api.lock_timeout, api.sink)
-    await lock.acquire_audited(lambda reason: api.record_refusal("restore", target, reason))
-    try:
-        try:
-            restored = await _load_backup(api, folder, manifest)
-        except Exception as exc:
-            try:
-                await _audit_restore(api, target, "failed", str(exc))
-            except Exception:  # the restore's own error is the one to report
-                logging.getLogger("migctl").debug("the failed restore could not be audited", exc_info=True)
-            raise
-        # after the load: pg_restore --clean replaced migctl_audit with the backup's copy
-        await _audit_restore(api, target, "ok")
-    finally:
-        await lock.release()
+        await audit.ensure_tables(run.conn)
+        await audit.resync_ids(run.conn)
     return restored
 
 
@@ -305,11 +293,3 @@ async def _load_backup(api: Target, folder: Path, manifest: dict[str, Any]) -> d
             if alias not in await store.list_aliases():
                 await store.create_alias(alias, collection)
     return restored
-
-
-async def _audit_restore(api: Target, target: str, outcome: str, error: str | None = None) -> None:
-    from migctl.core import audit
-
-    async with api.relational.connection() as conn:
-        await audit.ensure_tables(conn)
-        await audit.record(conn, api.environment.name, "restore", target, (), outcome, error)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from migctl.core import audit
 from migctl.core.config import Environment
 from migctl.core.errors import MigctlError, Refused
 from migctl.core.events import EventSink, ignore
-from migctl.core.lock import MigrationLock
 from migctl.core.relational.service import RelationalService
 from migctl.core.vector.loader import MigrationChain, load_chain, write_migration
 from migctl.core.vector.migrator import VectorMigrator, VectorPlan
@@ -112,63 +110,41 @@ class VectorService:
 
     async def execute(self, plan: VectorPlan, *, lock_timeout: float = 0.0, confirm_env: str | None = None,
                       lock_held: bool = False) -> list[str]:
-        """Run ``plan`` under the migration lock with one audit row (drift refuses upgrades)."""
-        if self.environment.protected and confirm_env != self.environment.name:
-            await self.relational.record_refusal(f"vector {plan.action}", plan.target, "protected environment not confirmed")
-            raise Refused(f"environment {self.environment.name!r} is protected: type its name to confirm "
-                          f"(or pass --confirm-env {self.environment.name})")
-        lock = None
-        if not lock_held:
-            lock = MigrationLock(self.relational.url, f"vector-{plan.action}", lock_timeout, self.sink)
-            await lock.acquire_audited(
-                lambda reason: self.relational.record_refusal(f"vector {plan.action}", plan.target, reason))
-        try:
+        """Run ``plan`` through the guard; re-planned under the lock (a moved chain refuses) and
+        refused while an applied file differs from what was applied."""
+        async with self.relational.guard.run(f"vector {plan.action}", plan.target, confirm_env,
+                                             lock_timeout=lock_timeout, lock_held=lock_held) as run:
+            # The lock is held before Milvus Lite is opened: Lite by path admits one process.
             migrator = await self.migrator()
-            async with self.relational.connection() as conn:
-                await audit.ensure_tables(conn)
-                fresh = await migrator.plan(plan.action, None if plan.target == "latest" else plan.target)
-                if [(s.version, s.direction) for s in fresh.steps] != [(s.version, s.direction) for s in plan.steps]:
-                    if fresh.empty:
-                        return []
-                    reason = "the vector migrations moved since the plan was made; plan again"
-                    await audit.record(conn, self.environment.name, f"vector {plan.action}", plan.target,
-                                       (plan.current or "base",), "refused", reason)
-                    raise Refused(reason)
-                if plan.action == "upgrade":
-                    try:
-                        await migrator.check_drift()
-                    except Refused as exc:
-                        await audit.record(conn, self.environment.name, "vector upgrade", plan.target,
-                                           (plan.current or "base",), "refused", str(exc))
-                        raise
-                entry = await audit.start(conn, self.environment.name, f"vector {plan.action}", plan.target,
-                                          (plan.current or "base",))
+            run.before = (plan.current or "base",)
+            fresh = await migrator.plan(plan.action, None if plan.target == "latest" else plan.target)
+            if [(s.version, s.direction) for s in fresh.steps] != [(s.version, s.direction) for s in plan.steps]:
+                if fresh.empty:
+                    return []
+                await run.refuse("the vector migrations moved since the plan was made; plan again")
+            if plan.action == "upgrade":
                 try:
-                    done = await migrator.execute(plan)
-                except MigctlError as exc:
-                    rows = await migrator.tracked()
-                    await audit.finish(conn, entry, "failed", (migrator.current_of(rows) or "base",), str(exc))
-                    raise
-                await audit.finish(conn, entry, "ok", (plan.after or "base",))
-                return done
-        finally:
-            if lock is not None:
-                await lock.release()
+                    await migrator.check_drift()
+                except Refused as exc:
+                    await run.refuse(str(exc))
+            await run.begin()
+            try:
+                done = await migrator.execute(plan)
+            except MigctlError:
+                rows = await migrator.tracked()
+                run.after = (migrator.current_of(rows) or "base",)
+                raise
+            run.after = (plan.after or "base",)
+            return done
 
     async def repair(self, version: str, *, confirm_env: str | None = None) -> str:
-        if self.environment.protected and confirm_env != self.environment.name:
-            await self.relational.record_refusal("vector repair", version, "protected environment not confirmed")
-            raise Refused(f"environment {self.environment.name!r} is protected: pass --confirm-env {self.environment.name}")
-        lock = MigrationLock(self.relational.url, "vector-repair", 0.0, self.sink)
-        await lock.acquire_audited(lambda reason: self.relational.record_refusal("vector repair", version, reason))
-        try:
+        async with self.relational.guard.run("vector repair", version, confirm_env) as run:
             migrator = await self.migrator()
+            run.before = (version,)
+            await run.begin()
             new_hash = await migrator.repair(version)
-            async with self.relational.connection() as conn:
-                await audit.record(conn, self.environment.name, "vector repair", version, (version,), "ok")
+            run.after = (version,)
             return new_hash
-        finally:
-            await lock.release()
 
     def create_migration(self, description: str, collections: list[str]) -> str:
         path = write_migration(self.settings.migrations_dir, self.chain, self.templates, description, collections)
