@@ -121,7 +121,8 @@ class Migctl:
             from migctl.core.vector.settings import vector_settings
 
             settings = vector_settings(self.environment, self.vector_store_type)
-            self._vector = VectorService(self.environment, settings, self.relational, self.relational.sink)
+            self._vector = VectorService(self.environment, settings, self.relational, self.relational.sink,
+                                         self.lock_timeout)
         return self._vector
 
     async def close(self) -> None:

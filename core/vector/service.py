@@ -15,7 +15,7 @@ from migctl.core.relational.service import RelationalService
 from migctl.core.vector.loader import MigrationChain, load_chain, write_migration
 from migctl.core.vector.migrator import VectorMigrator, VectorPlan
 from migctl.core.vector.settings import VectorSettings, open_store
-from migctl.core.vector.stores.base import VectorStore
+from migctl.core.vector.stores.base import StoreBusy, VectorStore
 from migctl.core.vector.templates import TemplateSet, load_templates
 
 
@@ -23,9 +23,10 @@ class VectorService:
     """Opened lazily: reading the chain needs no server; status and changes connect."""
 
     def __init__(self, environment: Environment, settings: VectorSettings, relational: RelationalService,
-                 sink: EventSink = ignore) -> None:
+                 sink: EventSink = ignore, lock_timeout: float = 0.0) -> None:
         self.environment = environment
         self.settings = settings
+        self.lock_timeout = lock_timeout  # how long to wait for a migration holding Milvus Lite
         self.relational = relational
         self.sink = sink
         self._store: VectorStore | None = None
@@ -52,9 +53,40 @@ class VectorService:
     async def store(self) -> VectorStore:
         if self._store is None:
             store = open_store(self.settings, self.relational.url)
-            await store.connect()
+            try:
+                await store.connect()
+            except StoreBusy as busy:
+                await self._wait_for_lite(store, busy)
             self._store = store
         return self._store
+
+    async def _wait_for_lite(self, store: VectorStore, busy: StoreBusy) -> None:
+        """Milvus Lite by path is held by another process. When that is a migration (it holds the
+        migration lock), wait ``lock_timeout`` seconds for it like any lock, then refuse naming
+        it (audited); Lite held by anything else stays the store's own error."""
+        import asyncio
+        import time
+
+        from migctl.core.errors import LockHeld
+        from migctl.core.events import LockWaiting
+        from migctl.core.lock import read_holder
+
+        holder = await read_holder(self.relational.url)
+        if holder is None:
+            raise busy
+        described = holder.describe()
+        self.sink(LockWaiting(described, self.lock_timeout))
+        deadline = time.monotonic() + self.lock_timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+            try:
+                await store.connect()
+                return
+            except StoreBusy:
+                continue
+        reason = f"migration lock is held by {described}; retry later or pass --lock-timeout SECONDS"
+        await self.relational.record_refusal("vector", None, reason)
+        raise LockHeld(reason, holder=holder.as_dict())
 
     async def close(self) -> None:
         if self._store is not None:
