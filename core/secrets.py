@@ -9,8 +9,10 @@ linear in their input: an error may echo a 100,000-character argument. Child pro
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from urllib.parse import quote, unquote
 
 _known: set[str] = set()
@@ -130,3 +132,62 @@ def clip(text: str, limit: int = LINE_LIMIT) -> str:
 def scrub(text: str) -> str:
     """Mask URL passwords, ``password=`` settings and every remembered secret in ``text``."""
     return _replace_known(_mask_dsn(_mask_urls(text)))
+
+
+# -- child processes ---------------------------------------------------------------------------
+# What a child may inherit: where programs, libraries and home are, language and time zone.
+# Nothing else: a Milvus Lite server started by the console kept DATABASE_URL and MILVUS_TOKEN
+# in its /proc/<pid>/environ after the console quit.
+_CHILD_VARS = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+               "LD_LIBRARY_PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "SYSTEMROOT")
+# libpq's own settings (PGSSLMODE, PGSERVICE, PGPASSFILE, ...) for the libpq tools only.
+_LIBPQ_PREFIX = "PG"
+
+
+def child_env(*, libpq: bool = False, **extra: str) -> dict[str, str]:
+    """The environment for a child process: :data:`_CHILD_VARS`, ``LC_*``, with ``libpq`` the
+    ``PG*`` settings too, then ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if k in _CHILD_VARS or k.startswith("LC_") or (libpq and k.startswith(_LIBPQ_PREFIX))}
+    env.update(extra)
+    return env
+
+
+def _passfile_line(password: str) -> str:
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    return f"*:*:*:*:{escaped}\n"
+
+
+@contextlib.contextmanager
+def libpq_child(url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(libpq URL without the password, environment)`` for ``pg_dump``/``pg_restore``.
+
+    The password goes to a passfile of mode 0600 named by ``PGPASSFILE`` and removed on exit,
+    so it is in neither the child's argv nor its environment (both readable in /proc)."""
+    import tempfile
+
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    password = u.password if u.password is not None else u.query.get("password")
+    if isinstance(password, tuple):
+        password = password[-1]
+    # URL.set(password=None) keeps the password (None means "unchanged"): _replace clears it.
+    plain = (u.difference_update_query(["password"]).set(drivername="postgresql")._replace(password=None)
+             .render_as_string(hide_password=False))
+    env = child_env(libpq=True)
+    if password is None:  # the operator's own PGPASSWORD or ~/.pgpass, as for every connection
+        yield plain, env
+        return
+    password = str(password)
+    if "\n" in password or "\r" in password:  # a passfile is line-based
+        yield plain, {**env, "PGPASSWORD": password}
+        return
+    env.pop("PGPASSWORD", None)  # it would win over the passfile
+    fd, path = tempfile.mkstemp(prefix="migctl-pgpass-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(_passfile_line(password))
+        yield plain, {**env, "PGPASSFILE": path}
+    finally:
+        os.unlink(path)
