@@ -215,6 +215,18 @@ def _known_keys(path: Path, where: str, mapping: Mapping[str, Any], known: tuple
             _known_keys(path, f"{where}{section}.", value, keys)
 
 
+# Environment names become file names (backups/<name>-<time>/): no separators, no "..".
+_ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_environment_name(name: object, where: str, error: type[UsageError] = UsageError) -> str:
+    """``name`` when it is a usable environment name, else ``error`` naming ``where``."""
+    if not isinstance(name, str) or not _ENV_NAME.fullmatch(name) or ".." in name:
+        raise error(f"{where}: invalid environment name {clip(str(name), 80)!r}: "
+                         "use up to 64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    return name
+
+
 def _check_shape(path: Path, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
@@ -223,6 +235,7 @@ def _check_shape(path: Path, data: Any) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: 'environments' must map names to settings")
     _known_keys(path, "", data, TOP_KEYS)
     for name, settings in envs.items():
+        check_environment_name(name, f"config file {path}", ConfigError)
         _known_keys(path, f"environments.{name}.", settings or {}, ENVIRONMENT_KEYS)
     return data
 
@@ -343,6 +356,10 @@ def load_environment(
     if path is not None and not envs:  # one implicit environment, made of the top-level settings
         envs = {ALEMBIC_ENV_NAME: {}}
 
+    if env:
+        check_environment_name(env, "--env")
+    elif environ.get("MIGCTL_ENV"):
+        check_environment_name(environ["MIGCTL_ENV"], "MIGCTL_ENV")
     name = env or environ.get("MIGCTL_ENV") or data.get("default_environment")
     if name is None:
         name = next(iter(envs), ALEMBIC_ENV_NAME)

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -250,3 +251,58 @@ def test_mask_url_and_scrub_mask_places_not_words() -> None:
     assert mask_url("postgresql://u@h/d?password=abc&sslmode=require") == "postgresql://u@h/d?password=***&sslmode=require"
 
 
+# --- 4. what reaches source files and paths ---------------------------------------------------
+
+INJECTION = 'x"""\nimport os; os.system("touch PWNED")\n"""'
+
+
+@pytest.mark.parametrize("verb", ["revision", "merge"])
+def test_revision_message_cannot_inject_code(tmp_path: Path, sqlite_url: str, verb: str) -> None:
+    """Issue 13.4: ``revision -m`` with ``\"\"\"`` and a newline ran the code at once."""
+    ini = make_project(tmp_path, "branches" if verb == "merge" else "small")
+    cfg = write_config(tmp_path, sqlite_url, ini=ini)
+    versions = ini.parent / "migrations" / "versions"
+    before = set(versions.glob("*.py"))
+    args = ("merge", "heads") if verb == "merge" else ("revision",)
+    result = run_cli("--config", str(cfg), *args, "-m", INJECTION, cwd=tmp_path)
+    assert result.code == 0, result.text
+    [new] = set(versions.glob("*.py")) - before
+    load = ("import importlib.util, sys; s = importlib.util.spec_from_file_location('m', sys.argv[1]); "
+            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); print(repr(m.__doc__))")
+    doc = subprocess.run([sys.executable, "-c", load, str(new)], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout
+    assert eval(doc).startswith(INJECTION + "\n\nRevision ID: ")  # noqa: S307 - repr of a str we printed
+    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
+    history = json.loads(run_cli("--config", str(cfg), "history", "--json", cwd=tmp_path).out)
+    assert INJECTION in [r["message"] for r in history], "migctl's own history shows the message as given"
+
+
+@pytest.mark.parametrize("how", ["config", "--env", "MIGCTL_ENV"])
+def test_environment_name_cannot_leave_the_state_directory(tmp_path: Path, sqlite_url: str, how: str) -> None:
+    """Issue 13.4: an environment named ``../../evil`` wrote its backup outside ``backups/``."""
+    project = tmp_path / "project"
+    project.mkdir()
+    cfg = write_config(project, sqlite_url, ini=make_project(project, "small"),
+                       name="../../evil" if how == "config" else "test")
+    before = sorted(tmp_path.rglob("*"))
+    args = ("--env", "../../evil") if how == "--env" else ()
+    env = clean_env(MIGCTL_ENV="../../evil") if how == "MIGCTL_ENV" else None
+    result = run_cli("--config", str(cfg), *args, "reset", "--confirm-reset", "--yes", cwd=project, env=env)
+    assert result.code == 2, result.text
+    where = {"config": f"config file {cfg}", "--env": "--env", "MIGCTL_ENV": "MIGCTL_ENV"}[how]
+    assert _one_line(result.err).startswith(f"migctl: error: {where}: invalid environment name '../../evil'")
+    assert sorted(tmp_path.rglob("*")) == before, "nothing written"
+
+
+@pytest.mark.parametrize(("name", "ok"), [("prod", True), ("eu-west.1_b", True), ("9", True), ("a" * 64, True),
+                                          ("../x", False), ("a..b", False), (".hidden", False), ("a/b", False),
+                                          ("", False), ("a" * 65, False), ("with space", False), ("é", False)])
+def test_environment_names(name: str, ok: bool) -> None:
+    from migctl.core.config import check_environment_name
+    from migctl.core.errors import UsageError
+
+    if ok:
+        assert check_environment_name(name, "x") == name
+    else:
+        with pytest.raises(UsageError, match="invalid environment name"):
+            check_environment_name(name, "x")
