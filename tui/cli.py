@@ -406,7 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "completion":
         sys.stdout.write(_completion_script(args.shell))
         return EXIT_OK
-    from migctl.core.errors import MigctlError, scrub
+    from migctl.core.errors import MigctlError, clip, scrub
+
+    def shown(exc: object) -> str:
+        """An error's text as the operator sees it: masked, its first line, cut to a sane length."""
+        text = scrub(str(exc))
+        return clip(text.splitlines()[0] if text.strip() else "")
 
     def fail(line: str, code: int) -> int:
         sys.stderr.write(f"migctl: {line}\n")
@@ -436,18 +441,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MigctlError as exc:
         if exc.detail:
             log.debug("%s", exc.detail)
-        return fail(f"error: {scrub(str(exc))}", exc.exit_code)
+        return fail(f"error: {shown(exc)}", exc.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except SystemExit as exc:  # a project's env.py giving up with sys.exit("message")
         if isinstance(exc.code, int) or exc.code is None:
             raise
-        return fail(f"error: {scrub(str(exc.code)).splitlines()[0]}", EXIT_FAILED)
+        return fail(f"error: {shown(exc.code)}", EXIT_FAILED)
     except Exception as exc:  # a defect or an environment problem: one line, detail in the log
         import traceback
 
         log.debug("%s", scrub(traceback.format_exc()))
-        return fail(f"error: unexpected {type(exc).__name__}: {scrub(str(exc)).splitlines()[0] if str(exc) else ''}"
+        return fail(f"error: unexpected {type(exc).__name__}: {shown(exc)}"
                     " (rerun with --log-level debug for details)", EXIT_FAILED)
 
 

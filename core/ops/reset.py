@@ -9,7 +9,6 @@ survives a reset, so the reset itself stays on record.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 from migctl.core.errors import OperationFailed, UsageError
 from migctl.core.events import Notice
 from migctl.core.ops.target import Target
+from migctl.core.secrets import libpq_child
 
 KEEP_PREFIX = "migctl_"
 
@@ -120,18 +120,6 @@ def _pg_tool(name: str) -> str:
     return str(bin_dir(f"the backup before a reset ({name})") / name)
 
 
-def _libpq_url(url: str) -> tuple[str, dict[str, str]]:
-    """A libpq URL without the password (passed through PGPASSWORD instead, never argv)."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    env = dict(os.environ)
-    if u.password:
-        env["PGPASSWORD"] = str(u.password)
-    plain = u.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    return plain, env
-
-
 async def backup(api: Target, plan: ResetPlan, root: Path) -> Path:
     """``pg_dump -Fc`` plus Milvus collections as JSON Lines, in a new timestamped folder."""
     import asyncio
@@ -139,12 +127,12 @@ async def backup(api: Target, plan: ResetPlan, root: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = root / f"{api.environment.name}-{stamp}"
     folder.mkdir(parents=True, exist_ok=False)
-    url, env = _libpq_url(api.url)
     dump = folder / "relational.dump"
-    proc = await asyncio.to_thread(subprocess.run, [_pg_tool("pg_dump"), "-Fc", "--exclude-table=migctl_audit*",
-                                                                   "--exclude-table=migctl_lock",
-                                                                   "--exclude-table=migctl_protection", "-f", str(dump), url],
-                                   env=env, capture_output=True, text=True)
+    with libpq_child(api.url) as (url, env):  # the password in neither argv nor environment
+        proc = await asyncio.to_thread(subprocess.run, [_pg_tool("pg_dump"), "-Fc", "--exclude-table=migctl_audit*",
+                                                        "--exclude-table=migctl_lock",
+                                                        "--exclude-table=migctl_protection", "-f", str(dump), url],
+                                       env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise OperationFailed(f"pg_dump failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
     manifest: dict[str, Any] = {"environment": api.environment.name, "created": stamp, "relational": dump.name,
@@ -264,10 +252,10 @@ async def _load_backup(api: Target, folder: Path, manifest: dict[str, Any]) -> d
     from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
 
     restored: dict[str, Any] = {"tables": 0, "collections": {}}
-    url, env = _libpq_url(api.url)
-    proc = await asyncio.to_thread(subprocess.run, [
-        _pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exclude-schema=pg_catalog",
-        "-d", url, str(folder / manifest["relational"])], env=env, capture_output=True, text=True)
+    with libpq_child(api.url) as (url, env):
+        proc = await asyncio.to_thread(subprocess.run, [
+            _pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exclude-schema=pg_catalog",
+            "-d", url, str(folder / manifest["relational"])], env=env, capture_output=True, text=True)
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln and "migctl_audit" not in ln]
     if proc.returncode != 0 and errors:
         raise OperationFailed(f"pg_restore failed: {errors[-1]}")

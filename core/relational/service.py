@@ -10,6 +10,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,19 @@ from migctl.core.secrets import mask_url
 
 if TYPE_CHECKING:
     from migctl.core.db import ThreadedConnection
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def docstring_safe(message: str | None) -> str | None:
+    """``message`` as it can stand in a script template's ``\"\"\"${message}`` (Alembic renders it
+    unescaped, then imports the new file at once): backslashes and quotes escaped, control
+    characters blanked, so the module's ``__doc__`` is the message and nothing of it is code."""
+    if message is None:
+        return None
+    text = _CONTROL.sub(" ", message).replace("\\", "\\\\").replace('"', '\\"')
+    return re.sub(r"'{3,}", lambda m: "\\'" * len(m[0]), text)  # for a template that uses '''
 
 
 @dataclass
@@ -338,7 +352,7 @@ class RelationalService:
                 if len({r.revision for r in resolved if r is not None}) < 2:
                     raise UsageError("nothing to merge: fewer than two distinct revisions (one head?)")
                 config = self.project.make_config(self.alembic_url if self.url else None)
-                script = command.merge(config, wanted, message=message)
+                script = command.merge(config, wanted, message=docstring_safe(message))
             if script is None:
                 raise UsageError("nothing to merge")
             return script.revision if not isinstance(script, list) else script[0].revision
@@ -356,7 +370,7 @@ class RelationalService:
 
             with ALEMBIC_RUN_LOCK:
                 config = self.project.make_config(self.alembic_url if self.url else None)
-                result = command.revision(config, message=message, autogenerate=autogenerate)
+                result = command.revision(config, message=docstring_safe(message), autogenerate=autogenerate)
             scripts = result if isinstance(result, list) else [result]
             return [s.path for s in scripts if s is not None]
 

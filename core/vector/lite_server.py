@@ -21,6 +21,7 @@ from pathlib import Path
 
 from migctl.core.errors import ConnectionFailed
 from migctl.core.extras import require
+from migctl.core.secrets import child_env
 
 
 def is_local_path(uri: str | None) -> bool:
@@ -76,7 +77,8 @@ class LiteServer:
                 proc = subprocess.Popen(
                     [sys.executable, "-c", _SERVER_BOOT, "server", "--data-dir", str(self.data_dir),
                      "--host", "127.0.0.1", "--port", str(port)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                    env=child_env())  # it outlives the console: none of the console's secrets
             deadline = time.monotonic() + timeout
             while not _port_open(port):
                 if proc.poll() is not None or time.monotonic() > deadline:
