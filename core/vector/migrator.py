@@ -129,8 +129,12 @@ class VectorMigrator:
     def _resolve(self, target: str | None, current: str | None, action: str) -> str | None:
         versions = self.chain.versions
         position = self.chain.index(current) if current else -1
-        if target in (None, "", "head", "heads", "latest"):
+        if target is None or target in ("head", "heads", "latest"):
             return self.chain.latest
+        if not target.strip() or not target.isprintable() or target != target.strip():
+            # An empty, blank or padded target is a typo, never "latest": stamping "" recorded every
+            # migration as applied and created nothing.
+            raise UsageError(f"vector {action} needs a target: a version, latest, base or +N/-N (got {target!r})")
         if target == "base":
             return None
         if _RELATIVE.match(target):
