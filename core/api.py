@@ -347,11 +347,14 @@ def run_migrations_on_startup(config_file: str | None = None, env: str | None = 
 
     Waits up to ``lock_timeout`` seconds for another instance that is migrating, then finds
     nothing left to do. A protected database is refused (exit 3) unless the caller opts in:
-    ``allow_protected=True`` or the protected name itself.
+    ``allow_protected=True`` or the protected name itself. An edited, applied vector migration
+    file refuses start-up (:class:`Refused`) as it refuses ``migrate``, until ``migctl vector repair``.
     """
 
     async def run() -> ExecutionResult:
         async with Migctl.open(config_file=config_file, env=env, lock_timeout=lock_timeout) as api:
+            if api.vector_configured:  # reads the files and the tracking table, not the store
+                await api.vector.check_drift()
             plan = await api.plan_upgrade(target, with_sql=False)
             confirm = plan.protected_as if allow_protected is True else (allow_protected or None)
             return await api.execute(plan, strict=False, confirm_env=confirm)

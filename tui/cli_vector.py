@@ -107,9 +107,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
         new_hash = await api.vector.repair(args.version, confirm_env=confirm_env)
         _out(cli, f"repaired {args.version}: operations_hash now {new_hash[:12]}")
         return cli.EXIT_OK
-    if action == "upgrade" and not args.dry_run:
-        await api.vector.check_drift()
-    plan = await api.vector.plan(action, args.target)
+    plan = await api.vector.plan(action, args.target)  # an upgrade over an edited file is refused here
     if args.dry_run or plan.empty:
         if as_json:
             cli._print_json(plan.as_dict())

@@ -200,9 +200,7 @@ class Operations:
         from migctl.tui.formatting import vector_plan_lines
 
         api = self.api
-        try:
-            if action == "upgrade":
-                await self.call(api.vector.check_drift)
+        try:  # an upgrade over an edited, applied file is refused by the plan itself
             plan = await self.call(lambda: api.vector.plan(action, target))
         except Exception as exc:
             self.show_failure(f"Cannot plan vector {action}", exc)

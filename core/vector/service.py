@@ -12,8 +12,9 @@ from migctl.core.config import Environment
 from migctl.core.errors import MigctlError, Refused
 from migctl.core.events import EventSink, ignore
 from migctl.core.relational.service import RelationalService
+from migctl.core.vector import tracking
 from migctl.core.vector.loader import MigrationChain, load_chain, write_migration
-from migctl.core.vector.migrator import VectorMigrator, VectorPlan
+from migctl.core.vector.migrator import VectorMigrator, VectorPlan, refuse_edited
 from migctl.core.vector.settings import VectorSettings, open_store
 from migctl.core.vector.stores.base import StoreBusy, VectorStore
 from migctl.core.vector.templates import TemplateSet, load_templates
@@ -132,9 +133,12 @@ class VectorService:
 
     # -- planning and changing ------------------------------------------------------------
     async def check_drift(self) -> None:
-        """Refuse (exit 3) while an applied migration file differs from what was applied."""
-        migrator = await self.migrator()
-        await migrator.check_drift()
+        """Refuse (exit 3) while an applied migration file differs from what was applied.
+        Reads the files and the tracking table only: no vector store is opened."""
+        chain = self.chain
+        async with self.relational.connection() as conn:
+            rows = await tracking.rows(conn)
+        refuse_edited(chain, rows)
 
     async def plan(self, action: str, target: str | None) -> VectorPlan:
         migrator = await self.migrator()
