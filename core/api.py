@@ -159,7 +159,8 @@ class Migctl:
             "vector_configured": self.vector_configured,
         }
         if vector and self.vector_configured:
-            out["vector"] = await self.vector.status()
+            # Milvus Lite held by a running migration: {"busy": who} rather than a failure.
+            out["vector"] = await self.vector.status_or_busy()
         return out
 
     async def check(self, *, vector: bool = True, offline: bool = False) -> CheckResult:

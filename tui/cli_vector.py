@@ -85,7 +85,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
         return await _reset_or_restore(cli, api, args)
     action = args.vector_action
     if action == "status":
-        status = await api.vector.status()
+        status = await api.vector.status_or_busy()
         cli._print_json(status) if as_json else _out(cli, "\n".join(vector_status_lines(status)))
         return cli.EXIT_OK
     if action == "history":
@@ -218,9 +218,11 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
 
 
 def vector_status_lines(v: dict[str, Any]) -> list[str]:
-    lines = [f"vector store: {v['store']} ({v['address']}){'  (embedded)' if v.get('embedded') else ''}",
-             f"vector:      {v['current'] or 'base'} (latest {v['latest'] or '-'}); "
-             f"{len(v['applied'])} applied, {len(v['pending'])} pending"]
+    lines = [f"vector store: {v['store']} ({v['address']}){'  (embedded)' if v.get('embedded') else ''}"]
+    if "busy" in v:  # Milvus Lite is open in another process: who, not its state
+        return [*lines, f"vector: busy — {v['busy']}"]
+    lines += [f"vector:      {v['current'] or 'base'} (latest {v['latest'] or '-'}); "
+              f"{len(v['applied'])} applied, {len(v['pending'])} pending"]
     for d in v["drifted"]:
         lines.append(f"  drifted: {d['version']} ({d['reason']})")
     for u in v.get("unfinished", []):

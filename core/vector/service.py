@@ -11,12 +11,13 @@ from typing import Any
 from migctl.core.config import Environment
 from migctl.core.errors import MigctlError, Refused
 from migctl.core.events import EventSink, ignore
+from migctl.core.lock import read_holder
 from migctl.core.relational.service import RelationalService
 from migctl.core.vector import tracking
 from migctl.core.vector.loader import MigrationChain, load_chain, write_migration
 from migctl.core.vector.migrator import VectorMigrator, VectorPlan, refuse_edited
 from migctl.core.vector.settings import VectorSettings, open_store
-from migctl.core.vector.stores.base import StoreBusy, VectorStore
+from migctl.core.vector.stores.base import StoreBusy, StoreUnreachable, VectorStore
 from migctl.core.vector.templates import TemplateSet, load_templates
 
 
@@ -107,6 +108,35 @@ class VectorService:
         out["address"] = self.settings.address
         out["embedded"] = self.settings.embedded
         return out
+
+    async def status_or_busy(self, live: bool = True) -> dict[str, Any]:
+        """:meth:`status`, or what :meth:`busy` says while Milvus Lite is open in another
+        process: a read neither fails nor waits (nor is audited) because a migration runs."""
+        busy = await self.busy()  # asked first: opening a busy Lite waits for the migration lock
+        if busy is not None:
+            return busy
+        try:
+            return await self.status(live=live)
+        except StoreUnreachable:  # taken between the look and the open, by something unlocked
+            busy = await self.busy()
+            if busy is None:
+                raise
+            return busy
+
+    async def busy(self) -> dict[str, Any] | None:
+        """``{"busy": who}`` while Milvus Lite by path is open in another process (it admits
+        one at a time), naming the migration lock's holder; ``None`` otherwise. Looks at
+        Lite's own lock file without opening the store."""
+        from migctl.core.vector.lite_server import LiteServer, is_local_path
+
+        if self._store is not None or self.settings.store != "milvus" or not is_local_path(self.settings.uri):
+            return None  # already open here, or not Lite by path
+        if not LiteServer(self.settings.uri or "").held_elsewhere():
+            return None
+        holder = await read_holder(self.relational.url)
+        return {"busy": holder.describe() if holder else "another process has it open (no migration lock held)",
+                "holder": holder.as_dict() if holder else None, "store": self.settings.store,
+                "address": self.settings.address, "embedded": self.settings.embedded}
 
     async def history(self) -> list[dict[str, Any]]:
         migrator = await self.migrator()
