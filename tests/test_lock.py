@@ -26,7 +26,6 @@ from migctl.core.lock import LOCK_KEY, LockHolder, MigrationLock, application_na
 from tests.support import (
     CLI_OUTPUT,
     MIGCTL,
-    REPO,
     CliResult,
     clean_env,
     make_project,
@@ -460,41 +459,17 @@ def test_mariadb_lock_held_by_other_process(mariadb_url: str, tmp_path: Path) ->
     assert "orders" in tables, tables
 
 
-LITE_HOLDER_SCRIPT = """\
-import asyncio, sys
-from pymilvus import MilvusClient
-from migctl.core.lock import MigrationLock
-
-async def main():
-    lock = MigrationLock(sys.argv[1], "vector-upgrade")
-    await lock.acquire()
-    client = MilvusClient(sys.argv[2])
-    print("locked", flush=True)
-    await asyncio.sleep(float(sys.argv[3]))
-    client.close()
-
-asyncio.run(main())
-"""
-
-
 def test_milvus_lite_held_by_a_migration_waits_or_is_refused(pg_db: tuple[str, str], tmp_path: Path) -> None:
     """Issue 13.14: Milvus Lite by path admits one process. A second operator's migrate meets
     the migration lock, not Lite's own failure: refused naming the holder (audited), or with
     --lock-timeout it waits and then applies."""
-    import select
-    import sys
-
     url, admin = pg_db
     lite = tmp_path / "state" / "milvus.db"
     cfg = write_vector_config(tmp_path, url, "milvus", uri=str(lite))
     assert run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path).code == 0
 
     def hold(seconds: float) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-c", LITE_HOLDER_SCRIPT, url, str(lite), str(seconds)], cwd=REPO,
-                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        assert ready and proc.stdout.readline().strip() == "locked", proc.stderr.read()  # type: ignore[union-attr]
-        return proc
+        return _spawn_holder(url, seconds, operation="vector-upgrade", lite_path=lite)
 
     holder = hold(30)
     try:

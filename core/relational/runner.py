@@ -15,6 +15,7 @@ revision has its own transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -111,6 +112,26 @@ def _restore_logging() -> None:
             logger.disabled = False
 
 
+@contextlib.contextmanager
+def _logging_kept() -> Iterator[None]:
+    """While env.py runs, its ``fileConfig`` re-enables migctl's loggers as soon as it has
+    disabled them: the loop logs the steps of an earlier run meanwhile (a replay after a failure
+    runs env.py again), and lines logged in between would be lost."""
+    import logging.config
+
+    original = logging.config.fileConfig
+
+    def file_config(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        _restore_logging()
+
+    logging.config.fileConfig = file_config  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        logging.config.fileConfig = original  # type: ignore[assignment]
+
+
 def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Callable[..., Any],
              on_apply: Callable[..., None], mode: _Mode) -> None:
     config = project.make_config(url)
@@ -118,7 +139,8 @@ def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Cal
     if plan.action == "stamp":
         kwargs["purge"] = plan.purge
     try:
-        with bound_version_updates(), _environment_context(config, script, on_apply, mode, **kwargs):
+        with _logging_kept(), bound_version_updates(), _environment_context(config, script, on_apply, mode,
+                                                                             **kwargs):
             script.run_env()
     finally:
         _restore_logging()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from migctl.core.config import Environment
-from migctl.core.errors import MigctlError, Refused
+from migctl.core.errors import MigctlError
 from migctl.core.events import EventSink, ignore
 from migctl.core.lock import read_holder
 from migctl.core.relational.service import RelationalService
@@ -176,8 +176,8 @@ class VectorService:
 
     async def execute(self, plan: VectorPlan, *, lock_timeout: float = 0.0, confirm_env: str | None = None,
                       lock_held: bool = False) -> list[str]:
-        """Run ``plan`` through the guard; re-planned under the lock (a moved chain refuses) and
-        refused while an applied file differs from what was applied."""
+        """Run ``plan`` through the guard; planned again under the lock, which refuses a moved
+        chain and an applied file edited since (the refusal is audited by the guard)."""
         async with self.relational.guard.run(f"vector {plan.action}", plan.target, confirm_env,
                                              lock_timeout=lock_timeout, lock_held=lock_held) as run:
             # The lock is held before Milvus Lite is opened: Lite by path admits one process.
@@ -188,11 +188,6 @@ class VectorService:
                 if fresh.empty:
                     return []
                 await run.refuse("the vector migrations moved since the plan was made; plan again")
-            if plan.action == "upgrade":
-                try:
-                    await migrator.check_drift()
-                except Refused as exc:
-                    await run.refuse(str(exc))
             await run.begin()
             try:
                 done = await migrator.execute(plan)
