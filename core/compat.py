@@ -26,7 +26,8 @@ class VectorDBMigrator:
 
     def _run(self, fn: Any) -> Any:
         async def go() -> Any:
-            async with Migctl.open(self.config_file, self.env, vector_store_type=self.vector_store_type) as api:
+            async with Migctl.open(self.config_file, self.env, vector_store_type=self.vector_store_type,
+                                   lock_timeout=60) as api:
                 return await fn(api)
 
         return asyncio.run(go())
@@ -44,7 +45,7 @@ class VectorDBMigrator:
 
         async def fn(api: Migctl) -> list[str]:
             plan = await api.vector.plan("upgrade", version)
-            return await api.vector.execute(plan, confirm_env=self.confirm_env, lock_timeout=60)
+            return await api.vector.execute(plan, confirm_env=self.confirm_env, lock_timeout=api.lock_timeout)
 
         return self._run(fn)
 

@@ -16,12 +16,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from migctl.core import audit
-from migctl.core.errors import MigctlError, OperationFailed, Refused
+from migctl.core.errors import MigctlError, OperationFailed, Refused, UsageError
 from migctl.core.events import EventSink, Notice
 from migctl.core.identity import current_actor
 from migctl.core.lock import MigrationLock
@@ -35,6 +35,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("migctl")
 
 Revisions = Callable[["ThreadedConnection"], Awaitable[tuple[str, ...]]]
+
+
+def database_missing(exc: BaseException, url: str) -> bool:
+    """Whether a connection failed because the database itself does not exist (``init``
+    creates it), not a role or anything else that "does not exist"."""
+    from sqlalchemy.engine import make_url
+
+    return f'database "{make_url(url).database}" does not exist' in str(exc)
+
+
+def mark_audited(exc: BaseException) -> BaseException:
+    """An outer guarded run must not audit again what an inner one (or a wait) recorded."""
+    exc.audited = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _audited(exc: BaseException) -> bool:
+    return bool(getattr(exc, "audited", False))
 
 
 @dataclass(frozen=True)
@@ -90,21 +108,20 @@ class GuardedRun:
     before: tuple[str, ...] = ()
     after: tuple[str, ...] | None = None
     entry: audit.AuditEntry | None = None
-    _refused: bool = field(default=False, repr=False)
 
-    async def begin(self, before: tuple[str, ...] | None = None) -> None:
+    async def begin(self) -> None:
         """The change starts now: the audit row opens (``running``), so a kill leaves a trace."""
-        if before is not None:
-            self.before = before
         async with audit.flushed_by_finish(self.conn):
             self.entry = await audit.start(self.conn, self.environment, self.action, self.target, self.before)
 
-    async def refuse(self, reason: str, before: tuple[str, ...] | None = None) -> NoReturn:
+    async def refuse(self, reason: str) -> NoReturn:
         """Refuse under the lock (the plan went stale, drift): audited once, exit 3."""
-        await audit.record(self.conn, self.environment, self.action, self.target,
-                           before if before is not None else self.before, "refused", reason)
-        self._refused = True
-        raise Refused(reason)
+        try:
+            await audit.record(self.conn, self.environment, self.action, self.target, self.before, "refused",
+                               reason)
+        except Exception as exc:  # the refusal stands even when it cannot be recorded
+            log.debug("the refusal could not be audited: %s", exc)
+        raise mark_audited(Refused(reason))
 
 
 class Guard:
@@ -118,29 +135,34 @@ class Guard:
         self._connection = connection
         self._revisions = revisions
         self._sink = sink
+        self._mark_tried = False
 
     async def protection(self, conn: ThreadedConnection | None = None) -> Protection:
-        """The database's mark wins over the environment's own flag; an environment marked
-        protected records its name on first contact (best effort: a read-only role can't)."""
+        """The database's mark wins over the environment's own flag. An environment marked
+        protected records its name on first contact (once per process; a read-only role can't).
+        A mark that exists but cannot be read is an error, never "not protected"."""
         from sqlalchemy.exc import SQLAlchemyError
 
         async def read(c: ThreadedConnection) -> Protection:
+            from migctl.core.db import first_line
+
             try:
                 mark = await read_mark(c)
             except SQLAlchemyError as exc:
-                log.debug("protection mark unreadable: %s", exc)
-                mark = None
+                raise OperationFailed(f"cannot read the database's protection mark: {first_line(exc)}") from None
             if mark is not None:
                 return Protection(mark, recorded=True)
             if not self.environment.protected:
                 return Protection(None)
-            try:
-                await audit.ensure_tables(c)
-                await write_mark(c, self.environment.name)
-            except SQLAlchemyError as exc:
-                log.debug("protection mark not recorded: %s", exc)
-                return Protection(self.environment.name)
-            return Protection(self.environment.name, recorded=True)
+            if not self._mark_tried:
+                self._mark_tried = True
+                try:
+                    await audit.ensure_tables(c)
+                    await write_mark(c, self.environment.name)
+                    return Protection(self.environment.name, recorded=True)
+                except SQLAlchemyError as exc:
+                    log.debug("protection mark not recorded: %s", exc)
+            return Protection(self.environment.name)
 
         if conn is not None:
             return await read(conn)
@@ -150,7 +172,7 @@ class Guard:
             async with self._connection() as c:
                 return await read(c)
         except ConnectionFailed as exc:
-            if "does not exist" not in str(exc):  # init creates it: only the flag can protect it
+            if not database_missing(exc, self.url):  # init creates it: only the flag can protect it
                 raise
             return Protection(self.environment.name if self.environment.protected else None)
 
@@ -166,7 +188,7 @@ class Guard:
                 before = await self._revisions(conn)
                 await audit.record(conn, self.environment.name, action, target, before, "refused", reason)
         except ConnectionFailed as exc:  # init's database not created yet: nowhere to audit
-            if "does not exist" not in str(exc):
+            if not database_missing(exc, self.url):
                 raise
             log.debug("refusal not audited: %s", exc)
         except SQLAlchemyError as exc:  # a read-only role cannot keep an audit; the refusal stands
@@ -179,7 +201,7 @@ class Guard:
         protection = await self.protection()
         if not protection.confirmed_by(confirm_env):
             await self.refuse(action, target, f"protected database {protection.name!r} not confirmed")
-            raise Refused(protection.refusal())
+            raise mark_audited(Refused(protection.refusal()))
         return protection
 
     def check_unreachable(self, confirm_env: str | None) -> None:
@@ -187,12 +209,16 @@ class Guard:
         own flag can protect it, and no audit can be kept yet."""
         protection = Protection(self.environment.name if self.environment.protected else None)
         if not protection.confirmed_by(confirm_env):
-            raise Refused(protection.refusal())
+            raise mark_audited(Refused(protection.refusal()))
 
     async def set_mark(self, protect: bool, confirm_env: str | None) -> Protection:
         """``migctl protect`` / ``unprotect``: guarded like any mutation, so removing the mark
         needs the protected name confirmed."""
         action = "protect" if protect else "unprotect"
+        if not protect and self.environment.protected:
+            source = f" in {self.environment.source}" if self.environment.source else ""
+            raise UsageError(f"environment {self.environment.name!r} is marked 'protected: true'{source}, "
+                             "which would mark the database again: remove that first")
         existing = await self.protection()
         if protect and existing.recorded:
             return existing
@@ -203,35 +229,38 @@ class Guard:
 
     @contextlib.asynccontextmanager
     async def run(self, action: str, target: str | None, confirm_env: str | None, *,
-                  lock_timeout: float = 0.0, lock_held: bool = False,
-                  protection_checked: bool = False) -> AsyncIterator[GuardedRun]:
-        """Check protection, take the lock (unless an outer run holds it), audit the outcome.
+                  lock_timeout: float = 0.0, within: GuardedRun | None = None) -> AsyncIterator[GuardedRun]:
+        """Check protection, take the lock, audit the outcome. ``within``: a step of a larger
+        guarded run (migrate, init), which holds the lock and confirmed protection already.
 
         The body calls :meth:`GuardedRun.begin` when it starts changing things (a run that finds
         nothing to do leaves no row), :meth:`GuardedRun.refuse` to refuse under the lock, and
         sets ``after``; an exception after ``begin`` completes the row as ``failed``.
         """
-        if not (lock_held or protection_checked):
-            await self.check(action, target, confirm_env)
-        lock = None if lock_held else MigrationLock(self.url, action, lock_timeout, self._sink())
+        if within is not None:
+            run = GuardedRun(within.conn, self.environment.name, action, target, self._revisions)
+            run.before = await self._revisions(run.conn)
+            async with self._audited(run):
+                yield run
+            return
+        await self.check(action, target, confirm_env)  # before the lock: a refusal must not wait
+        lock = MigrationLock(self.url, action, lock_timeout, self._sink())
         async with self._connection() as conn:
-            tables = None
-            if lock is not None:
-                # PostgreSQL: migctl's tables are made while the lock is being taken (their
-                # creation has an advisory lock of its own). Elsewhere a concurrent CREATE could
-                # wait on the holder's migration, so it comes after the lock.
-                if lock.dialect == "postgresql":
-                    tables = asyncio.ensure_future(_ensure_tables(conn))
-                try:
-                    await lock.acquire()
-                except BaseException as exc:
-                    if tables is not None:
-                        await _settle(tables)  # the lock's outcome is the one reported
-                    if (reason := lock.refusal(exc)) is not None:
-                        await self.refuse(action, target, reason)
-                    raise
+            # PostgreSQL: migctl's tables are made while the lock is being taken (their
+            # creation has an advisory lock of its own). Elsewhere a concurrent CREATE could
+            # wait on the holder's migration, so it comes after the lock.
+            tables = asyncio.ensure_future(_ensure_tables(conn)) if lock.dialect == "postgresql" else None
             try:
-                if tables is not None and not lock.waited:  # type: ignore[union-attr]
+                await lock.acquire()
+            except BaseException as exc:
+                if tables is not None:
+                    await _settle(tables)  # the lock's outcome is the one reported
+                if (reason := lock.refusal(exc)) is not None:
+                    await self.refuse(action, target, reason)
+                    mark_audited(exc)
+                raise
+            try:
+                if tables is not None and not lock.waited:
                     await tables
                 else:
                     if tables is not None:
@@ -240,28 +269,38 @@ class Guard:
                     await _ensure_tables(conn)
                 run = GuardedRun(conn, self.environment.name, action, target, self._revisions)
                 run.before = await self._revisions(conn)
-                try:
+                # Again under the lock: the holder we waited for may have protected the database.
+                protection = await self.protection(conn)
+                if not protection.confirmed_by(confirm_env):
+                    await run.refuse(protection.refusal())
+                async with self._audited(run):
                     yield run
-                except BaseException as exc:
-                    await self._close_failed(run, exc)
-                    raise
-                if run.entry is not None:
-                    after = run.after if run.after is not None else await self._revisions(conn)
-                    await audit.finish(conn, run.entry, "ok", after)
             finally:
-                if lock is not None:
-                    await lock.release()
+                await lock.release()
+
+    @contextlib.asynccontextmanager
+    async def _audited(self, run: GuardedRun) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException as exc:
+            await self._close_failed(run, exc)
+            raise
+        if run.entry is not None:
+            after = run.after if run.after is not None else await self._revisions(run.conn)
+            await audit.finish(run.conn, run.entry, "ok", after)
 
     async def _close_failed(self, run: GuardedRun, exc: BaseException) -> None:
         from migctl.core.db import first_line
 
-        if run._refused:
-            return
+        if _audited(exc):
+            if run.entry is None:
+                return
         try:
             if run.entry is None:
                 if isinstance(exc, Refused):
                     await audit.record(run.conn, run.environment, run.action, run.target, run.before,
                                        "refused", str(exc))
+                    mark_audited(exc)
                 return
             after = run.after
             if after is None:

@@ -194,6 +194,22 @@ def test_init_of_a_protected_environment_changes_nothing_before_its_confirmation
     admin_new = admin.rsplit("/", 1)[0] + f"/{name}"
     assert pg_scalar(admin_new, "SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == 1
     assert pg_scalar(admin_new, "SELECT name FROM migctl_protection") == "prod"
+    assert [r for r in _audit(admin_new) if r[0] == "init"] == [("init", "ok")]
+
+
+def test_declined_init_of_an_existing_database_creates_no_extension(pg_db: tuple[str, str],
+                                                                     tmp_path: Path) -> None:
+    """Point 8, the database already there: the pgvector store would create the extension and
+    its schema on connecting, so its plan waits for the confirmation too."""
+    url, admin = pg_db
+    cfg = _config(tmp_path, {"prod": (url, True)}, vector="pgvector")
+    shown = run_cli("--config", str(cfg), "init", "--dry-run", cwd=tmp_path)
+    assert shown.code == 0 and "create extension vector" in shown.out, shown.text
+    assert run_cli("--config", str(cfg), "init", "--yes", cwd=tmp_path).code == 3
+    assert pg_scalar(admin, "SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == 0
+    assert pg_scalar(admin, "SELECT count(*) FROM pg_namespace WHERE nspname = 'vectors'") == 0
+    done = run_cli("--config", str(cfg), "init", "--yes", "--confirm-env", "prod", "--json", cwd=tmp_path)
+    assert done.code == 0 and len(json.loads(done.out)["vector_applied"]) == 4, done.text
 
 
 async def test_reset_refuses_a_plan_that_went_stale(pg_db: tuple[str, str], tmp_path: Path) -> None:

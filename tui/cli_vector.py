@@ -157,8 +157,9 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
         _out(cli, "nothing to do: both databases are at the latest version")
         return cli.EXIT_OK
     go, confirm_env, why = (True, cli._opt(args, "confirm_env"), "")
-    if not plan.empty or await cli.protected_as(api):
-        go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", await cli.protected_as(api), args)
+    protected = await cli.protected_as(api)
+    if not plan.empty or protected:
+        go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", protected, args)
     if not go:
         await api.record_refusal(args.command, "latest", why)
         return cli.refuse(args, why)

@@ -236,12 +236,14 @@ async def restore(api: Target, folder: Path, *, confirm_env: str | None) -> dict
     async with api.relational.guard.run("restore", str(folder), confirm_env,
                                         lock_timeout=api.lock_timeout) as run:
         await run.begin()
-        restored = await _load_backup(api, folder, manifest)
-        # A backup of an older migctl may carry the audit's id sequence, now set back
         from migctl.core import audit
 
-        await audit.ensure_tables(run.conn)
-        await audit.resync_ids(run.conn)
+        try:
+            restored = await _load_backup(api, folder, manifest)
+        finally:
+            # A backup of an older migctl may carry the audit's id sequence, now set back.
+            await audit.ensure_tables(run.conn)
+            await audit.resync_ids(run.conn)
     return restored
 
 

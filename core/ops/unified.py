@@ -55,15 +55,18 @@ class MigrateResult:
 
 
 async def plan_migrate(api: Target, *, skip_vector: bool, with_sql: bool = False, init: bool = False) -> MigratePlan:
-    """Touches nothing: for ``init`` a missing database or extension is planned, not made."""
+    """Touches nothing: for ``init`` a missing database or extension is planned, not made (and
+    the vector side, whose pgvector store would make them on connecting, is planned after)."""
+    deferred = 0 if skip_vector else len(api.vector.chain.migrations)
     if init and await database_missing(api):
         relational = await api.relational.plan_from_base("upgrade", "heads", with_sql=with_sql)
-        deferred = 0 if skip_vector else len(api.vector.chain.migrations)
         return MigratePlan(relational, None, create_database=_database_name(api.url),
                            create_extension=api.vector_configured and _is_postgres(api.url),
                            vector_deferred=deferred)
     extension = init and api.vector_configured and not await _has_vector_extension(api)
     relational = await api.plan_upgrade("heads", with_sql=with_sql)
+    if extension and api.vector.settings.store == "pgvector":
+        return MigratePlan(relational, None, create_extension=True, vector_deferred=deferred)
     vector = None if skip_vector else await api.vector.plan("upgrade", None)
     return MigratePlan(relational, vector, create_extension=extension)
 
@@ -71,18 +74,18 @@ async def plan_migrate(api: Target, *, skip_vector: bool, with_sql: bool = False
 async def execute_migrate(api: Target, plan: MigratePlan, *, confirm_env: str | None,
                           seed: bool = False, action: str = "migrate") -> MigrateResult:
     """After the confirmation: the database and extension ``init`` planned, then relational,
-    then vector, all through one guarded run."""
+    then vector, all one guarded run (one audit row of its own, one per side within it)."""
     result = MigrateResult()
     guard = api.relational.guard
     if plan.create_database:
         guard.check_unreachable(confirm_env)  # no database yet, so only the environment's flag
         result.created_database = await ensure_database(api)
-    async with guard.run(action, "heads", confirm_env, lock_timeout=api.lock_timeout):
+    async with guard.run(action, "heads", confirm_env, lock_timeout=api.lock_timeout) as run:
+        await run.begin()
         if plan.create_extension:
             await ensure_vector_extension(api)
         if not plan.relational.empty:
-            done = await api.relational.execute(plan.relational, strict=False, confirm_env=confirm_env,
-                                                lock_held=True)
+            done = await api.relational.execute(plan.relational, strict=False, confirm_env=confirm_env, within=run)
             result.relational_applied = [r for r, _, _ in done.applied]
         if seed:
             result.seeded = await run_seed_sql(api)
@@ -90,7 +93,7 @@ async def execute_migrate(api: Target, plan: MigratePlan, *, confirm_env: str | 
         if vector is None and plan.vector_deferred:
             vector = await api.vector.plan("upgrade", None)
         if vector is not None:
-            result.vector_applied = await api.vector.execute(vector, confirm_env=confirm_env, lock_held=True)
+            result.vector_applied = await api.vector.execute(vector, confirm_env=confirm_env, within=run)
     return result
 
 
@@ -109,6 +112,7 @@ def _database_name(url: str) -> str:
 async def database_missing(api: Target) -> bool:
     """PostgreSQL only: whether the configured database does not exist yet (reads nothing else)."""
     from migctl.core.errors import ConnectionFailed
+    from migctl.core.guard import database_missing as missing
 
     if not _is_postgres(api.url):
         return False
@@ -116,7 +120,7 @@ async def database_missing(api: Target) -> bool:
         async with api.relational.connection():
             return False
     except ConnectionFailed as exc:
-        if "does not exist" not in str(exc):
+        if not missing(exc, api.url):
             raise
     return True
 

@@ -240,17 +240,17 @@ class RelationalService:
     # -- changing -------------------------------------------------------------
     async def execute(self, plan: Plan, *, lock_timeout: float = 0.0, strict: bool = True,
                       confirm_env: str | None = None, allow_drift: bool = False,
-                      lock_held: bool = False) -> ExecutionResult:
+                      within: GuardedRun | None = None) -> ExecutionResult:
         """Run ``plan`` through the guard (protection, migration lock, audit).
 
         ``strict``: refuse (exit 3) if the database moved since the plan was made and the steps
         would now differ; a database that reached the target meanwhile is "nothing to do".
         Without ``strict`` (application start-up) the fresh plan runs instead.
         Applied revisions edited since they ran refuse the run unless ``allow_drift``.
-        ``lock_held``: an outer guarded run (migrate, init) holds the lock and checked protection.
+        ``within``: the guarded run of a larger operation (migrate, init) this is a step of.
         """
         async with self.guard.run(plan.action, plan.target, confirm_env, lock_timeout=lock_timeout,
-                                  lock_held=lock_held) as run:
+                                  within=within) as run:
             return await self._execute_guarded(run, plan, strict=strict, allow_drift=allow_drift)
 
     async def _execute_guarded(self, run: GuardedRun, plan: Plan, *, strict: bool,

@@ -11,6 +11,7 @@ from typing import Any
 from migctl.core.config import Environment
 from migctl.core.errors import MigctlError
 from migctl.core.events import EventSink, ignore
+from migctl.core.guard import GuardedRun
 from migctl.core.lock import read_holder
 from migctl.core.relational.service import RelationalService
 from migctl.core.vector import tracking
@@ -67,14 +68,16 @@ class VectorService:
         migration lock), wait ``lock_timeout`` seconds for it like any lock, then refuse naming
         it (audited); Lite held by anything else stays the store's own error."""
         import asyncio
+        import os
         import time
 
         from migctl.core.errors import LockHeld
         from migctl.core.events import LockWaiting
+        from migctl.core.guard import mark_audited
         from migctl.core.lock import read_holder
 
         holder = await read_holder(self.relational.url)
-        if holder is None:
+        if holder is None or holder.pid == os.getpid():  # not a migration, or this one's own lock
             raise busy
         described = holder.describe()
         self.sink(LockWaiting(described, self.lock_timeout))
@@ -87,8 +90,8 @@ class VectorService:
             except StoreBusy:
                 continue
         reason = f"migration lock is held by {described}; retry later or pass --lock-timeout SECONDS"
-        await self.relational.record_refusal("vector", None, reason)
-        raise LockHeld(reason, holder=holder.as_dict())
+        await self.relational.record_refusal("vector", self.settings.address, reason)
+        raise mark_audited(LockHeld(reason, holder=holder.as_dict()))
 
     async def close(self) -> None:
         if self._store is not None:
@@ -175,11 +178,11 @@ class VectorService:
         return await migrator.plan(action, target)
 
     async def execute(self, plan: VectorPlan, *, lock_timeout: float = 0.0, confirm_env: str | None = None,
-                      lock_held: bool = False) -> list[str]:
+                      within: GuardedRun | None = None) -> list[str]:
         """Run ``plan`` through the guard; planned again under the lock, which refuses a moved
         chain and an applied file edited since (the refusal is audited by the guard)."""
         async with self.relational.guard.run(f"vector {plan.action}", plan.target, confirm_env,
-                                             lock_timeout=lock_timeout, lock_held=lock_held) as run:
+                                             lock_timeout=lock_timeout, within=within) as run:
             # The lock is held before Milvus Lite is opened: Lite by path admits one process.
             migrator = await self.migrator()
             run.before = (plan.current or "base",)
@@ -199,7 +202,8 @@ class VectorService:
             return done
 
     async def repair(self, version: str, *, confirm_env: str | None = None) -> str:
-        async with self.relational.guard.run("vector repair", version, confirm_env) as run:
+        async with self.relational.guard.run("vector repair", version, confirm_env,
+                                             lock_timeout=self.lock_timeout) as run:
             migrator = await self.migrator()
             run.before = (version,)
             await run.begin()
