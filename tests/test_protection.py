@@ -231,3 +231,22 @@ async def test_reset_refuses_a_plan_that_went_stale(pg_db: tuple[str, str], tmp_
     assert _tables(admin) == 3
     assert pg_scalar(admin, "SELECT version_num FROM alembic_version") == "ccc333ccc333"
     assert _audit(admin)[-1] == ("reset", "refused")
+
+
+def test_autogenerate_never_proposes_dropping_migctls_tables(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """A dropped ``migctl_protection`` would unprotect the database: autogenerate against models
+    that know nothing of migctl's tables proposes dropping the project's tables only."""
+    url, admin = pg_db
+    ini = make_project(tmp_path, "small")
+    env_py = ini.parent / "migrations" / "env.py"
+    env_py.write_text(env_py.read_text().replace("target_metadata = None",
+                                                 "from sqlalchemy import MetaData\ntarget_metadata = MetaData()"))
+    cfg = _config(tmp_path, {"prod": (url, True)}, ini=ini)
+    assert run_cli("--config", str(cfg), "upgrade", "--yes", "--confirm-env", "prod", cwd=tmp_path).code == 0
+    assert pg_scalar(admin, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'migctl%'") == 3
+    made = run_cli("--config", str(cfg), "revision", "-m", "models", "--autogenerate", cwd=tmp_path)
+    assert made.code == 0, made.text
+    path = Path(made.out.split("created ", 1)[1].strip())
+    text = path.read_text()
+    assert "op.drop_table('accounts')" in text and "op.drop_table('orders')" in text
+    assert "migctl_" not in text

@@ -86,6 +86,39 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
     return ctx
 
 
+# migctl's own tables live in the user's database; autogenerate must never propose dropping them
+# (a dropped migctl_protection would unprotect the database).
+MIGCTL_TABLES = ("migctl_audit", "migctl_revision_checksums", "migctl_protection", "migctl_lock",
+                 "vector_db_migrations")
+
+
+@contextlib.contextmanager
+def migctl_tables_hidden() -> Iterator[None]:
+    """While ``alembic revision --autogenerate`` runs: env.py's ``include_name`` (if any) sees no
+    migctl table. Class-level, as ``alembic.context`` proxies the instance ``command`` makes;
+    callers hold ALEMBIC_RUN_LOCK, so no other Alembic run sees the patch."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    original = EnvironmentContext.configure
+
+    def configure(self: Any, *args: Any, **options: Any) -> None:
+        theirs = options.get("include_name")
+
+        def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+            if type_ == "table" and name in MIGCTL_TABLES:
+                return False
+            return bool(theirs(name, type_, parent_names)) if theirs else True
+
+        options["include_name"] = include_name
+        original(self, *args, **options)
+
+    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EnvironmentContext.configure = original  # type: ignore[method-assign]
+
+
 def _commit_without_waiting(connection: Any) -> None:
     """PostgreSQL: let commits return before their WAL reaches the disk.
 
