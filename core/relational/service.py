@@ -27,7 +27,6 @@ from migctl.core.lock import read_holder
 from migctl.core.relational.graph import RevisionGraph
 from migctl.core.relational.plan import Plan, build_plan, offline_sql
 from migctl.core.relational.project import AlembicProject
-from migctl.core.relational.runner import migctl_tables_hidden
 from migctl.core.relational.state import current_revisions, drifted, file_sha256, record_checksums
 from migctl.core.secrets import mask_url
 
@@ -368,6 +367,7 @@ class RelationalService:
 
         def run() -> list[str]:
             from migctl.core.relational.project import ALEMBIC_RUN_LOCK
+            from migctl.core.relational.runner import migctl_tables_hidden
 
             with ALEMBIC_RUN_LOCK, migctl_tables_hidden():
                 config = self.project.make_config(self.alembic_url if self.url else None)
