@@ -155,27 +155,85 @@ def validate_url(url: str) -> str:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    import yaml
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not a text file (byte {exc.start} is not UTF-8)") from None
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror}") from exc
     if path.suffix == ".toml":
         data = _tool_migctl(path, text)
         if data is None:
             raise ConfigError(f"config file {path}: no [tool.migctl] table")
-        return _check_shape(path, data)
+        return _check_shape(path, data, {})
+    data, lines = _load_yaml(path, text)
+    return _check_shape(path, data if data is not None else {}, lines)
+
+
+# A YAML file whose aliases expand to more values than this is refused: every consumer walks the
+# expanded tree (interpolation copies it), and a "billion laughs" file of a few lines never ends.
+MAX_YAML_VALUES = 100_000
+
+
+def yaml_expanded_size(node: Any, where: str, limit: int = MAX_YAML_VALUES) -> int:
+    """How many values ``node`` (a composed YAML node) holds with its aliases expanded; a
+    :class:`UsageError` naming ``where`` past ``limit`` or on a self-referencing alias.
+    Each node is sized once, so a bomb is found in time proportional to its text."""
+    sizes: dict[int, int] = {}
+
+    def size(n: Any, depth: int) -> int:
+        known = sizes.get(id(n))
+        if known is not None:
+            return known
+        if depth > 100:
+            raise UsageError(f"{where} line {n.start_mark.line + 1}: YAML nested more than 100 levels deep")
+        sizes[id(n)] = limit + 1  # seen again while being sized: the alias refers to itself
+        children = n.value if isinstance(n.value, list) else []
+        total = 1
+        for child in children:
+            for part in child if isinstance(child, tuple) else (child,):
+                total += size(part, depth + 1)
+                if total > limit:
+                    raise UsageError(f"{where} line {n.start_mark.line + 1}: YAML aliases expand to more "
+                                     f"than {limit:,} values (or refer to themselves): refused")
+        sizes[id(n)] = total
+        return total
+
+    return size(node, 0)
+
+
+def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """The document and the 1-based line of every key path (``("environments", "dev")``)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        data = yaml.safe_load(text) or {}
+        node = loader.get_single_node()
+        if node is None:
+            return {}, {}
+        yaml_expanded_size(node, f"config file {path}")
+        data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"config file {path}{where}: {problem}") from exc
-    return _check_shape(path, data)
+        raise ConfigError(f"config file {path}{where}: {problem}") from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple[str, ...], int] = {}
+
+    def record(n: Any, prefix: tuple[str, ...]) -> None:
+        if not isinstance(n, yaml.MappingNode) or len(prefix) > 4:  # deeper than any known key
+            return
+        for key, value in n.value:
+            if isinstance(key, yaml.ScalarNode):
+                lines.setdefault((*prefix, key.value), key.start_mark.line + 1)
+                record(value, (*prefix, key.value))
+
+    record(node, ())
+    return data, lines
 
 
 def _tool_migctl(path: Path, text: str) -> Any:
@@ -189,30 +247,51 @@ def _tool_migctl(path: Path, text: str) -> Any:
     return (data.get("tool") or {}).get("migctl")
 
 
-# Every key a config file may hold: anything else is a typo that would otherwise be ignored
-# silently (a misspelt `vector:` leaves the vector side off).
-TOP_KEYS = ("default_environment", "state_dir", "log_file", "environments", "alembic", "vector", "seed_sql",
-            "check")
-ENVIRONMENT_KEYS = ("database_url", "protected", "alembic", "vector", "seed_sql", "log_file", "check")
-SECTION_KEYS = {
-    "alembic": ("script_location", "ini", "version_table", "version_table_schema"),
-    "vector": ("store", "uri", "token", "migrations_dir", "templates", "schema"),
-    "check": ("max_heads",),
+# Every key a config file may hold, with the type of its value: anything else is a typo or a
+# misreading that would otherwise be ignored silently (`protectd: true` left prod unprotected;
+# `protected: "false"`, a string, read as true). None (an empty value) means "not set", except
+# for `protected`, which must say true or false.
+TOP_TYPES: dict[str, type] = {"default_environment": str, "state_dir": str, "log_file": str, "environments": dict,
+                              "alembic": dict, "vector": dict, "seed_sql": str, "check": dict}
+ENVIRONMENT_TYPES: dict[str, type] = {"database_url": str, "protected": bool, "alembic": dict, "vector": dict,
+                                      "seed_sql": str, "log_file": str, "check": dict}
+SECTION_TYPES: dict[str, dict[str, type]] = {
+    "alembic": dict.fromkeys(("script_location", "ini", "version_table", "version_table_schema"), str),
+    "vector": dict.fromkeys(("store", "uri", "token", "migrations_dir", "templates", "schema"), str),
+    "check": {"max_heads": int},
 }
+TOP_KEYS = tuple(TOP_TYPES)
+ENVIRONMENT_KEYS = tuple(ENVIRONMENT_TYPES)
+SECTION_KEYS = {name: tuple(keys) for name, keys in SECTION_TYPES.items()}
+_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number"}
+_YAML_TYPE = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list",
+              dict: "a mapping"}
 
 
-def _known_keys(path: Path, where: str, mapping: Mapping[str, Any], known: tuple[str, ...]) -> None:
+def _check_keys(path: Path, lines: Mapping[tuple[str, ...], int], parts: tuple[str, ...],
+                mapping: Mapping[Any, Any], types: Mapping[str, type]) -> None:
     import difflib
 
-    for key in mapping:
-        if key not in known:
+    def fail(key_parts: tuple[str, ...], message: str) -> None:
+        line = lines.get(key_parts) or lines.get(key_parts[:-1])
+        raise ConfigError(f"config file {path}{f' line {line}' if line else ''}: {message}")
+
+    known = tuple(types)
+    for key, value in mapping.items():
+        where = ".".join((*parts, "")) if parts else ""
+        if key not in types:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known)}"
-            raise ConfigError(f"config file {path}: unknown key {where}{key!r}{hint}")
-    for section, keys in SECTION_KEYS.items():
-        value = mapping.get(section)
-        if isinstance(value, dict) and section in known:
-            _known_keys(path, f"{where}{section}.", value, keys)
+            fail((*parts, str(key)), f"unknown key {where}{key!r}{hint}")
+        expected = types[key]
+        ok = (value is None and expected is not bool) or (
+            isinstance(value, expected) and not (expected is int and isinstance(value, bool)))
+        if not ok:
+            got = "nothing" if value is None else _YAML_TYPE.get(type(value), type(value).__name__)
+            shown = f" {value!r}" if isinstance(value, str | int | float) and len(repr(value)) <= 40 else ""
+            fail((*parts, key), f"{where}{key}: expected {_EXPECTED[expected]}, not {got}{shown}")
+        if expected is dict and key in SECTION_TYPES and value:
+            _check_keys(path, lines, (*parts, key), value, SECTION_TYPES[key])
 
 
 # Environment names become file names (backups/<name>-<time>/): no separators, no "..".
@@ -227,16 +306,19 @@ def check_environment_name(name: object, where: str, error: type[UsageError] = U
     return name
 
 
-def _check_shape(path: Path, data: Any) -> dict[str, Any]:
+def _check_shape(path: Path, data: Any, lines: Mapping[tuple[str, ...], int]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
-    envs = data.get("environments", {})
-    if not isinstance(envs, dict) or not all(isinstance(v, dict | type(None)) for v in envs.values()):
-        raise ConfigError(f"config file {path}: 'environments' must map names to settings")
-    _known_keys(path, "", data, TOP_KEYS)
-    for name, settings in envs.items():
-        check_environment_name(name, f"config file {path}", ConfigError)
-        _known_keys(path, f"environments.{name}.", settings or {}, ENVIRONMENT_KEYS)
+    _check_keys(path, lines, (), data, TOP_TYPES)
+    for name, settings in (data.get("environments") or {}).items():
+        line = lines.get(("environments", str(name)))
+        at = f"config file {path}{f' line {line}' if line else ''}"
+        if not isinstance(name, str):
+            raise ConfigError(f"{at}: environment names are strings, not {name!r}")
+        check_environment_name(name, at, ConfigError)
+        if settings is not None and not isinstance(settings, dict):
+            raise ConfigError(f"{at}: environments.{name}: expected a mapping of settings")
+        _check_keys(path, lines, ("environments", name), settings or {}, ENVIRONMENT_TYPES)
     return data
 
 

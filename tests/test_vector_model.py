@@ -98,8 +98,14 @@ def test_dropping_data_needs_a_downgrade_block(tmp_path: Path) -> None:
     _write(tmp_path / "v", "20250102_001_b.yaml", {"version": "20250102_001", "description": "drop",
                                                    "depends_on": "20250101_001",
                                                    "operations": [{"drop_collection": {"name": "docs"}}]})
+    # Refused when the file loads (issue 13.18), not at downgrade time when the data is gone.
+    with pytest.raises(MigrationError, match=r"20250102_001_b.yaml: operations\[0\] drop_collection has no safe inverse"):
+        load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES))
+    _write(tmp_path / "v", "20250102_001_b.yaml", {"version": "20250102_001", "description": "drop",
+                                                   "depends_on": "20250101_001", "irreversible": True,
+                                                   "operations": [{"drop_collection": {"name": "docs"}}]})
     chain = load_chain(tmp_path / "v", load_templates(DEFAULT_TEMPLATES))
-    with pytest.raises(MigrationError, match="no safe inverse"):
+    with pytest.raises(MigrationError, match="marked irreversible"):
         chain.migrations[1].downgrade(chain.state_after("20250101_001"))
     _write(tmp_path / "v", "20250102_001_b.yaml", {
         "version": "20250102_001", "description": "drop", "depends_on": "20250101_001",

@@ -240,8 +240,14 @@ def load_chain(directory: Path, templates: TemplateSet) -> MigrationChain:
             if not isinstance(data["downgrade"], list):
                 raise MigrationError(f"{file}: 'downgrade' must be a list of operations")
             down = _parse_operations(data["downgrade"], running.copy(), templates, file, "downgrade")
+        irreversible = data.get("irreversible", False)
+        if not isinstance(irreversible, bool):
+            raise MigrationError(f"{file}: 'irreversible' must be true or false, not {irreversible!r}")
         migration = VectorMigration(current, str(data.get("description") or ""), data.get("depends_on"), ops, down,
-                                    bool(data.get("irreversible", False)), file)
+                                    irreversible, file)
+        if down is None and not irreversible:
+            # Refused now, while nothing has run: found only at downgrade time, the data is already gone.
+            migration.downgrade(state)
         state = migration.apply(state)
         migrations.append(migration)
         states.append(state)

@@ -392,8 +392,8 @@ class VectorMigration:
         for i, op in enumerate(self.operations):
             inv = op.inverse(state)
             if inv is None:
-                raise MigrationError(f"{self.version}: operations[{i}] {op.kind} has no safe inverse (it deletes data); "
-                                     "add a 'downgrade:' block or mark the migration irreversible")
+                raise MigrationError(f"{self.path or self.version}: operations[{i}] {op.kind} has no safe inverse "
+                                     "(it deletes data); add a 'downgrade:' block or 'irreversible: true'")
             inverses.append(inv)
             op.apply(state, f"{self.version}: operations[{i}]")
         for inv in reversed(inverses):

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from migctl.core.config import PROJECT_ROOT
+from migctl.core.config import PROJECT_ROOT, yaml_expanded_size
 from migctl.core.errors import UsageError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -97,13 +97,22 @@ def read_yaml(path: Path, *, file: str | None = None) -> Any:
         raise TemplateError(f"{file}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
+    loader = _LineLoader(text)
     try:
-        return yaml.load(text, Loader=_LineLoader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        yaml_expanded_size(node, file)  # an alias bomb is refused before it is expanded
+        return loader.construct_document(node)
+    except UsageError as exc:
+        raise TemplateError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise TemplateError(f"{file}{where}: {problem}") from exc
+    finally:
+        loader.dispose()
 
 
 def _line(data: Any, *parts: str | int) -> int | None:
