@@ -89,9 +89,10 @@ class Migctl:
         if offline:
             url = url or ""
         elif url is None and environment.embedded:
+            from migctl.core.config import ensure_state_dir
             from migctl.core.embedded import EmbeddedPostgres
 
-            url = EmbeddedPostgres(environment.state_dir).ensure_running().url
+            url = EmbeddedPostgres(ensure_state_dir(environment.state_dir)).ensure_running().url
         elif url is None:  # nothing named a URL: the project's env.py may configure one
             environment = replace(environment, database_url=_url_from_env_py(environment))
             url = environment.database_url

@@ -509,6 +509,21 @@ def load_environment(
     )
 
 
+def ensure_state_dir(path: Path) -> Path:
+    """Create migctl's state directory (or a folder in it) and check it is writable: a
+    read-only or misplaced ``state_dir`` is a usage error naming it, not an OSError from
+    whichever file is written first."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"state directory {path} cannot be created: {exc.strerror or exc} "
+                          "(set state_dir in migctl.yaml or MIGCTL_STATE_DIR)") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"state directory {path} is not writable "
+                          "(set state_dir in migctl.yaml or MIGCTL_STATE_DIR)")
+    return path
+
+
 def no_url_message(environment: Environment) -> str:
     return (f"no database URL for environment {environment.name}: pass --database-url, set DATABASE_URL "
             "or database_url in migctl.yaml")

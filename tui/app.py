@@ -325,8 +325,10 @@ class MigctlApp(Operations, App[int]):
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
         from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+        from migctl.tui.log_setup import log_event
 
         event = message.event
+        log_event(event)  # the same lines the CLI writes to migrations.log
         activity = self._pane("activity")
         if isinstance(event, StepStarted):
             line = f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  {event.message}"

@@ -52,14 +52,9 @@ def _setup_logging(args: argparse.Namespace, log_file: Any | None, to_stderr: bo
     log.setLevel(logging.DEBUG)
     log.propagate = False
     if log_file is not None:
-        try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(log_file, encoding="utf-8")
-        except OSError:
-            return
-        handler.setLevel(logging.INFO)
-        handler.setFormatter(Scrubbing("%(asctime)s %(process)d %(levelname)s %(message)s"))
-        log.addHandler(handler)
+        from migctl.tui.log_setup import add_log_file
+
+        add_log_file(log_file, Scrubbing("%(asctime)s %(process)d %(levelname)s %(message)s"))
 
 
 def _print(text: str = "") -> None:
@@ -88,29 +83,26 @@ def _event_printer(as_json: bool):
     import time
 
     from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+    from migctl.tui.log_setup import log_event
 
     last_progress = [0.0]
 
     def sink(event: Any) -> None:
         # A step is logged once, when it ends (a run killed mid-step leaves its audit row
         # "running"): a log record costs about as much as a fast revision's own client work.
+        log_event(event)
         if isinstance(event, StepStarted):
             if not as_json:
                 sys.stderr.write(f"  [{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  "
                                  f"{event.message} ...")
                 sys.stderr.flush()
         elif isinstance(event, StepFinished):
-            log.info("step %d/%d %s %s finished in %.3fs", event.index + 1, event.total, event.direction,
-                     event.revision, event.duration_s)
             if not as_json:
                 sys.stderr.write(f" done {event.duration_s:.2f}s\n")
         elif isinstance(event, StepFailed):
-            log.error("step %d/%d %s %s failed: %s", event.index + 1, event.total, event.direction,
-                      event.revision, event.error)
             if not as_json:
                 sys.stderr.write(" FAILED\n")
         elif isinstance(event, LockWaiting):
-            log.info("waiting up to %.0fs for the migration lock held by %s", event.timeout_s, event.holder)
             if not as_json:
                 sys.stderr.write(f"waiting up to {event.timeout_s:.0f}s for the migration lock held by "
                                  f"{event.holder}\n")
@@ -125,7 +117,6 @@ def _event_printer(as_json: bool):
                 if not as_json:
                     sys.stderr.write("  " + text + "\n")
         elif isinstance(event, Notice):
-            log.info("%s", event.text)
             if not as_json:
                 sys.stderr.write(event.text + "\n")
 
@@ -441,7 +432,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MigctlError as exc:
         if exc.detail:
             log.debug("%s", exc.detail)
-        return fail(f"error: {shown(exc)}", exc.exit_code)
+        from migctl.core.errors import Refused
+
+        # A refusal (lock held, drift) is not an error: scripts tell them apart by the prefix too.
+        kind = "refused" if isinstance(exc, Refused) else "error"
+        return fail(f"{kind}: {shown(exc)}", exc.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except SystemExit as exc:  # a project's env.py giving up with sys.exit("message")

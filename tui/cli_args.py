@@ -53,7 +53,7 @@ def _globals() -> argparse.ArgumentParser:
                    help="console log level (default: warning)")
     g.add_argument("--vector-store-type", choices=["milvus", "pgvector"], default=s,
                    help="vector store (default: $VECTOR_STORE_TYPE, the config file, else milvus)")
-    g.add_argument("--lock-timeout", type=float, metavar="SECONDS", default=s,
+    g.add_argument("--lock-timeout", type=_seconds, metavar="SECONDS", default=s,
                    help="wait this long for the migration lock (default: 0, fail at once)")
     return g
 
@@ -167,11 +167,28 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+# Beyond this a --limit is a typo, and past 2**63 the database refuses the number outright.
+MAX_LIMIT = 1_000_000
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT:,}: {text[:40]}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A wait in seconds: finite and not negative (``-5`` used to mean "fail at once" silently)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:40]!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds: {text[:40]}")
     return value

@@ -15,6 +15,7 @@ from textual import work
 from textual.widgets import TabbedContent
 
 from migctl.core.errors import MigctlError
+from migctl.tui.log_setup import log
 from migctl.tui.widgets.header import StatusHeader
 from migctl.tui.widgets.history import HistoryPane
 
@@ -282,6 +283,7 @@ class Operations:
         self.running = label
         self.query_one(StatusHeader).running = label
         activity.log_line(f"--- {label} started")
+        log.info("%s started in the console", label)
         activity.set_status(f"{label}: starting ...")
         self._op_started = time.monotonic()
         try:
@@ -298,11 +300,14 @@ class Operations:
         text = done(result)
         took = time.monotonic() - self._op_started
         activity.log_line(f"--- {text} ({took:.1f}s)")
+        log.info("%s (%.1fs)", text, took)
         activity.set_status(f"idle · last: {text}")
         self.notify(text)
         return result
 
     def show_failure(self, title: str, exc: BaseException) -> None:
+        # The dialog goes when dismissed; the log keeps the failure, as it does for the CLI.
+        log.error("%s: %s", title, error_message(exc))
         detail = getattr(exc, "detail", None)
         if not isinstance(exc, MigctlError):
             import traceback

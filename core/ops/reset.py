@@ -227,12 +227,53 @@ async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None
     return folder
 
 
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A backup's ``manifest.json``, checked before anything runs: garbage, a list or a file
+    name pointing outside the folder is a usage error naming the manifest, not an exception
+    half-way through a restore."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise UsageError(f"not a migctl backup (no manifest.json): {folder}")
+
+    def bad(why: str) -> UsageError:
+        return UsageError(f"{path}: not a migctl backup manifest: {why}")
+
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad(f"invalid JSON ({str(exc).splitlines()[0][:80]})") from None
+    except OSError as exc:
+        raise bad(exc.strerror or str(exc)) from None
+
+    def member(value: Any, key: str) -> None:  # a file of this folder, by plain name
+        if not isinstance(value, str) or Path(value).name != value or not (folder / value).is_file():
+            raise bad(f"{key} must name a file in {folder}")
+
+    if not isinstance(manifest, dict):
+        raise bad("expected a JSON object")
+    member(manifest.get("relational"), "relational")
+    for key in ("tables", "collections", "aliases"):
+        if not isinstance(manifest.get(key, {}), dict):
+            raise bad(f"{key} must be an object")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.get("aliases", {}).items()):
+        raise bad("aliases must map names to collection names")
+    for name, info in manifest.get("collections", {}).items():
+        if not isinstance(info, dict) or not isinstance(info.get("fields"), list) or not all(
+                isinstance(f, dict) for f in info["fields"]):
+            raise bad(f"collections.{name} needs a list of fields")
+        member(info.get("file"), f"collections.{name}.file")
+        index = info.get("index")
+        if index is None:  # a collection without an index is backed up so
+            continue
+        if not isinstance(index, dict) or not isinstance(index.get("params", {}), dict) or not all(
+                isinstance(index.get(k), str) for k in ("field", "index_type", "metric")):
+            raise bad(f"collections.{name}.index needs field, index_type, metric and params")
+    return manifest
+
+
 async def restore(api: Target, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
     """Load a backup made by ``reset`` through the guard, audited either way."""
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise UsageError(f"not a migctl backup (no manifest.json): {folder}")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
     async with api.relational.guard.run("restore", str(folder), confirm_env,
                                         lock_timeout=api.lock_timeout) as run:
         await run.begin()

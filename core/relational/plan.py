@@ -183,11 +183,19 @@ def compute_steps(script: ScriptDirectory, action: str, target: str, current: tu
     raise UsageError(f"unknown action {action!r}")
 
 
+MIN_PREFIX = 4  # README: a unique prefix of 4+ characters
+
+
 def _check_target(script: ScriptDirectory, target: str) -> None:
     """Resolve a named target up front: Alembic's step functions turn an ambiguous prefix
     into "Can't locate revision", which hides the real problem from the operator."""
     from alembic.script.revision import RevisionError
 
+    known = getattr(script.revision_map, "_revision_map", {})  # full ids and branch labels
+    for part in re.sub(r"[+-]\d+$", "", target).split("@"):
+        if part not in ("", "head", "heads", "base") and len(part) < MIN_PREFIX and part not in known:
+            raise UsageError(f"target {target!r}: a revision prefix needs at least {MIN_PREFIX} characters "
+                             "(a short one matches more revisions as the project grows)")
     if target in ("head", "heads", "base") or re.search(r"[+-]\d+$", target):
         return
     try:

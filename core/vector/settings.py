@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from migctl.core.config import Environment
+from migctl.core.config import Environment, ensure_state_dir
 from migctl.core.errors import ConfigError, UsageError
 from migctl.core.secrets import mask_url, remember
 
@@ -58,7 +58,10 @@ def vector_settings(environment: Environment, store_type: str | None = None,
     uri = environ.get("MILVUS_URI")
     if not uri and environ.get("MILVUS_HOST"):
         uri = f"http://{environ['MILVUS_HOST']}:{environ.get('MILVUS_PORT', '19530')}"
+    source = "MILVUS_URI" if environ.get("MILVUS_URI") else "MILVUS_HOST" if uri else "vector.uri"
     uri = uri or section.get("uri")
+    if uri and store == "milvus":
+        check_milvus_uri(uri, source)
     token = environ.get("MILVUS_TOKEN") or section.get("token")
     remember(token)
     embedded = store == "milvus" and not uri
@@ -70,6 +73,31 @@ def vector_settings(environment: Environment, store_type: str | None = None,
     return VectorSettings(store, uri if store == "milvus" else None, token,
                           migrations if migrations.is_absolute() else base / migrations,
                           templates if templates.is_absolute() else base / templates, embedded, schema)
+
+
+MILVUS_SCHEMES = ("http", "https", "tcp", "grpc", "grpcs")
+
+
+def check_milvus_uri(uri: str, source: str) -> None:
+    """A server URL with a host and a valid port, or a Milvus Lite file (``*.db``): anything else
+    is a usage error here, not an exception from deep inside pymilvus."""
+    from urllib.parse import urlsplit
+
+    expected = "expected http[s]://host:port or a Milvus Lite file ending in .db"
+    shown = mask_url(uri)[:200]
+    if "://" not in uri:
+        if not uri.endswith(".db"):
+            raise ConfigError(f"{source} {shown!r}: {expected}")
+        return
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port  # raises on a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise ConfigError(f"{source} {shown!r}: {exc}; {expected}") from None
+    if parts.scheme.lower() not in MILVUS_SCHEMES:
+        raise ConfigError(f"{source} {shown!r}: unsupported scheme {parts.scheme!r}; {expected}")
+    if not parts.hostname:
+        raise ConfigError(f"{source} {shown!r}: no host; {expected}")
 
 
 def open_store(settings: VectorSettings, relational_url: str):  # -> VectorStore
@@ -89,7 +117,7 @@ def open_store(settings: VectorSettings, relational_url: str):  # -> VectorStore
 
     if is_local_path(settings.uri):
         require("milvus_lite", "milvus", "Milvus Lite")
-        Path(settings.uri or "").parent.mkdir(parents=True, exist_ok=True)
+        ensure_state_dir(Path(settings.uri or "").parent)
         served = LiteServer(settings.uri or "").running_uri()
         if served:  # the console or `migctl embedded start` runs Milvus Lite as a process
             return MilvusStore(served, token=settings.token)
