@@ -8,6 +8,9 @@ Database URL resolution order (first non-empty wins):
 4. ``alembic -x config_file=PATH`` or the ``CONFIG_FILE`` environment variable,
    resolved through ``core.config.resolve_database_url`` (with ``MIGCTL_ENV``).
 
+The version table: ``version_table`` / ``version_table_schema`` as main options (migctl sets
+them from migctl.yaml; or in alembic.ini) or ``-x version_table=...``; else ``alembic_version``.
+
 A caller (e.g. migctl or a test) may instead hand over a SQLAlchemy sync
 ``Connection`` in ``config.attributes["connection"]``; it is then used directly.
 Hand it over outside of any transaction (fresh, or after ``commit()``): the
@@ -81,6 +84,19 @@ def _resolve_url() -> str:
     raise RuntimeError(NO_URL_MESSAGE)
 
 
+def _version_table() -> dict[str, str]:
+    """The version table to keep revisions in: ``version_table`` (and ``version_table_schema``)
+    from migctl (which sets them from migctl.yaml), alembic.ini or ``-x version_table=...``;
+    otherwise Alembic's ``alembic_version``. migctl reads the same table."""
+    x_args = context.get_x_argument(as_dictionary=True)
+    options = {}
+    for key in ("version_table", "version_table_schema"):
+        value = (x_args.get(key) or config.get_main_option(key) or "").strip()
+        if value:
+            options[key] = value
+    return options
+
+
 def _async_url(raw: str) -> URL:
     """Normalise a PostgreSQL URL to the asyncpg driver (for the online engine)."""
     url = make_url(raw)
@@ -109,6 +125,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         transaction_per_migration=True,
+        **_version_table(),
     )
 
     with context.begin_transaction():
@@ -120,6 +137,7 @@ def do_run_migrations(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         transaction_per_migration=True,
+        **_version_table(),
     )
 
     with context.begin_transaction():

@@ -361,8 +361,8 @@ def _alembic_location(settings: Mapping[str, Any], base: Path, where: str) -> Al
     section = settings.get("alembic") or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}.alembic: expected a mapping")
-    version_table = section.get("version_table", "alembic_version")
-    schema = section.get("version_table_schema")
+    version_table = section.get("version_table") or "alembic_version"
+    schema = section.get("version_table_schema") or None
     if "ini" in section:
         ini = (base / str(section["ini"])).resolve()
         if not ini.is_file():

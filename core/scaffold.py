@@ -338,10 +338,19 @@ def database_url() -> URL:
     return parsed
 
 
+def version_table() -> dict[str, str]:
+    """``version_table`` / ``version_table_schema``: set by migctl from migctl.yaml, or in
+    alembic.ini, or ``-x version_table=...``; else Alembic's ``alembic_version``."""
+    x_args = context.get_x_argument(as_dictionary=True)
+    found = {key: (x_args.get(key) or config.get_main_option(key) or "").strip()
+             for key in ("version_table", "version_table_schema")}
+    return {key: value for key, value in found.items() if value}
+
+
 def run_migrations_offline() -> None:
     """``--sql``: the SQL as text, no connection."""
     context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True,
-                      dialect_opts={"paramstyle": "named"})
+                      dialect_opts={"paramstyle": "named"}, **version_table())
     with context.begin_transaction():
         context.run_migrations()
 
@@ -349,13 +358,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")  # a caller's own connection, if handed over
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(connection=connection, target_metadata=target_metadata, **version_table())
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(database_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(connection=connection, target_metadata=target_metadata, **version_table())
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

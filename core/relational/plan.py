@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migctl.core.errors import UsageError
-from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
+from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject, honour_version_table
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -252,10 +252,10 @@ def offline_sql(project: AlembicProject, url: str, action: str, target: str,
     with ALEMBIC_RUN_LOCK:
         config = project.make_config(url, output_buffer=buffer)
         script = project.script()
-        with EnvironmentContext(
+        with honour_version_table(EnvironmentContext(
             config, script, fn=lambda _rev, _ctx: list(steps), as_sql=True,
             starting_rev=list(current) or None, destination_rev=target,
-        ):
+        )):
             script.run_env()
     return buffer.getvalue()
 

@@ -83,6 +83,11 @@ class AlembicProject:
         config.set_main_option("script_location", str(self.script_location))
         if url is not None:
             config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        # The version table migctl reads: env.py writes the same one (the bundled and scaffolded
+        # env.py read these options; any other env.py gets them through honour_version_table).
+        config.set_main_option("version_table", self.location.version_table)
+        if self.location.version_table_schema:
+            config.set_main_option("version_table_schema", self.location.version_table_schema)
         config.attributes["migctl"] = True
         return config
 
@@ -110,6 +115,24 @@ class AlembicProject:
                                  f"{type(exc).__name__}: {exc}") from None
             self._script = script
         return self._script
+
+
+def honour_version_table(ctx: Any) -> Any:
+    """Make ``ctx.configure`` default to the configured version table: an env.py written by
+    ``alembic init`` passes none, and would write ``alembic_version`` while migctl reads the
+    configured one (upgrade ran, then status said every revision pending). An env.py that
+    names a version table itself keeps its choice."""
+    original = ctx.configure
+    main = ctx.config.get_main_option
+
+    def configure(*args: Any, **options: Any) -> None:
+        options.setdefault("version_table", main("version_table") or "alembic_version")
+        if main("version_table_schema"):
+            options.setdefault("version_table_schema", main("version_table_schema"))
+        original(*args, **options)
+
+    ctx.configure = configure
+    return ctx
 
 
 def engine_calls(source: str) -> set[str]:

@@ -26,7 +26,7 @@ from typing import Any
 from migctl.core.errors import OperationFailed, Refused
 from migctl.core.events import Event, Notice, StepFailed, StepFinished, StepStarted
 from migctl.core.relational.plan import Plan, compute_steps, step_key
-from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
+from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject, honour_version_table
 from migctl.core.relational.version_table import bound_version_updates
 from migctl.core.secrets import scrub
 
@@ -64,7 +64,7 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
     from alembic.runtime.environment import EnvironmentContext
     from alembic.util import to_tuple
 
-    ctx = EnvironmentContext(config, script, **kw)
+    ctx = honour_version_table(EnvironmentContext(config, script, **kw))
     original = ctx.configure
 
     def configure(*args: Any, **options: Any) -> None:
