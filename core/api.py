@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migctl.core.config import Environment, load_environment
+from migctl.core.config import Environment, ensure_state_dir, load_environment
 from migctl.core.events import EventSink, ignore
 from migctl.core.guard import Protection
 from migctl.core.ops.check import CheckResult, Finding
@@ -54,8 +54,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "Protection", "RevisionGraph", "RevisionNode",
-    "embedded_postgres", "load_environment", "load_templates", "mask_url", "milvus_lite_server",
+    "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "Protection", "RevisionGraph",
+    "RevisionNode", "embedded_postgres", "ensure_state_dir", "load_environment", "load_templates", "mask_url",
+    "milvus_lite_server",
     "render_collection", "revision_graph", "run_migrations_on_startup", "scrub", "init_project",
     "vector_not_configured", "vector_templates_path", *_RESULT_TYPES,
 ]
@@ -89,7 +90,6 @@ class Migctl:
         if offline:
             url = url or ""
         elif url is None and environment.embedded:
-            from migctl.core.config import ensure_state_dir
             from migctl.core.embedded import EmbeddedPostgres
 
             url = EmbeddedPostgres(ensure_state_dir(environment.state_dir)).ensure_running().url

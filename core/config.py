@@ -34,6 +34,7 @@ NO_PROJECT = "no migctl.yaml or alembic.ini here: run 'migctl init-project', or 
 ALEMBIC_PLACEHOLDER_URL = "driver://user:pass@localhost/dbname"
 VECTOR_ENV_VARS = ("VECTOR_STORE_TYPE", "MILVUS_URI", "MILVUS_HOST")
 SUPPORTED_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+VECTOR_STORES = ("milvus", "pgvector")
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -204,6 +205,31 @@ def yaml_expanded_size(node: Any, where: str, limit: int = MAX_YAML_VALUES) -> i
     return size(node, 0)
 
 
+def _no_duplicate_keys(root: Any, path: Path) -> None:
+    """YAML keeps the last of two equal keys: `protected: true` and a later `protected: false`
+    in the same mapping would leave it unprotected without a word. (`<<:` merges may override.)"""
+    import yaml
+
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in keys:
+                        raise ConfigError(f"config file {path} line {key.start_mark.line + 1}: duplicate key "
+                                          f"{key.value!r} (first on line {keys[key.value]})")
+                    keys[key.value] = key.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
 def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
     """The document and the 1-based line of every key path (``("environments", "dev")``)."""
     import yaml
@@ -214,11 +240,16 @@ def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
         if node is None:
             return {}, {}
         yaml_expanded_size(node, f"config file {path}")
+        _no_duplicate_keys(node, path)
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: say where it is
+            line = text.count("\n", 0, exc.position) + 1
+            where, problem = f" line {line}", f"{exc.reason} (character #x{exc.character:04x})"
+        else:
+            problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"config file {path}{where}: {problem}") from None
     finally:
         loader.dispose()
@@ -491,6 +522,12 @@ def load_environment(
     vector = settings["vector"] if "vector" in settings else top.get("vector")
     if vector is not None and not isinstance(vector, dict):
         raise ConfigError(f"{where}.vector: expected a mapping")
+    if vector:  # checked here, before anything connects, not when the vector side is first used
+        store = vector.get("store")
+        if store is not None and store not in VECTOR_STORES:
+            raise ConfigError(f"{where}.vector.store: unknown vector store type {store!r}: use milvus or pgvector")
+        if vector.get("uri") and (store or "milvus") == "milvus":
+            check_milvus_uri(str(vector["uri"]), f"{where}.vector.uri")
     configured = has_vector or vector_store_type is not None or any(environ.get(k) for k in VECTOR_ENV_VARS)
     seed = settings.get("seed_sql", top.get("seed_sql"))
     return Environment(
@@ -507,6 +544,31 @@ def load_environment(
         base_dir=base.resolve(),
         seed_dir=(base / str(seed)).resolve() if seed else None,
     )
+
+
+MILVUS_SCHEMES = ("http", "https", "tcp", "grpc", "grpcs")
+
+
+def check_milvus_uri(uri: str, source: str) -> None:
+    """A server URL with a host and a valid port, or a Milvus Lite file (``*.db``): anything else
+    is a usage error here, not an exception from deep inside pymilvus."""
+    from urllib.parse import urlsplit
+
+    expected = "expected http[s]://host:port or a Milvus Lite file ending in .db"
+    shown = mask_url(uri)[:200]
+    if "://" not in uri:
+        if not uri.endswith(".db"):
+            raise ConfigError(f"{source} {shown!r}: {expected}")
+        return
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port  # raises on a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise ConfigError(f"{source} {shown!r}: {exc}; {expected}") from None
+    if parts.scheme.lower() not in MILVUS_SCHEMES:
+        raise ConfigError(f"{source} {shown!r}: unsupported scheme {parts.scheme!r}; {expected}")
+    if not parts.hostname:
+        raise ConfigError(f"{source} {shown!r}: no host; {expected}")
 
 
 def ensure_state_dir(path: Path) -> Path:

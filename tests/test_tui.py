@@ -257,6 +257,41 @@ async def test_failing_revision_opens_the_error_dialog(pg_db: tuple[str, str], t
         assert "current bbb222bbb222" in screen_text(app)
 
 
+async def test_a_failure_in_the_console_is_written_to_the_log(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """Issue 13.19: the CLI logged a failed step to migrations.log, the console did not."""
+    import logging
+
+    from migctl.tui.log_setup import add_log_file, log
+
+    app_url, _ = pg_db
+    app = make_app(console_config(tmp_path, app_url, alembic_ini=make_project(tmp_path, "failing")), vector=False)
+    log_file = app.environment.log_file
+    # What `migctl tui` sets up before the console starts (tui.cli._setup_logging).
+    add_log_file(log_file, logging.Formatter("%(levelname)s %(message)s"))
+    level, propagate = log.level, log.propagate
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            await pilot.press("u")
+            await _confirm(pilot)
+            await pilot.press("tab", "enter")
+            await _confirm(pilot, ErrorScreen)
+            await pilot.press("escape")
+            await idle(pilot)
+    finally:
+        log.setLevel(level)
+        log.propagate = propagate
+        for handler in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+            log.removeHandler(handler)
+            handler.close()
+    lines = log_file.read_text().splitlines()
+    assert any(ln.startswith("INFO step ") and "aaa111aaa111 finished" in ln for ln in lines), lines
+    assert any(ln.startswith("ERROR step ") and "ddd444ddd444 failed" in ln for ln in lines), lines
+    assert any(ln.startswith("ERROR ") and "failed: revision ddd444ddd444 (up) failed" in ln for ln in lines), lines
+
+
 async def test_another_holders_lock_is_shown_and_upgrade_refused(pg_db: tuple[str, str], tmp_path: Path) -> None:
     app_url, admin_url = pg_db
     holder = spawn_lock_holder(app_url, 60)

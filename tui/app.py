@@ -127,7 +127,11 @@ class MigctlApp(Operations, App[int]):
     def _sink(self, event: Any) -> None:
         """Called on the core thread; hands the event to the UI loop."""
         from migctl.core.events import CopyProgress
+        from migctl.tui.log_setup import log_event
 
+        # Logged here, on the core thread while the run goes on, as the CLI's sink does: by the
+        # time the UI loop sees the event, a project's fileConfig may have disabled the logger.
+        log_event(event)
         self.post_message(CopyProgressed(event) if isinstance(event, CopyProgress) else CoreEvent(event))
 
     async def _open_api(self) -> Any:
@@ -325,10 +329,7 @@ class MigctlApp(Operations, App[int]):
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
         from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
-        from migctl.tui.log_setup import log_event
-
         event = message.event
-        log_event(event)  # the same lines the CLI writes to migrations.log
         activity = self._pane("activity")
         if isinstance(event, StepStarted):
             line = f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  {event.message}"

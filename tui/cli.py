@@ -423,6 +423,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"),
                                                 vector_store_type=_opt(args, "vector_store_type"))
             log_file = args.environment.log_file
+            if log_file.parent == args.environment.state_dir:
+                # The log is the state dir's first file: an unusable state dir is one error now,
+                # not a warning about the log and then an error about the directory.
+                from migctl.core.api import ensure_state_dir
+
+                ensure_state_dir(args.environment.state_dir)
         _setup_logging(args, log_file, to_stderr=args.command != "tui")
         if args.command in ("tui", "serve"):
             from migctl.tui.console import run_console, serve

@@ -147,9 +147,17 @@ def heads_after(steps: list[Any], current: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(maintainer.heads))
 
 
+def shown(target: str, limit: int = 80) -> str:
+    """A target as messages echo it: quoted, and cut short (a 5,000-character target made a
+    10,000-character error line)."""
+    return repr(target if len(target) <= limit else target[:limit] + "...")
+
+
 def _alembic_error(exc: Exception, target: str) -> UsageError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return UsageError(f"target {target!r}: {text}")
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return UsageError(f"target {shown(target)}: {text}")
 
 
 def compute_steps(script: ScriptDirectory, action: str, target: str, current: tuple[str, ...]) -> list[Any]:
@@ -158,9 +166,9 @@ def compute_steps(script: ScriptDirectory, action: str, target: str, current: tu
     from alembic.util import CommandError
 
     if action == "upgrade" and target.startswith("-") and _RELATIVE.match(target):
-        raise UsageError(f"target {target!r}: upgrade takes +N; use downgrade {target}")
+        raise UsageError(f"target {shown(target)}: upgrade takes +N; use downgrade {target}")
     if action == "downgrade" and target.startswith("+") and _RELATIVE.match(target):
-        raise UsageError(f"target {target!r}: downgrade takes -N; use upgrade {target}")
+        raise UsageError(f"target {shown(target)}: downgrade takes -N; use upgrade {target}")
     if not target.strip():
         raise UsageError(f"{action} needs a target revision")
     _check_target(script, target)
@@ -178,7 +186,7 @@ def compute_steps(script: ScriptDirectory, action: str, target: str, current: tu
     except (CommandError, RevisionError) as exc:
         raise _alembic_error(exc, target) from None
     except (AssertionError, ValueError, KeyError) as exc:  # Alembic asserts on some malformed targets
-        raise UsageError(f"target {target!r} is not a revision, head(s), base, +N/-N or branch@rev"
+        raise UsageError(f"target {shown(target)} is not a revision, head(s), base, +N/-N or branch@rev"
                          + (f" ({exc})" if str(exc) else "")) from None
     raise UsageError(f"unknown action {action!r}")
 
@@ -194,7 +202,7 @@ def _check_target(script: ScriptDirectory, target: str) -> None:
     known = getattr(script.revision_map, "_revision_map", {})  # full ids and branch labels
     for part in re.sub(r"[+-]\d+$", "", target).split("@"):
         if part not in ("", "head", "heads", "base") and len(part) < MIN_PREFIX and part not in known:
-            raise UsageError(f"target {target!r}: a revision prefix needs at least {MIN_PREFIX} characters "
+            raise UsageError(f"target {shown(target)}: a revision prefix needs at least {MIN_PREFIX} characters "
                              "(a short one matches more revisions as the project grows)")
     if target in ("head", "heads", "base") or re.search(r"[+-]\d+$", target):
         return

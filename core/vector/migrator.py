@@ -172,7 +172,7 @@ class VectorMigrator:
             return versions[new] if new >= 0 else None
         matches = [v for v in versions if v == target] or [v for v in versions if v.startswith(target)]
         if len(matches) != 1:
-            raise UsageError(f"unknown vector migration {target!r}" if not matches
+            raise UsageError(f"unknown vector migration {target[:80]!r}" if not matches
                              else f"ambiguous vector migration {target!r}: {', '.join(matches)}")
         return matches[0]
 

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from migctl.core.config import Environment, ensure_state_dir
+from migctl.core.config import VECTOR_STORES, Environment, check_milvus_uri, ensure_state_dir
 from migctl.core.errors import ConfigError, UsageError
 from migctl.core.secrets import mask_url, remember
 
-STORE_TYPES = ("milvus", "pgvector")
+STORE_TYPES = VECTOR_STORES
 
 
 def not_configured_message(environment: Environment) -> str:
@@ -73,31 +73,6 @@ def vector_settings(environment: Environment, store_type: str | None = None,
     return VectorSettings(store, uri if store == "milvus" else None, token,
                           migrations if migrations.is_absolute() else base / migrations,
                           templates if templates.is_absolute() else base / templates, embedded, schema)
-
-
-MILVUS_SCHEMES = ("http", "https", "tcp", "grpc", "grpcs")
-
-
-def check_milvus_uri(uri: str, source: str) -> None:
-    """A server URL with a host and a valid port, or a Milvus Lite file (``*.db``): anything else
-    is a usage error here, not an exception from deep inside pymilvus."""
-    from urllib.parse import urlsplit
-
-    expected = "expected http[s]://host:port or a Milvus Lite file ending in .db"
-    shown = mask_url(uri)[:200]
-    if "://" not in uri:
-        if not uri.endswith(".db"):
-            raise ConfigError(f"{source} {shown!r}: {expected}")
-        return
-    try:
-        parts = urlsplit(uri)
-        _ = parts.port  # raises on a non-numeric or out-of-range port
-    except ValueError as exc:
-        raise ConfigError(f"{source} {shown!r}: {exc}; {expected}") from None
-    if parts.scheme.lower() not in MILVUS_SCHEMES:
-        raise ConfigError(f"{source} {shown!r}: unsupported scheme {parts.scheme!r}; {expected}")
-    if not parts.hostname:
-        raise ConfigError(f"{source} {shown!r}: no host; {expected}")
 
 
 def open_store(settings: VectorSettings, relational_url: str):  # -> VectorStore
