@@ -274,12 +274,16 @@ class VectorMigrator:
             elif mig.version in rows:
                 await tracking.delete(self.conn, [mig.version])
 
+    async def check_repairable(self, version: str) -> VectorMigration:
+        """The applied migration ``version``; a usage error when unknown or never applied."""
+        mig = self.chain.migrations[self.chain.index(version)]
+        if version not in await self.tracked():
+            raise UsageError(f"vector migration {version} was never applied; nothing to repair")
+        return mig
+
     async def repair(self, version: str) -> str:
         """Accept the current file of an applied migration as what was applied."""
-        mig = self.chain.migrations[self.chain.index(version)]
-        rows = await self.tracked()
-        if version not in rows:
-            raise UsageError(f"vector migration {version} was never applied; nothing to repair")
+        mig = await self.check_repairable(version)
         await tracking.set_hash(self.conn, version, mig.operations_hash)
         return mig.operations_hash
 

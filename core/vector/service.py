@@ -205,6 +205,7 @@ class VectorService:
         async with self.relational.guard.run("vector repair", version, confirm_env,
                                              lock_timeout=self.lock_timeout) as run:
             migrator = await self.migrator()
+            await migrator.check_repairable(version)  # before begin: bad input leaves no audit row
             run.before = (version,)
             await run.begin()
             new_hash = await migrator.repair(version)
