@@ -180,7 +180,7 @@ MAX_YAML_VALUES = 100_000
 
 def yaml_expanded_size(node: Any, where: str, limit: int = MAX_YAML_VALUES) -> int:
     """How many values ``node`` (a composed YAML node) holds with its aliases expanded; a
-    :class:`UsageError` naming ``where`` past ``limit`` or on a self-referencing alias.
+    :class:`ConfigError` naming ``where`` past ``limit`` or on a self-referencing alias.
     Each node is sized once, so a bomb is found in time proportional to its text."""
     sizes: dict[int, int] = {}
 
@@ -189,7 +189,7 @@ def yaml_expanded_size(node: Any, where: str, limit: int = MAX_YAML_VALUES) -> i
         if known is not None:
             return known
         if depth > 100:
-            raise UsageError(f"{where} line {n.start_mark.line + 1}: YAML nested more than 100 levels deep")
+            raise ConfigError(f"{where} line {n.start_mark.line + 1}: YAML nested more than 100 levels deep")
         sizes[id(n)] = limit + 1  # seen again while being sized: the alias refers to itself
         children = n.value if isinstance(n.value, list) else []
         total = 1
@@ -197,7 +197,7 @@ def yaml_expanded_size(node: Any, where: str, limit: int = MAX_YAML_VALUES) -> i
             for part in child if isinstance(child, tuple) else (child,):
                 total += size(part, depth + 1)
                 if total > limit:
-                    raise UsageError(f"{where} line {n.start_mark.line + 1}: YAML aliases expand to more "
+                    raise ConfigError(f"{where} line {n.start_mark.line + 1}: YAML aliases expand to more "
                                      f"than {limit:,} values (or refer to themselves): refused")
         sizes[id(n)] = total
         return total

@@ -271,3 +271,35 @@ def test_a_comment_naming_tool_migctl_does_not_make_pyproject_a_config(tmp_path:
     assert find_config_file(tmp_path) is None
     (tmp_path / "pyproject.toml").write_text("[tool.migctl]\ndefault_environment = 'a'\n")
     assert find_config_file(tmp_path) == tmp_path / "pyproject.toml"
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("protectd: true", "line 6: unknown key environments.prod.'protectd' (did you mean 'protected'?)"),
+    ('protected: "false"', "line 6: environments.prod.protected: expected true or false, not a string 'false'"),
+    ("protected:", "line 6: environments.prod.protected: expected true or false, not nothing"),
+    ("databse_url: postgresql://u@h/db", "line 6: unknown key environments.prod.'databse_url' (did you mean 'database_url'?)"),
+    ("alembic: {version_table: 7}", "line 6: environments.prod.alembic.version_table: expected a string, not a number 7"),
+    ("check: {max_heads: [1]}", "line 6: environments.prod.check.max_heads: expected a whole number, not a list"),
+    ("protected: true\n    protected: false", "line 7: duplicate key 'protected' (first on line 6)"),
+])
+def test_keys_are_checked_by_name_and_type_with_their_line(tmp_path: Path, setting: str, message: str) -> None:
+    """Issue 13.9: `protectd: true` left prod unprotected, `protected: "false"` protected it."""
+    cfg = tmp_path / "migctl.yaml"
+    cfg.write_text("default_environment: prod\nalembic: {script_location: alembic}\nenvironments:\n  prod:\n"
+                   f"    database_url: embedded\n    {setting}\n")
+    with pytest.raises(ConfigError) as err:
+        load_environment(config_file=cfg, environ={})
+    assert str(err.value) == f"config file {cfg} {message}"
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    """Issue 13.18: ten lines that expand to 10**10 values are refused before they are expanded."""
+    import time
+
+    cfg = tmp_path / "migctl.yaml"
+    cfg.write_text("x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 10)))
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"YAML aliases expand to more than 100,000 values"):
+        load_environment(config_file=cfg, environ={})
+    assert time.monotonic() - started < 1.0

@@ -238,36 +238,17 @@ async def test_reset_wizard_refuses_a_wrong_name_and_resets_with_backup(pg_db: t
 
 
 async def test_failing_revision_opens_the_error_dialog(pg_db: tuple[str, str], tmp_path: Path) -> None:
-    app_url, admin_url = pg_db
-    ini = make_project(tmp_path, "failing")
-    app = make_app(console_config(tmp_path, app_url, alembic_ini=ini), vector=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await ready(pilot)
-        await pilot.press("u")
-        await _confirm(pilot)
-        await pilot.press("tab", "enter")
-        await _confirm(pilot, ErrorScreen)
-        text = screen_text(app)
-        assert "revision ddd444ddd444 (up) failed" in text and 'relation "no_such_table" does not exist' in text
-        message = str(app.screen.query_one("#error-message").render())
-        assert message.startswith("revision ddd444ddd444 (up) failed") and "\n" not in message.strip()
-        await pilot.press("escape")
-        await idle(pilot)
-        assert _version(admin_url) == {"bbb222bbb222"}
-        assert "current bbb222bbb222" in screen_text(app)
-
-
-async def test_a_failure_in_the_console_is_written_to_the_log(pg_db: tuple[str, str], tmp_path: Path) -> None:
-    """Issue 13.19: the CLI logged a failed step to migrations.log, the console did not."""
+    """The error dialog, and (issue 13.19) the failed step and the failure in migrations.log, as
+    the CLI writes them."""
     import logging
 
     from migctl.tui.log_setup import add_log_file, log
 
-    app_url, _ = pg_db
-    app = make_app(console_config(tmp_path, app_url, alembic_ini=make_project(tmp_path, "failing")), vector=False)
-    log_file = app.environment.log_file
+    app_url, admin_url = pg_db
+    ini = make_project(tmp_path, "failing")
+    app = make_app(console_config(tmp_path, app_url, alembic_ini=ini), vector=False)
     # What `migctl tui` sets up before the console starts (tui.cli._setup_logging).
-    add_log_file(log_file, logging.Formatter("%(levelname)s %(message)s"))
+    add_log_file(app.environment.log_file, logging.Formatter("%(levelname)s %(message)s"))
     level, propagate = log.level, log.propagate
     log.setLevel(logging.DEBUG)
     log.propagate = False
@@ -278,15 +259,21 @@ async def test_a_failure_in_the_console_is_written_to_the_log(pg_db: tuple[str, 
             await _confirm(pilot)
             await pilot.press("tab", "enter")
             await _confirm(pilot, ErrorScreen)
+            text = screen_text(app)
+            assert "revision ddd444ddd444 (up) failed" in text and 'relation "no_such_table" does not exist' in text
+            message = str(app.screen.query_one("#error-message").render())
+            assert message.startswith("revision ddd444ddd444 (up) failed") and "\n" not in message.strip()
             await pilot.press("escape")
             await idle(pilot)
+            assert _version(admin_url) == {"bbb222bbb222"}
+            assert "current bbb222bbb222" in screen_text(app)
     finally:
         log.setLevel(level)
         log.propagate = propagate
         for handler in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
             log.removeHandler(handler)
             handler.close()
-    lines = log_file.read_text().splitlines()
+    lines = app.environment.log_file.read_text().splitlines()
     assert any(ln.startswith("INFO step ") and "aaa111aaa111 finished" in ln for ln in lines), lines
     assert any(ln.startswith("ERROR step ") and "ddd444ddd444 failed" in ln for ln in lines), lines
     assert any(ln.startswith("ERROR ") and "failed: revision ddd444ddd444 (up) failed" in ln for ln in lines), lines
