@@ -99,7 +99,7 @@ def test_check_two_heads_online_offline_and_max_heads(pg_db: tuple[str, str], tm
     assert _check(cfg, "--skip-vector-db").code == 0
     _add_config(offline_cfg, "check:\n  max_heads: two\n")
     bad = _check(offline_cfg, "--offline", "--skip-vector-db")
-    assert bad.code == 2 and "check.max_heads must be a whole number" in bad.err, bad.text
+    assert bad.code == 2 and "line 9: check.max_heads: expected a whole number, not a string 'two'" in bad.err, bad.text
 
 
 def test_check_offline_needs_no_database_and_loads_every_file(tmp_path: Path) -> None:
