@@ -11,8 +11,6 @@ nowhere else.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,18 +18,13 @@ from typing import Any
 
 from migctl.core.errors import OperationFailed
 from migctl.core.events import CopyProgress, EventSink, ignore
+from migctl.core.faults import fault_point
 from migctl.core.vector import model as m
 from migctl.core.vector.drift import differences, matches
 from migctl.core.vector.stores.base import VectorStore
 from migctl.core.vector.templates import CollectionSpec, IndexSpec
 
 SHADOW_SUFFIX = "__migctl_shadow"
-
-
-def fault_point(name: str) -> None:
-    """Test hook: ``MIGCTL_FAULT_POINT=name`` kills this process right here (crash tests)."""
-    if os.environ.get("MIGCTL_FAULT_POINT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def flat(spec: CollectionSpec) -> CollectionSpec:

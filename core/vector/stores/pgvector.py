@@ -30,6 +30,7 @@ from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
 from migctl.core.db import first_line
+from migctl.core.lock import worker_application_name
 from migctl.core.secrets import mask_url, remember, scrub
 from migctl.core.vector.render import pgvector_column_type, pgvector_index_name, pgvector_index_sql
 from migctl.core.vector.stores.base import (
@@ -62,7 +63,6 @@ from migctl.core.vector.templates import (
 )
 from migctl.core.vector.yaml_source import TemplateError
 
-APPLICATION_NAME = "migctl vector"
 INDEX_MEMORY = "1GB"  # HNSW builds far faster when the graph fits in memory
 
 
@@ -106,7 +106,7 @@ class PgVectorStore(PgVectorRows):
         remember(urlsplit(self.url).password)
         try:
             conn = await asyncpg.connect(dsn, timeout=10, command_timeout=None,
-                                         server_settings={"application_name": APPLICATION_NAME}, **kwargs)
+                                         server_settings={"application_name": worker_application_name("vector")}, **kwargs)
         except Exception as exc:  # OSError, asyncpg and DSN errors alike
             raise StoreUnreachable(f"cannot connect to {mask_url(self.url)}: {first_line(exc)}") from None
         try:

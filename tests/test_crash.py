@@ -1,0 +1,111 @@
+"""kill -9 at the worst moments (issue 13, points 11-13): the first re-run converges, no
+checksum is lost, and a rebuilt collection's name answers reads throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import (
+    CLI_OUTPUT,
+    MIGCTL,
+    clean_env,
+    make_project,
+    pg_scalar,
+    run_cli,
+    write_config,
+)
+
+
+def no_disconnect_check(admin: str) -> None:
+    """PostgreSQL's default: a backend notices its client is gone only when it next writes to
+    it (the embedded server checks every second; production servers mostly do not)."""
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET client_connection_check_interval = 0")
+                     .format(psycopg.sql.Identifier(name)))
+
+
+def _checksums(admin_or_sqlite: str) -> list[str]:
+    if admin_or_sqlite.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(admin_or_sqlite.removeprefix("sqlite:///")) as conn:
+            return sorted(r[0] for r in conn.execute("SELECT revision FROM migctl_revision_checksums"))
+    import psycopg
+
+    with psycopg.connect(admin_or_sqlite, autocommit=True) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT revision FROM migctl_revision_checksums"))
+
+
+@pytest.mark.parametrize("backend,revisions,heads", [
+    ("postgresql", "small", ["aaa111aaa111", "bbb222bbb222", "ccc333ccc333"]),  # one transaction for the run
+    ("postgresql", "slow", ["5101a0000001", "5102a0000002", "5103a0000003"]),  # one per revision (autocommit_block)
+    ("sqlite", "small", ["aaa111aaa111", "bbb222bbb222", "ccc333ccc333"]),
+])
+def test_kill_after_the_revisions_commit_keeps_their_checksums(request: pytest.FixtureRequest, tmp_path: Path,
+                                                               backend: str, revisions: str, heads: list[str]) -> None:
+    """Issue 13.12: the checksum rows used to be written after the revisions' commit; a kill
+    in between left them applied and unchecked for good."""
+    if backend == "postgresql":
+        url, inspect = request.getfixturevalue("pg_db")
+    else:
+        url = inspect = f"sqlite:///{tmp_path / 'app.db'}"
+    ini = make_project(tmp_path, revisions)
+    cfg = write_config(tmp_path, url, ini=ini)
+    crashed = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path,
+                      env=clean_env(MIGCTL_FAULT_POINT="revisions-committed", MIGCTL_TEST_SLEEP="0"))
+    assert crashed.code == -signal.SIGKILL, crashed.text
+    status = json.loads(run_cli("--config", str(cfg), "status", "--json", cwd=tmp_path).out)
+    assert status["relational"]["current"] == [heads[-1]], status
+    assert _checksums(inspect) == heads
+    again = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path, env=clean_env(MIGCTL_TEST_SLEEP="0"))
+    assert again.code == 0 and "nothing to do" in again.text, again.text
+    first = sorted((ini.parent / "migrations" / "versions").glob("*.py"))[0]
+    first.write_text(first.read_text() + "\n# edited after it ran\n")
+    status = json.loads(run_cli("--config", str(cfg), "status", "--json", cwd=tmp_path).out)
+    assert [d["revision"] for d in status["relational"]["drifted"]] == [heads[0]]
+
+
+@pytest.mark.slow
+def test_rerun_after_kill_ends_the_dead_holders_statement(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """Issue 13.11: the killed holder's lock goes with its connection, but its worker's
+    statement (here a 60 s sleep in an autocommit_block, whose CREATE INDEX CONCURRENTLY the
+    re-run then waits behind) runs on; the re-run terminates it, says so, and finishes."""
+    url, admin = pg_db
+    no_disconnect_check(admin)
+    cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "slow"))
+    victim = subprocess.Popen([MIGCTL, "--config", str(cfg), "upgrade", "--yes"], cwd=tmp_path,
+                              env=clean_env(MIGCTL_TEST_SLEEP="60"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not pg_scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' "
+                                   f"AND application_name LIKE '%pid={victim.pid}'"):
+            assert time.monotonic() < deadline and victim.poll() is None, "the slow revision never started"
+            time.sleep(0.1)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.communicate(timeout=10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    started = time.monotonic()
+    rerun = run_cli("--config", str(cfg), "upgrade", "--yes", "--lock-timeout", "10", cwd=tmp_path,
+                    env=clean_env(MIGCTL_TEST_SLEEP="0"), timeout=45)
+    elapsed = time.monotonic() - started
+    assert rerun.code == 0, rerun.text
+    assert "terminated 1 of 1 database session(s) left running by a killed migctl" in rerun.err, rerun.text
+    assert f"pid={victim.pid}" in rerun.err
+    assert elapsed < 30, f"the re-run waited {elapsed:.0f}s for the dead holder's sleep"
+    assert pg_scalar(admin, "SELECT version_num FROM alembic_version") == "5103a0000003"
+    assert pg_scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+                            f"'%pid={victim.pid}'") == 0
+    CLI_OUTPUT.append(rerun.text)
