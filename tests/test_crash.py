@@ -109,3 +109,24 @@ def test_rerun_after_kill_ends_the_dead_holders_statement(pg_db: tuple[str, str]
     assert pg_scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
                             f"'%pid={victim.pid}'") == 0
     CLI_OUTPUT.append(rerun.text)
+
+
+@pytest.mark.slow
+def test_kill_9_campaign_converges_on_the_first_rerun(embedded_pg, tmp_path: Path) -> None:
+    """bench/crash.py with 6 kills (2 per kind) at random moments of a relational upgrade, a
+    pgvector rebuild and a Milvus Lite rebuild: the full campaign is ``python bench/crash.py``."""
+    import sys
+
+    from tests.support import REPO
+
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "crash.py"), "--kills", "6", "--rows", "5000",
+                           "--chain", "12", "--rel-rows", "5000", "--admin-url", embedded_pg.admin_url, "--json"],
+                          cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=1500)
+    assert done.stdout.strip(), done.stderr[-2000:]
+    trials = json.loads(done.stdout)["trials"]
+    assert sorted(t["kind"] for t in trials) == ["milvus-lite"] * 2 + ["pgvector"] * 2 + ["relational"] * 2
+    for t in trials:
+        assert t["converged"] and t["rerun_code"] == 0, (t, done.stderr[-2000:])
+        assert (t["rows_lost"], t["rows_duplicated"], t["checksums_lost"]) == (0, 0, 0), t
+        assert t["name_readable"] is (None if t["kind"] == "relational" else True), t
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -266,6 +266,24 @@ class PgVectorStore(PgVectorRows):
                     await self._db.execute(f"ALTER TABLE {self._q(new)} RENAME CONSTRAINT "
                                            f"{_quote(pk_name)} TO {_quote(new + '_pkey')}")
 
+    async def replace_collection(self, name: str, shadow: str) -> None:
+        """Drop ``name``, rename ``shadow`` to it and re-point their alias views, in one
+        transaction: readers of the name wait for the commit, then see the new table."""
+        _quote(name, "collection")
+        with self._errors(f"cannot swap {shadow} in as {name}"):
+            if not await self._columns(shadow):
+                if await self._columns(name):
+                    return
+                raise StoreError(f"no collection {shadow!r} in schema {self.schema!r}")
+            aliases = [a for a, t in (await self.list_aliases()).items() if t in (name, shadow)]
+            async with self._db.transaction():
+                for alias in aliases:
+                    await self._db.execute(f"DROP VIEW {self._q(alias, 'alias')}")
+                await self._db.execute(f"DROP TABLE IF EXISTS {self._q(name)}")
+                await self.rename_collection(shadow, name)
+                for alias in aliases:
+                    await self._create_view(alias, name)
+
     async def truncate(self, name: str) -> None:
         await self._table(name)
         with self._errors(f"cannot truncate {name}"):
