@@ -247,14 +247,20 @@ class PgVectorStore(PgVectorRows):
         with self._errors(f"cannot drop {name}"):
             await self._db.execute(f"DROP TABLE IF EXISTS {self._q(name)}")
 
+    async def _moved_already(self, old: str, new: str) -> bool:
+        """Whether only ``new`` is there (a rename or swap done before a crash); neither: raise."""
+        if await self._columns(old):
+            return False
+        if await self._columns(new):
+            return True
+        raise StoreError(f"no collection {old!r} in schema {self.schema!r}")
+
     async def rename_collection(self, old: str, new: str) -> None:
         """Rename the table, its vector index and primary key; done already (only ``new``) is a no-op."""
         _quote(new, "collection")
         with self._errors(f"cannot rename {old}"):
-            if not await self._columns(old):
-                if await self._columns(new):
-                    return
-                raise StoreError(f"no collection {old!r} in schema {self.schema!r}")
+            if await self._moved_already(old, new):
+                return
             async with self._db.transaction():
                 await self._db.execute(f"ALTER TABLE {self._q(old)} RENAME TO {_quote(new)}")
                 for row in await self._db.fetch(_INDEXES, self.schema, new):
@@ -271,10 +277,8 @@ class PgVectorStore(PgVectorRows):
         transaction: readers of the name wait for the commit, then see the new table."""
         _quote(name, "collection")
         with self._errors(f"cannot swap {shadow} in as {name}"):
-            if not await self._columns(shadow):
-                if await self._columns(name):
-                    return
-                raise StoreError(f"no collection {shadow!r} in schema {self.schema!r}")
+            if await self._moved_already(shadow, name):
+                return
             aliases = [a for a, t in (await self.list_aliases()).items() if t in (name, shadow)]
             async with self._db.transaction():
                 for alias in aliases:
