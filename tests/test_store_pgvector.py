@@ -317,3 +317,15 @@ async def test_a_named_schema_holds_its_own_collections(pg_db: tuple[str, str]) 
         assert await other.list_collections() == ["items"] and await public.list_collections() == []
         live = await other.describe("items")
         assert live is not None and live.rows == 3 and live.index == small().index
+
+
+async def test_connection_names_this_process(store: PgVectorStore, pg_db: tuple[str, str]) -> None:
+    """Issue 13.11: a killed migctl's statement is found (and ended) by the pid in its name."""
+    import os
+
+    from migctl.core.identity import current_actor
+
+    with psycopg.connect(pg_db[1], autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT application_name FROM pg_stat_activity "
+                                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    assert names == [f"migctl vector {current_actor().label} pid={os.getpid()}"]
