@@ -50,16 +50,18 @@ def _checksums(admin_or_sqlite: str) -> list[str]:
     ("postgresql", "small", ["aaa111aaa111", "bbb222bbb222", "ccc333ccc333"]),  # one transaction for the run
     ("postgresql", "slow", ["5101a0000001", "5102a0000002", "5103a0000003"]),  # one per revision (autocommit_block)
     ("sqlite", "small", ["aaa111aaa111", "bbb222bbb222", "ccc333ccc333"]),
+    ("postgresql-async", "small", ["aaa111aaa111", "bbb222bbb222", "ccc333ccc333"]),
+    ("sqlite-async", "small", ["aaa111aaa111", "bbb222bbb222", "ccc333ccc333"]),  # env.py of `alembic init -t async`
 ])
 def test_kill_after_the_revisions_commit_keeps_their_checksums(request: pytest.FixtureRequest, tmp_path: Path,
                                                                backend: str, revisions: str, heads: list[str]) -> None:
     """Issue 13.12: the checksum rows used to be written after the revisions' commit; a kill
     in between left them applied and unchecked for good."""
-    if backend == "postgresql":
+    if backend.startswith("postgresql"):
         url, inspect = request.getfixturevalue("pg_db")
     else:
         url = inspect = f"sqlite:///{tmp_path / 'app.db'}"
-    ini = make_project(tmp_path, revisions)
+    ini = make_project(tmp_path, revisions, template="async" if backend.endswith("async") else "generic")
     cfg = write_config(tmp_path, url, ini=ini)
     crashed = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path,
                       env=clean_env(MIGCTL_FAULT_POINT="revisions-committed", MIGCTL_TEST_SLEEP="0"))
