@@ -132,3 +132,56 @@ def test_kill_9_campaign_converges_on_the_first_rerun(embedded_pg, tmp_path: Pat
         assert (t["rows_lost"], t["rows_duplicated"], t["checksums_lost"]) == (0, 0, 0), t
         assert t["name_readable"] is (None if t["kind"] == "relational" else True), t
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_pgvector_rerun_after_kill_during_the_shadow_index_build(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """Issue 13.11 as reported: killed while ``CREATE INDEX CONCURRENTLY`` builds the shadow's
+    index, whose statement runs on (held here by an older snapshot, as any long reader holds
+    it); the immediate re-run ends it and converges, and the collection's name answered with
+    every row in between (13.13)."""
+    import psycopg
+
+    from tests.vector_support import VectorTarget, fill, snapshot, write_vector_config
+
+    url, admin = pg_db
+    no_disconnect_check(admin)
+    target = VectorTarget("pgvector", write_vector_config(tmp_path, url, "pgvector"), url, "pgvector")
+    config = ["--config", str(target.config)]
+    assert run_cli(*config, "upgrade", "--yes", cwd=tmp_path).code == 0
+    assert run_cli(*config, "vector", "upgrade", "20250120_001", "--yes", cwd=tmp_path).code == 0
+    fill(target, "document", 20_000, extra={"source": "crash"})
+    before = snapshot(target, "document", sample=100)
+    reader = psycopg.connect(admin)  # a long reader: CREATE INDEX CONCURRENTLY waits for its snapshot
+    reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    reader.execute("SELECT 1")
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        victim = subprocess.Popen([MIGCTL, *config, "vector", "upgrade", "--yes"], cwd=tmp_path, env=clean_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(victim)
+        deadline = time.monotonic() + 120
+        while not pg_scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' "
+                                   f"AND state = 'active' AND application_name LIKE '%pid={victim.pid}'"):
+            assert time.monotonic() < deadline and victim.poll() is None, "the shadow's index build never started"
+            time.sleep(0.05)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.communicate(timeout=10)
+        assert snapshot(target, "document", sample=100) == before  # the name answers, every row there
+        rerun = subprocess.Popen([MIGCTL, *config, "vector", "upgrade", "--yes", "--lock-timeout", "30"], cwd=tmp_path,
+                                 env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(rerun)
+        time.sleep(5)  # past the dead holder's grace: then the reader ends
+        reader.commit()
+        out, err = rerun.communicate(timeout=120)
+    finally:
+        reader.close()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    CLI_OUTPUT.append(out + err)
+    assert rerun.returncode == 0, err
+    assert f"pid={victim.pid}" in err and "terminated 1 of 1 database session(s) left running" in err, err
+    assert snapshot(target, "document", sample=100) == before
+    live = json.loads(run_cli(*config, "collections", "--json", cwd=tmp_path).out)
+    assert live["live_drift"] == [], live
