@@ -81,7 +81,7 @@ class _Checksums:
     def __init__(self, project: AlembicProject, plan: Plan) -> None:
         self.enabled = plan.action != "stamp"
         self.paths = {s.revision: s.path for s in plan.steps}
-        self.digests = project.file_digests
+        self.project = project  # its file_digests: the bytes the run executes, hashed as loaded
         self.pending: list[tuple[str, str]] = []  # (revision, direction) kept for the run's end
         self.connection: Any = None
         self.ok = True
@@ -111,7 +111,7 @@ class _Checksums:
             path = self.paths.get(revision)
             if direction == "up" and path:
                 try:
-                    sha = self.digests.get(str(path)) or file_sha256(path)
+                    sha = self.project.file_digests.get(str(path)) or file_sha256(path)
                 except OSError:  # gone meanwhile: the run's end reports it
                     self.ok = False
                     continue
