@@ -34,6 +34,17 @@ def no_disconnect_check(admin: str) -> None:
                      .format(psycopg.sql.Identifier(name)))
 
 
+def kill_when_running(admin: str, victim: subprocess.Popen[str], query: str, timeout: float) -> None:
+    """``kill -9`` the victim once one of its sessions runs a statement like ``query``."""
+    deadline = time.monotonic() + timeout
+    while not pg_scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                               f"query LIKE '{query}' AND application_name LIKE '%pid={victim.pid}'"):
+        assert time.monotonic() < deadline and victim.poll() is None, f"{query} never ran"
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate(timeout=10)
+
+
 def _checksums(admin_or_sqlite: str) -> list[str]:
     if admin_or_sqlite.startswith("sqlite:///"):
         import sqlite3
@@ -89,13 +100,7 @@ def test_rerun_after_kill_ends_the_dead_holders_statement(pg_db: tuple[str, str]
                               env=clean_env(MIGCTL_TEST_SLEEP="60"), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not pg_scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' "
-                                   f"AND application_name LIKE '%pid={victim.pid}'"):
-            assert time.monotonic() < deadline and victim.poll() is None, "the slow revision never started"
-            time.sleep(0.1)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.communicate(timeout=10)
+        kill_when_running(admin, victim, "SELECT pg_sleep%", 30)
     finally:
         if victim.poll() is None:
             victim.kill()
@@ -160,13 +165,7 @@ def test_pgvector_rerun_after_kill_during_the_shadow_index_build(pg_db: tuple[st
         victim = subprocess.Popen([MIGCTL, *config, "vector", "upgrade", "--yes"], cwd=tmp_path, env=clean_env(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(victim)
-        deadline = time.monotonic() + 120
-        while not pg_scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' "
-                                   f"AND state = 'active' AND application_name LIKE '%pid={victim.pid}'"):
-            assert time.monotonic() < deadline and victim.poll() is None, "the shadow's index build never started"
-            time.sleep(0.05)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.communicate(timeout=10)
+        kill_when_running(admin, victim, "CREATE INDEX CONCURRENTLY%", 120)
         assert snapshot(target, "document", sample=100) == before  # the name answers, every row there
         rerun = subprocess.Popen([MIGCTL, *config, "vector", "upgrade", "--yes", "--lock-timeout", "30"], cwd=tmp_path,
                                  env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
