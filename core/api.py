@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from migctl.core.config import Environment, load_environment
 from migctl.core.events import EventSink, ignore
+from migctl.core.guard import Protection
 from migctl.core.ops.check import CheckResult, Finding
 from migctl.core.relational.graph import RevisionGraph, RevisionNode
 from migctl.core.relational.plan import Plan
@@ -53,7 +54,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "RevisionGraph", "RevisionNode",
+    "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "Protection", "RevisionGraph", "RevisionNode",
     "embedded_postgres", "load_environment", "load_templates", "mask_url", "milvus_lite_server",
     "render_collection", "revision_graph", "run_migrations_on_startup", "scrub", "init_project",
     "vector_not_configured", "vector_templates_path", *_RESULT_TYPES,
@@ -120,7 +121,8 @@ class Migctl:
             from migctl.core.vector.settings import vector_settings
 
             settings = vector_settings(self.environment, self.vector_store_type)
-            self._vector = VectorService(self.environment, settings, self.relational, self.relational.sink)
+            self._vector = VectorService(self.environment, settings, self.relational, self.relational.sink,
+                                         self.lock_timeout)
         return self._vector
 
     async def close(self) -> None:
@@ -145,9 +147,11 @@ class Migctl:
     async def status(self, vector: bool = False) -> dict[str, Any]:
         rel = await self.relational.status()
         lock = rel.pop("lock")
+        protection = await self.protection()
         out = {
             "environment": self.environment.name,
-            "protected": self.environment.protected,
+            "protected": protection.protected,
+            "protected_as": protection.name,
             "embedded": self.environment.embedded,
             "url_source": self.environment.source,
             "relational": rel,
@@ -155,7 +159,8 @@ class Migctl:
             "vector_configured": self.vector_configured,
         }
         if vector and self.vector_configured:
-            out["vector"] = await self.vector.status()
+            # Milvus Lite held by a running migration: {"busy": who} rather than a failure.
+            out["vector"] = await self.vector.status_or_busy()
         return out
 
     async def check(self, *, vector: bool = True, offline: bool = False) -> CheckResult:
@@ -206,11 +211,12 @@ class Migctl:
         return await self.relational.revision(message, autogenerate=autogenerate, empty=empty)
 
     # Both sides: migrate / init, reset / restore
-    async def plan_migrate(self, *, skip_vector: bool, with_sql: bool = False) -> MigratePlan:
-        """Relational upgrade to heads plus the pending vector migrations; touches nothing."""
+    async def plan_migrate(self, *, skip_vector: bool, with_sql: bool = False, init: bool = False) -> MigratePlan:
+        """Relational upgrade to heads plus the pending vector migrations; touches nothing.
+        ``init``: a missing database or ``vector`` extension is planned, made on execution."""
         from migctl.core.ops.unified import plan_migrate
 
-        return await plan_migrate(self, skip_vector=skip_vector, with_sql=with_sql)
+        return await plan_migrate(self, skip_vector=skip_vector, with_sql=with_sql, init=init)
 
     async def execute_migrate(self, plan: MigratePlan, *, confirm_env: str | None, seed: bool = False,
                               action: str = "migrate") -> MigrateResult:
@@ -218,15 +224,19 @@ class Migctl:
 
         return await execute_migrate(self, plan, confirm_env=confirm_env, seed=seed, action=action)
 
-    async def prepare_init(self) -> bool:
-        """``init``'s first steps: create the database when it is missing (returns whether it
-        was) and, when a vector side is configured, PostgreSQL's ``vector`` extension."""
-        from migctl.core.ops.unified import ensure_database, ensure_vector_extension
+    # Protection: bound to the database (see core/guard.py)
+    async def protection(self) -> Protection:
+        """The name an operator must confirm to change this database (``.name`` is ``None``
+        when it is not protected); the database's own mark wins over the environment's flag."""
+        return await self.relational.guard.protection()
 
-        created = await ensure_database(self)
-        if self.vector_configured:  # a relational-only project gets no pgvector extension
-            await ensure_vector_extension(self)
-        return created
+    async def protect(self, *, confirm_env: str | None = None) -> Protection:
+        """Record this environment's name as the database's protection."""
+        return await self.relational.guard.set_mark(True, confirm_env)
+
+    async def unprotect(self, *, confirm_env: str | None) -> Protection:
+        """Remove the database's mark; needs the protected name confirmed."""
+        return await self.relational.guard.set_mark(False, confirm_env)
 
     async def plan_reset(self, *, skip_vector: bool, backup: bool = True,
                          skip_relational: bool = False) -> ResetPlan:
@@ -332,17 +342,22 @@ def _url_from_env_py(environment: Environment) -> str:
 
 
 def run_migrations_on_startup(config_file: str | None = None, env: str | None = None,
-                              target: str = "heads", lock_timeout: float = 60.0) -> ExecutionResult:
+                              target: str = "heads", lock_timeout: float = 60.0,
+                              allow_protected: bool | str = False) -> ExecutionResult:
     """Bring the database to ``target`` when an application starts (blocking).
 
     Waits up to ``lock_timeout`` seconds for another instance that is migrating, then finds
-    nothing left to do. Protected environments are upgraded too: start-up is the operator's
-    explicit choice to deploy.
+    nothing left to do. A protected database is refused (exit 3) unless the caller opts in:
+    ``allow_protected=True`` or the protected name itself. An edited, applied vector migration
+    file refuses start-up (:class:`Refused`) as it refuses ``migrate``, until ``migctl vector repair``.
     """
 
     async def run() -> ExecutionResult:
         async with Migctl.open(config_file=config_file, env=env, lock_timeout=lock_timeout) as api:
+            if api.vector_configured:  # reads the files and the tracking table, not the store
+                await api.vector.check_drift()
             plan = await api.plan_upgrade(target, with_sql=False)
-            return await api.execute(plan, strict=False, confirm_env=api.environment.name)
+            confirm = plan.protected_as if allow_protected is True else (allow_protected or None)
+            return await api.execute(plan, strict=False, confirm_env=confirm)
 
     return asyncio.run(run())

@@ -57,6 +57,14 @@ def tables() -> dict[str, Any]:
         Column("applied_at", DateTime(timezone=True), nullable=False),
         Column("applied_by", String(255)),
     )
+    # One row: the name of the protected environment this database belongs to (core/guard.py).
+    _tables["protection"] = Table(
+        "migctl_protection", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("name", String(64), nullable=False),
+        Column("marked_at", DateTime(timezone=True), nullable=False),
+        Column("marked_by", String(255)),
+    )
     return _tables
 
 
@@ -120,6 +128,17 @@ async def flushed_by_finish(conn: ThreadedConnection) -> AsyncIterator[None]:
             # than "on", e.g. remote_apply); a broken connection must not hide the real error.
             with contextlib.suppress(DBAPIError):
                 await conn.exec_driver_sql("RESET synchronous_commit")
+
+
+async def resync_ids(conn: ThreadedConnection) -> None:
+    """PostgreSQL: move the audit's id sequence past its rows (a restore may have set it back)."""
+    from sqlalchemy import text
+
+    if conn.dialect.name != "postgresql":
+        return
+    await conn.execute(text("SELECT setval(pg_get_serial_sequence('migctl_audit', 'id'), "
+                            "GREATEST((SELECT max(id) FROM migctl_audit), 1))"))
+    await conn.commit()
 
 
 @dataclass

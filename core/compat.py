@@ -16,14 +16,18 @@ class VectorDBMigrator:
     """Versioned vector migrations for one store type."""
 
     def __init__(self, vector_store_type: str = "milvus", config_file: str | None = None,
-                 env: str | None = None) -> None:
+                 env: str | None = None, confirm_env: str | None = None) -> None:
+        """``confirm_env``: the protected name, when the caller means to change a protected
+        database (as ``--confirm-env`` does); without it a protected database is refused."""
         self.vector_store_type = vector_store_type
         self.config_file = config_file
         self.env = env
+        self.confirm_env = confirm_env
 
     def _run(self, fn: Any) -> Any:
         async def go() -> Any:
-            async with Migctl.open(self.config_file, self.env, vector_store_type=self.vector_store_type) as api:
+            async with Migctl.open(self.config_file, self.env, vector_store_type=self.vector_store_type,
+                                   lock_timeout=60) as api:
                 return await fn(api)
 
         return asyncio.run(go())
@@ -41,7 +45,7 @@ class VectorDBMigrator:
 
         async def fn(api: Migctl) -> list[str]:
             plan = await api.vector.plan("upgrade", version)
-            return await api.vector.execute(plan, confirm_env=api.environment.name, lock_timeout=60)
+            return await api.vector.execute(plan, confirm_env=self.confirm_env, lock_timeout=api.lock_timeout)
 
         return self._run(fn)
 
@@ -52,9 +56,12 @@ class VectorDBMigrator:
 class DatabaseInitializer:
     """Both databases to latest; ``force_recreate`` resets (with a backup) first."""
 
-    def __init__(self, config_file: str | None = None, env: str | None = None) -> None:
+    def __init__(self, config_file: str | None = None, env: str | None = None,
+                 confirm_env: str | None = None) -> None:
+        """``confirm_env``: as for :class:`VectorDBMigrator`; a protected database is refused without it."""
         self.config_file = config_file
         self.env = env
+        self.confirm_env = confirm_env
 
     def initialize_all(self, force_recreate: bool = False, skip_vector_db: bool = False,
                        vector_store_type: str | None = None) -> dict[str, Any]:
@@ -68,12 +75,10 @@ class DatabaseInitializer:
                 backup = None
                 if force_recreate:
                     plan = await api.plan_reset(skip_vector=skip_vector)
-                    backup = await api.execute_reset(plan, confirm_env=api.environment.name)
-                created = await api.prepare_init()
-                plan = await api.plan_migrate(skip_vector=skip_vector)
-                result = await api.execute_migrate(plan, confirm_env=api.environment.name, seed=True,
-                                                   action="init")
-                return {"created_database": created, "backup": str(backup) if backup else None,
+                    backup = await api.execute_reset(plan, confirm_env=self.confirm_env)
+                plan = await api.plan_migrate(skip_vector=skip_vector, init=True)
+                result = await api.execute_migrate(plan, confirm_env=self.confirm_env, seed=True, action="init")
+                return {"created_database": result.created_database, "backup": str(backup) if backup else None,
                         "relational_applied": result.relational_applied, "vector_applied": result.vector_applied,
                         "seeded": result.seeded}
 

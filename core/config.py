@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from migctl.core.errors import ConfigError, UsageError
-from migctl.core.secrets import encode_password, mask_url, remember
+from migctl.core.secrets import clip, encode_password, mask_url, remember, url_password
 
 
 def _reference_project() -> Path:
@@ -128,26 +128,29 @@ def validate_url(url: str) -> str:
     an unencoded "@" in the password percent-encoded, as drivers need it."""
     url = encode_password(url)
     m = _URL.match(url)
+    # Known before any error below echoes the URL; the echo is masked and cut to a sane length.
+    remember(url_password(url), beside=(m["username"], m["ipv4host"] or m["ipv6host"], m["database"]) if m else ())
+    shown = clip(mask_url(url), 200)
     if m is None:
-        raise UsageError(f"malformed database URL {mask_url(url)!r}: expected dialect://user:password@host:port/dbname")
+        raise UsageError(f"malformed database URL {shown!r}: expected dialect://user:password@host:port/dbname")
     dialect = m["name"].split("+", 1)[0]
     if dialect not in SUPPORTED_DIALECTS:
-        raise UsageError(f"unsupported database {dialect!r} in URL {mask_url(url)!r}: use postgresql, mysql/mariadb or sqlite")
+        raise UsageError(f"unsupported database {clip(dialect, 40)!r} in URL {shown!r}: "
+                         "use postgresql, mysql/mariadb or sqlite")
     host = m["ipv4host"] or m["ipv6host"]
     if dialect != "sqlite" and not host and not _socket_in_query(dialect, m["query"]):
         socket = "host=/run/postgresql" if dialect == "postgresql" else "unix_socket=/run/mysqld/mysqld.sock"
-        raise UsageError(f"malformed database URL {mask_url(url)!r}: no host (for a Unix socket: "
+        raise UsageError(f"malformed database URL {shown!r}: no host (for a Unix socket: "
                          f"{dialect}://user@/dbname?{socket})")
     if dialect != "sqlite" and not m["database"]:
-        raise UsageError(f"malformed database URL {mask_url(url)!r}: no database name")
+        raise UsageError(f"malformed database URL {shown!r}: no database name")
     if m["port"]:
         try:
             port = int(m["port"])
         except ValueError:
-            raise UsageError(f"malformed database URL {mask_url(url)!r}: expected dialect://user:password@host:port/dbname") from None
+            raise UsageError(f"malformed database URL {shown!r}: expected dialect://user:password@host:port/dbname") from None
         if not 0 < port < 65536:
-            raise UsageError(f"malformed database URL {mask_url(url)!r}: port out of range")
-    remember(m["password"])  # raw and percent-decoded
+            raise UsageError(f"malformed database URL {shown!r}: port out of range")
     return url
 
 
@@ -212,6 +215,18 @@ def _known_keys(path: Path, where: str, mapping: Mapping[str, Any], known: tuple
             _known_keys(path, f"{where}{section}.", value, keys)
 
 
+# Environment names become file names (backups/<name>-<time>/): no separators, no "..".
+_ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_environment_name(name: object, where: str, error: type[UsageError] = UsageError) -> str:
+    """``name`` when it is a usable environment name, else ``error`` naming ``where``."""
+    if not isinstance(name, str) or not _ENV_NAME.fullmatch(name) or ".." in name:
+        raise error(f"{where}: invalid environment name {clip(str(name), 80)!r}: "
+                         "use up to 64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    return name
+
+
 def _check_shape(path: Path, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
@@ -220,6 +235,7 @@ def _check_shape(path: Path, data: Any) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: 'environments' must map names to settings")
     _known_keys(path, "", data, TOP_KEYS)
     for name, settings in envs.items():
+        check_environment_name(name, f"config file {path}", ConfigError)
         _known_keys(path, f"environments.{name}.", settings or {}, ENVIRONMENT_KEYS)
     return data
 
@@ -235,7 +251,7 @@ def _url_from_postgres_vars(environ: Mapping[str, str]) -> str | None:
     host = environ.get("POSTGRES_HOST", "127.0.0.1")
     port = environ.get("POSTGRES_PORT", "5432")
     db = environ.get("POSTGRES_DB", "postgres")
-    remember(password)
+    remember(password, beside=(user, host, db))
     return f"postgresql://{auth}@{host}:{port}/{db}"
 
 
@@ -340,6 +356,10 @@ def load_environment(
     if path is not None and not envs:  # one implicit environment, made of the top-level settings
         envs = {ALEMBIC_ENV_NAME: {}}
 
+    if env:
+        check_environment_name(env, "--env")
+    elif environ.get("MIGCTL_ENV"):
+        check_environment_name(environ["MIGCTL_ENV"], "MIGCTL_ENV")
     name = env or environ.get("MIGCTL_ENV") or data.get("default_environment")
     if name is None:
         name = next(iter(envs), ALEMBIC_ENV_NAME)
@@ -347,7 +367,7 @@ def load_environment(
         if name not in envs:
             known = ", ".join(envs) or ("none" if path is not None else ALEMBIC_ENV_NAME)
             origin = f"in {path}" if path is not None else "(no migctl.yaml here)"
-            raise UsageError(f"unknown environment {name!r} {origin}; known: {known}")
+            raise UsageError(f"unknown environment {clip(str(name), 80)!r} {origin}; known: {clip(known, 120)}")
     where = f"{path}: environments.{name}" if path else name
     top = {k: v for k, v in data.items() if k != "environments"}
     top = interpolate(top, str(path), environ)

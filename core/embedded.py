@@ -21,6 +21,7 @@ from pathlib import Path
 
 from migctl.core.errors import MigctlError, MissingExtra
 from migctl.core.extras import require
+from migctl.core.secrets import child_env
 
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "migctl"
@@ -101,7 +102,7 @@ class EmbeddedPostgres:
         return EmbeddedStatus(pid is not None, pid, port, self.data_dir, self.version())
 
     def version(self) -> str:
-        out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True)
+        out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, env=child_env())
         return out.stdout.strip().removeprefix("postgres (PostgreSQL) ")
 
     def ensure_running(self) -> EmbeddedPostgres:
@@ -175,7 +176,7 @@ class EmbeddedPostgres:
         try:
             proc = subprocess.run(
                 cmd, capture_output=True, text=True, timeout=timeout, user=self.run_as,
-                cwd="/", env={**os.environ, "LC_ALL": "C"},
+                cwd="/", env=child_env(LC_ALL="C"),  # no PG* settings: they are for the operator's servers
             )
         except subprocess.TimeoutExpired as exc:
             raise MigctlError(f"embedded PostgreSQL: {argv[0]} timed out after {timeout:.0f}s; see {self.log_file}") from exc

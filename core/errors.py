@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 # Shells show errors through these, so they are offered here beside the errors themselves.
-from migctl.core.secrets import mask_url, scrub
+from migctl.core.secrets import clip, mask_url, scrub
 
 __all__ = ["ConfigError", "ConnectionFailed", "LockHeld", "MigctlError", "MissingExtra", "OperationFailed",
-           "Refused", "UsageError", "mask_url", "scrub"]
+           "Refused", "UsageError", "clip", "mask_url", "scrub"]
 
 
 class MigctlError(Exception):

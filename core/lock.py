@@ -18,7 +18,6 @@ import os
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,15 +198,6 @@ class MigrationLock:
                 await self.release()
             except Exception as exc:  # the reason acquire failed is the one to report
                 logging.getLogger("migctl").debug("releasing the unacquired lock failed: %s", exc)
-            raise
-
-    async def acquire_audited(self, refused: Callable[[str], Awaitable[None]]) -> None:
-        """``acquire``; a refusal or an interrupted wait is audited through ``refused(reason)``."""
-        try:
-            await self.acquire()
-        except BaseException as exc:
-            if (reason := self.refusal(exc)) is not None:
-                await refused(reason)
             raise
 
     def refusal(self, exc: BaseException) -> str | None:

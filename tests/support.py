@@ -127,8 +127,12 @@ import asyncio, sys
 from migctl.core.lock import MigrationLock
 
 async def main():
-    lock = MigrationLock(sys.argv[1], "test-holder")
+    lock = MigrationLock(sys.argv[1], sys.argv[3])
     await lock.acquire()
+    if len(sys.argv) > 4:  # and Milvus Lite open by path, as a migration running on it has
+        from migctl.core.vector.stores.milvus import MilvusStore
+
+        await MilvusStore(sys.argv[4]).connect()
     print("locked", flush=True)
     await asyncio.sleep(float(sys.argv[2]))
 
@@ -146,11 +150,15 @@ def reap(procs: list[subprocess.Popen[str]]) -> None:
             pass
 
 
-def spawn_lock_holder(url: str, seconds: float = 20) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER_SCRIPT, url, str(seconds)], cwd=REPO,
+def spawn_lock_holder(url: str, seconds: float = 20, operation: str = "test-holder",
+                      lite_path: Path | None = None) -> subprocess.Popen[str]:
+    """A process holding the migration lock of ``url`` as ``operation`` (and, given
+    ``lite_path``, that Milvus Lite data directory open) for ``seconds``."""
+    argv = [url, str(seconds), operation, *([str(lite_path)] if lite_path else [])]
+    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER_SCRIPT, *argv], cwd=REPO,
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 0.2)
         if ready:

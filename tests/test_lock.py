@@ -29,15 +29,13 @@ from tests.support import (
     CliResult,
     clean_env,
     make_project,
+    pg_scalar,
     run_cli,
     write_config,
 )
-from tests.support import (
-    reap as _reap,
-)
-from tests.support import (
-    spawn_lock_holder as _spawn_holder,
-)
+from tests.support import reap as _reap
+from tests.support import spawn_lock_holder as _spawn_holder
+from tests.vector_support import write_vector_config
 
 pytestmark = pytest.mark.slow
 
@@ -459,3 +457,35 @@ def test_mariadb_lock_held_by_other_process(mariadb_url: str, tmp_path: Path) ->
     finally:
         conn.close()
     assert "orders" in tables, tables
+
+
+def test_milvus_lite_held_by_a_migration_waits_or_is_refused(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """Issue 13.14: Milvus Lite by path admits one process. A second operator's migrate meets
+    the migration lock, not Lite's own failure: refused naming the holder (audited), or with
+    --lock-timeout it waits and then applies."""
+    url, admin = pg_db
+    lite = tmp_path / "state" / "milvus.db"
+    cfg = write_vector_config(tmp_path, url, "milvus", uri=str(lite))
+    assert run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path).code == 0
+
+    def hold(seconds: float) -> subprocess.Popen[str]:
+        return _spawn_holder(url, seconds, operation="vector-upgrade", lite_path=lite)
+
+    holder = hold(30)
+    try:
+        refused = run_cli("--config", str(cfg), "migrate", "--yes", cwd=tmp_path)
+        assert refused.code == 3, refused.text
+        assert f"pid {holder.pid}" in refused.err and "vector-upgrade" in refused.err, refused.err
+        assert "another process" not in refused.err
+        assert pg_scalar(admin, "SELECT count(*) FROM migctl_audit WHERE outcome = 'refused'") == 1
+    finally:
+        _reap([holder])
+
+    holder = hold(4)
+    try:
+        waited = run_cli("--config", str(cfg), "migrate", "--yes", "--lock-timeout", "90", "--json", cwd=tmp_path)
+        assert waited.code == 0, waited.text
+        assert len(json.loads(waited.out)["vector_applied"]) == 4
+        assert holder.poll() is not None, "it ran only once the holder was done"
+    finally:
+        _reap([holder])

@@ -184,7 +184,8 @@ def test_password_with_an_unencoded_at_sign_connects(pg_db: tuple[str, str], tmp
 def test_operations_log_has_step_lines_for_user_projects(pg_db: tuple[str, str], tmp_path: Path) -> None:
     url, _ = pg_db
     cfg = write_config(tmp_path, url, ini=make_project(tmp_path, "failing"))
-    assert run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path).code == 1
+    result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path)
+    assert result.code == 1
     log = (tmp_path / "state" / "migrations.log").read_text()
-    assert "step 1/4 up aaa111aaa111 finished" in log
+    assert "step 1/4 up aaa111aaa111 finished" in log, result.text
     assert "step 3/4 up ddd444ddd444 failed" in log and "no_such_table" in log

@@ -139,17 +139,22 @@ class MigctlApp(Operations, App[int]):
             api = Migctl.open(environment=self.environment, sink=self._sink, lock_timeout=self.lock_timeout,
                               vector_store_type=self.vector_store_type)
             if self.vector_enabled:
-                from migctl.core.api import milvus_lite_server
-
-                # Milvus Lite by path would run inside this process, sharing the GIL with the
-                # UI: give it a process of its own.
-                with contextlib.suppress(MissingExtra):  # the vector pane names the extra
-                    lite = milvus_lite_server(self.environment, self.vector_store_type)
-                    if lite is not None:
-                        lite.ensure_running()
+                self._serve_lite()
             return api
 
         return await asyncio.to_thread(open_both)
+
+    def _serve_lite(self) -> None:
+        """Milvus Lite by path would run inside this process, sharing the GIL with the UI:
+        give it a process of its own. While another process (a migration) has the data
+        directory open there is nothing to serve: the vector pane says who, and the next
+        refresh tries again."""
+        from migctl.core.api import milvus_lite_server
+
+        with contextlib.suppress(MissingExtra):  # the vector pane names the extra
+            lite = milvus_lite_server(self.environment, self.vector_store_type)
+            if lite is not None and not lite.held_elsewhere():
+                lite.ensure_running()
 
     def on_unmount(self) -> None:
         api = self.api
@@ -207,6 +212,7 @@ class MigctlApp(Operations, App[int]):
             self.status = status
             rel = status["relational"]
             header.relational_state = "connected"
+            header.protected = bool(status.get("protected"))  # the database's own mark counts too
             lock = status.get("lock")
             header.lock = f"{lock['who']} running {lock['operation']}" if lock else ""
             self.query_one(HistoryPane).show_state(
@@ -228,17 +234,28 @@ class MigctlApp(Operations, App[int]):
                 self._pane(name).show_note(note)
 
     async def _refresh_vector(self) -> None:
+        import asyncio
+
         header = self.query_one(StatusHeader)
         api = self.api
         await self._load_templates()
         try:
-            history = await self.call(api.vector.history)
-            collections = await self.call(api.vector.collections)
+            await self.call(lambda: asyncio.to_thread(self._serve_lite))
+            # Asked first: opening Lite that a migration holds would wait for its lock.
+            busy = await self.call(api.vector.busy)
+            if busy is None:
+                history = await self.call(api.vector.history)
+                collections = await self.call(api.vector.collections)
         except Exception as exc:  # unreachable Milvus, wrong token, ...: the vector side says so
             message = str(exc) if isinstance(exc, MigctlError) else first_line(exc)
             header.vector_state = "unavailable"
             self._pane("vector").show_error(message)
             self._pane("collections").show_error(message)
+            return
+        if busy is not None:  # Milvus Lite is open in a migration elsewhere: who, not an error
+            header.vector_state = "busy"
+            for name in ("vector", "collections"):
+                self._pane(name).show_note(f"vector: busy — {busy['busy']}")
             return
         header.store = api.vector.settings.store
         header.vector_state = "connected"

@@ -138,38 +138,17 @@ def _interactive() -> bool:
 
 def _confirm(plan: Any, args: argparse.Namespace) -> tuple[bool, str | None, str]:
     """Ask on a terminal; elsewhere only ``--yes`` confirms. Returns (go, confirmed env, why not)."""
-    confirm_env = _opt(args, "confirm_env")
-    if _opt(args, "yes"):
-        if plan.protected and confirm_env != plan.environment:
-            return False, None, (f"environment {plan.environment!r} is protected: pass --confirm-env "
-                                 f"{plan.environment} to change it without a prompt")
-        return True, confirm_env, ""
-    if not _interactive() or _opt(args, "json", False):
-        return False, None, "no terminal to confirm on: pass --yes to apply the plan shown"
-    try:
-        answer = input(f"Apply this {plan.action} to {plan.environment}? [y/N] ").strip().lower()
-    except EOFError:
-        answer = ""
-    if answer not in ("y", "yes"):
-        return False, None, "declined at the confirmation prompt"
-    if plan.protected:
-        try:
-            typed = input(f"{plan.environment} is PROTECTED. Type its name to confirm: ").strip()
-        except EOFError:
-            typed = ""
-        if typed != plan.environment:
-            return False, None, "protected environment name not typed correctly"
-        confirm_env = typed
-    return True, confirm_env, ""
+    name = plan.confirm_name if plan.protected else None
+    return _confirm_text(f"Apply this {plan.action} to {plan.environment}?", name, args)
 
 
-def _confirm_text(question: str, environment: Any, args: argparse.Namespace) -> tuple[bool, str | None, str]:
-    """Confirmation for commands whose plan is not a relational Plan (vector, migrate, init)."""
+def _confirm_text(question: str, protected_as: str | None, args: argparse.Namespace) -> tuple[bool, str | None, str]:
+    """``protected_as``: the name to type (the database's protection, see ``Migctl.protection``)."""
     confirm_env = _opt(args, "confirm_env")
     if _opt(args, "yes"):
-        if environment.protected and confirm_env != environment.name:
-            return False, None, (f"environment {environment.name!r} is protected: pass --confirm-env "
-                                 f"{environment.name} to change it without a prompt")
+        if protected_as is not None and confirm_env != protected_as:
+            return False, None, (f"database is protected as {protected_as!r}: pass --confirm-env "
+                                 f"{protected_as} to change it without a prompt")
         return True, confirm_env, ""
     if not _interactive() or _opt(args, "json", False):
         return False, None, "no terminal to confirm on: pass --yes to apply the plan shown"
@@ -179,15 +158,20 @@ def _confirm_text(question: str, environment: Any, args: argparse.Namespace) -> 
         answer = ""
     if answer not in ("y", "yes"):
         return False, None, "declined at the confirmation prompt"
-    if environment.protected:
+    if protected_as is not None:
         try:
-            typed = input(f"{environment.name} is PROTECTED. Type its name to confirm: ").strip()
+            typed = input(f"{protected_as} is PROTECTED. Type its name to confirm: ").strip()
         except EOFError:
             typed = ""
-        if typed != environment.name:
+        if typed != protected_as:
             return False, None, "protected environment name not typed correctly"
         confirm_env = typed
     return True, confirm_env, ""
+
+
+async def protected_as(api: Any) -> str | None:
+    """The name that confirms a change to ``api``'s database, or ``None``."""
+    return (await api.protection()).name
 
 
 async def _open(args: argparse.Namespace):
@@ -322,6 +306,8 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
         paths = await api.revision(args.message, autogenerate=args.autogenerate, empty=args.empty)
         _print_json({"paths": paths}) if as_json else _print("\n".join(f"created {p}" for p in paths))
         return EXIT_OK
+    if cmd in ("protect", "unprotect"):
+        return await _protect(api, args, cmd == "protect")
     if cmd == "audit":
         rows = await api.audit(args.limit)
         if as_json:
@@ -357,6 +343,28 @@ async def _check(api: Any, args: argparse.Namespace) -> int:
     if not result.ok:
         sys.stderr.write(f"migctl: {summary}\n")
     return code
+
+
+async def _protect(api: Any, args: argparse.Namespace, protect: bool) -> int:
+    """Removing the mark is a change to a protected database, confirmed like any other."""
+    confirm_env = _opt(args, "confirm_env")
+    if not protect:
+        name = await protected_as(api)
+        if name is None:
+            _print(f"{api.environment.name}: the database is not protected")
+            return EXIT_OK
+        go, confirm_env, why = _confirm_text(f"Remove the protection of {name}?", name, args)
+        if not go:
+            await api.record_refusal("unprotect", api.environment.name, why)
+            return refuse(args, why)
+    result = await (api.protect(confirm_env=confirm_env) if protect else api.unprotect(confirm_env=confirm_env))
+    if _opt(args, "json", False):
+        _print_json({"protected_as": result.name})
+    elif result.name:
+        _print(f"protected: this database now needs {result.name!r} confirmed for every change")
+    else:
+        _print("unprotected: the database's mark is removed")
+    return EXIT_OK
 
 
 def _complete() -> None:
@@ -398,7 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "completion":
         sys.stdout.write(_completion_script(args.shell))
         return EXIT_OK
-    from migctl.core.errors import MigctlError, scrub
+    from migctl.core.errors import MigctlError, clip, scrub
+
+    def shown(exc: object) -> str:
+        """An error's text as the operator sees it: masked, its first line, cut to a sane length."""
+        text = scrub(str(exc))
+        return clip(text.splitlines()[0] if text.strip() else "")
 
     def fail(line: str, code: int) -> int:
         sys.stderr.write(f"migctl: {line}\n")
@@ -428,18 +441,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MigctlError as exc:
         if exc.detail:
             log.debug("%s", exc.detail)
-        return fail(f"error: {scrub(str(exc))}", exc.exit_code)
+        return fail(f"error: {shown(exc)}", exc.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except SystemExit as exc:  # a project's env.py giving up with sys.exit("message")
         if isinstance(exc.code, int) or exc.code is None:
             raise
-        return fail(f"error: {scrub(str(exc.code)).splitlines()[0]}", EXIT_FAILED)
+        return fail(f"error: {shown(exc.code)}", EXIT_FAILED)
     except Exception as exc:  # a defect or an environment problem: one line, detail in the log
         import traceback
 
         log.debug("%s", scrub(traceback.format_exc()))
-        return fail(f"error: unexpected {type(exc).__name__}: {scrub(str(exc)).splitlines()[0] if str(exc) else ''}"
+        return fail(f"error: unexpected {type(exc).__name__}: {shown(exc)}"
                     " (rerun with --log-level debug for details)", EXIT_FAILED)
 
 

@@ -133,6 +133,9 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     p.add_argument("-m", "--message", required=True)
     p.add_argument("--autogenerate", action="store_true", help="compare models with the database")
     p.add_argument("--empty", action="store_true", help="an empty revision (the default without --autogenerate)")
+    add("protect", "record this environment's name in its database: every later change of that database, "
+                   "under any environment or URL, needs the name confirmed (--confirm-env NAME)")
+    add("unprotect", "remove the database's protection mark (needs its name typed, or --confirm-env NAME)")
     p = add("audit", "the audit log, newest first")
     p.add_argument("--limit", type=_positive_int, default=20, help="rows to show (default 20)")
     p = add("templates", "vector collection templates: list them, or show what a store would build")

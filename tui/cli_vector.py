@@ -85,7 +85,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
         return await _reset_or_restore(cli, api, args)
     action = args.vector_action
     if action == "status":
-        status = await api.vector.status()
+        status = await api.vector.status_or_busy()
         cli._print_json(status) if as_json else _out(cli, "\n".join(vector_status_lines(status)))
         return cli.EXIT_OK
     if action == "history":
@@ -100,16 +100,14 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
         from migctl.core.errors import Refused
 
         go, confirm_env, why = cli._confirm_text(f"Record the current file of {args.version} as applied?",
-                                                 api.environment, args)
+                                                 await cli.protected_as(api), args)
         if not go:
             await api.record_refusal("vector repair", args.version, why)
             raise Refused(why)
         new_hash = await api.vector.repair(args.version, confirm_env=confirm_env)
         _out(cli, f"repaired {args.version}: operations_hash now {new_hash[:12]}")
         return cli.EXIT_OK
-    if action == "upgrade" and not args.dry_run:
-        await api.vector.check_drift()
-    plan = await api.vector.plan(action, args.target)
+    plan = await api.vector.plan(action, args.target)  # an upgrade over an edited file is refused here
     if args.dry_run or plan.empty:
         if as_json:
             cli._print_json(plan.as_dict())
@@ -119,7 +117,7 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
     if not as_json:
         sys.stderr.write("\n".join(vector_plan_lines(plan, api.environment.name)) + "\n")
     go, confirm_env, why = cli._confirm_text(f"Apply this vector {action} to {api.environment.name}?",
-                                             api.environment, args)
+                                             await cli.protected_as(api), args)
     if not go:
         await api.record_refusal(f"vector {action}", plan.target, why)
         return cli.refuse(args, why)
@@ -133,24 +131,22 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
     from migctl.tui.formatting import plan_lines
 
     as_json = cli._opt(args, "json", False)
-    created = False
     skip_vector = args.skip_vector_db or not api.vector_configured
     if getattr(args, "force_recreate", False) and not args.dry_run:
         reset_plan = await api.plan_reset(skip_vector=skip_vector)
         if not as_json:
             sys.stderr.write("\n".join(reset_plan.lines()) + "\n")
         go, confirm_env, why = cli._confirm_text(f"--force-recreate: drop everything above in "
-                                                 f"{api.environment.name}, then init?", api.environment, args)
+                                                 f"{api.environment.name}, then init?", await cli.protected_as(api), args)
         if not go:
             await api.record_refusal("init --force-recreate", "all", why)
             return cli.refuse(args, why)
         folder = await api.execute_reset(reset_plan, confirm_env=confirm_env)
         sys.stderr.write(f"reset done; backup in {folder}\n" if folder else "reset done\n")
-    if args.command == "init" and not args.dry_run:
-        created = await api.prepare_init()
-    plan = await api.plan_migrate(skip_vector=skip_vector, with_sql=args.dry_run)
-    lines = plan_lines(plan.relational) + (
-        ([] if skip_vector and api.vector_configured else ["vector: not configured"]) if plan.vector is None
+    plan = await api.plan_migrate(skip_vector=skip_vector, with_sql=args.dry_run, init=args.command == "init")
+    lines = plan.preamble() + plan_lines(plan.relational) + (
+        ([] if (skip_vector and api.vector_configured) or plan.vector_deferred else ["vector: not configured"])
+        if plan.vector is None
         else vector_plan_lines(plan.vector, api.environment.name))
     if args.dry_run:
         cli._print_json(plan.as_dict()) if as_json else _out(cli, "\n".join(lines))
@@ -161,14 +157,14 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
         _out(cli, "nothing to do: both databases are at the latest version")
         return cli.EXIT_OK
     go, confirm_env, why = (True, cli._opt(args, "confirm_env"), "")
-    if not plan.empty or api.environment.protected:
-        go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", api.environment, args)
+    protected = await cli.protected_as(api)
+    if not plan.empty or protected:
+        go, confirm_env, why = cli._confirm_text(f"Apply to {api.environment.name}?", protected, args)
     if not go:
         await api.record_refusal(args.command, "latest", why)
         return cli.refuse(args, why)
     result = await api.execute_migrate(plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
-    result.created_database = created
-    summary = {"created_database": created, "relational_applied": result.relational_applied,
+    summary = {"created_database": result.created_database, "relational_applied": result.relational_applied,
                "seeded": result.seeded, "vector_applied": result.vector_applied,
                "vector_configured": api.vector_configured}
     if as_json:
@@ -178,7 +174,7 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
                   + (f"{len(result.vector_applied)} vector migration(s)" if api.vector_configured
                      else "vector: not configured")
                   + (f", seed files {', '.join(result.seeded)}" if result.seeded else "")
-                  + ("; database created" if created else ""))
+                  + ("; database created" if result.created_database else ""))
     return cli.EXIT_OK
 
 
@@ -188,7 +184,7 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
     as_json = cli._opt(args, "json", False)
     if args.command == "restore":
         folder = Path(args.path)
-        go, confirm_env, why = cli._confirm_text(f"Restore {folder} into {api.environment.name}?", api.environment, args)
+        go, confirm_env, why = cli._confirm_text(f"Restore {folder} into {api.environment.name}?", await cli.protected_as(api), args)
         if not go:
             await api.record_refusal("restore", str(folder), why)
             return cli.refuse(args, why)
@@ -209,7 +205,7 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
         sys.stderr.write(f"migctl: refused: {why}\n")
         return cli.EXIT_REFUSED
     go, confirm_env, why = cli._confirm_text(f"Drop everything listed above in {api.environment.name}?",
-                                             api.environment, args)
+                                             await cli.protected_as(api), args)
     if not go:
         await api.record_refusal("reset", "all", why)
         return cli.refuse(args, why)
@@ -223,9 +219,11 @@ async def _reset_or_restore(cli: Any, api: Any, args: argparse.Namespace) -> int
 
 
 def vector_status_lines(v: dict[str, Any]) -> list[str]:
-    lines = [f"vector store: {v['store']} ({v['address']}){'  (embedded)' if v.get('embedded') else ''}",
-             f"vector:      {v['current'] or 'base'} (latest {v['latest'] or '-'}); "
-             f"{len(v['applied'])} applied, {len(v['pending'])} pending"]
+    lines = [f"vector store: {v['store']} ({v['address']}){'  (embedded)' if v.get('embedded') else ''}"]
+    if "busy" in v:  # Milvus Lite is open in another process: who, not its state
+        return [*lines, f"vector: busy — {v['busy']}"]
+    lines += [f"vector:      {v['current'] or 'base'} (latest {v['latest'] or '-'}); "
+              f"{len(v['applied'])} applied, {len(v['pending'])} pending"]
     for d in v["drifted"]:
         lines.append(f"  drifted: {d['version']} ({d['reason']})")
     for u in v.get("unfinished", []):

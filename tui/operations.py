@@ -76,7 +76,7 @@ class Operations:
         text = "\n".join(plan_lines(plan) + at_risk_lines(at_risk))
         typed = await self.push_screen_wait(_confirm_screen(
             f"{action.capitalize()} {self.environment.name} to {target}", text, sql=plan.sql,
-            environment=self.environment.name, protected=self.environment.protected,
+            environment=plan.confirm_name, protected=plan.protected,
             destructive=bool(plan.destructive) or action == "downgrade",
             confirm_label=action.capitalize()))
         if typed is None:
@@ -116,16 +116,14 @@ class Operations:
         api = self.api
         skip_vector = not self.vector_enabled
         try:
-            if command == "init":
-                await self.call(api.prepare_init)
-            plan = await self.call(lambda: api.plan_migrate(skip_vector=skip_vector))
+            plan = await self.call(lambda: api.plan_migrate(skip_vector=skip_vector, init=command == "init"))
         except Exception as exc:
             self.show_failure(f"Cannot plan {command}", exc)
             return
         if plan.empty and command == "migrate":
             self.notify("migrate: nothing to do, both sides at the latest version")
             return
-        lines = plan_lines(plan.relational)
+        lines = plan.preamble() + plan_lines(plan.relational)
         if plan.vector is not None:
             lines += [""] + vector_plan_lines(plan.vector, self.environment.name)
         elif not self.vector_configured:
@@ -135,9 +133,11 @@ class Operations:
             shown = seed_dir.relative_to(self.environment.base_dir) if seed_dir.is_relative_to(
                 self.environment.base_dir) else seed_dir
             lines += ["", f"Seed data: {shown}/*.sql (idempotent)"]
+        name = await self._protected_as()
         typed = await self.push_screen_wait(_confirm_screen(
-            f"{command.capitalize()} {self.environment.name}", "\n".join(lines), environment=self.environment.name,
-            protected=self.environment.protected, confirm_label=command.capitalize()))
+            f"{command.capitalize()} {self.environment.name}", "\n".join(lines),
+            environment=name or self.environment.name, protected=name is not None,
+            confirm_label=command.capitalize()))
         if typed is None:
             await self._declined(command, "latest")
             return
@@ -163,7 +163,8 @@ class Operations:
         except Exception as exc:
             self.show_failure("Cannot plan the reset", exc)
             return
-        answer = await self.push_screen_wait(ResetConfirmScreen(env, "\n".join(plan.lines()[:-1])))
+        name = await self._protected_as()
+        answer = await self.push_screen_wait(ResetConfirmScreen(name or env, "\n".join(plan.lines()[:-1])))
         if answer is None:
             await self._declined("reset", plan.scope)
             return
@@ -199,9 +200,7 @@ class Operations:
         from migctl.tui.formatting import vector_plan_lines
 
         api = self.api
-        try:
-            if action == "upgrade":
-                await self.call(api.vector.check_drift)
+        try:  # an upgrade over an edited, applied file is refused by the plan itself
             plan = await self.call(lambda: api.vector.plan(action, target))
         except Exception as exc:
             self.show_failure(f"Cannot plan vector {action}", exc)
@@ -209,10 +208,11 @@ class Operations:
         if plan.empty:
             self.notify(f"vector {action}: nothing to do")
             return
+        name = await self._protected_as()
         typed = await self.push_screen_wait(_confirm_screen(
             f"Vector {action} {self.environment.name} to {plan.target}",
-            "\n".join(vector_plan_lines(plan, self.environment.name)), environment=self.environment.name,
-            protected=self.environment.protected, destructive=bool(plan.destroys) or action == "downgrade",
+            "\n".join(vector_plan_lines(plan, self.environment.name)), environment=name or self.environment.name,
+            protected=name is not None, destructive=bool(plan.destroys) or action == "downgrade",
             confirm_label=f"Vector {action}"))
         if typed is None:
             await self._declined(f"vector {action}", plan.target)
@@ -227,11 +227,12 @@ class Operations:
         if version is None:
             return
         api = self.api
+        name = await self._protected_as()
         typed = await self.push_screen_wait(_confirm_screen(
             f"Repair vector migration {version}",
             f"Record the current file of {version} as applied (new operations_hash).\n"
             "Only do this when the edit does not change what the store holds.",
-            environment=self.environment.name, protected=self.environment.protected, confirm_label="Repair"))
+            environment=name or self.environment.name, protected=name is not None, confirm_label="Repair"))
         if typed is None:
             await self._declined("vector repair", version)
             return
@@ -259,6 +260,14 @@ class Operations:
         await self._run("create vector migration", create, done=lambda path: f"created {path}")
 
     # -- running ----------------------------------------------------------------------------
+    async def _protected_as(self) -> str | None:
+        """The name to type: the database's protection mark, else the environment's own flag."""
+        api = self.api
+        try:
+            return (await self.call(api.protection)).name
+        except Exception:  # unreachable: the operation itself will say why
+            return self.environment.name if self.environment.protected else None
+
     async def _declined(self, action: str, target: str | None) -> None:
         self.notify(f"{action}: cancelled, nothing changed")
         api = self.api

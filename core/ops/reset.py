@@ -9,8 +9,6 @@ survives a reset, so the reset itself stays on record.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,8 +17,8 @@ from typing import Any
 
 from migctl.core.errors import OperationFailed, UsageError
 from migctl.core.events import Notice
-from migctl.core.lock import MigrationLock
 from migctl.core.ops.target import Target
+from migctl.core.secrets import libpq_child
 
 KEEP_PREFIX = "migctl_"
 
@@ -122,18 +120,6 @@ def _pg_tool(name: str) -> str:
     return str(bin_dir(f"the backup before a reset ({name})") / name)
 
 
-def _libpq_url(url: str) -> tuple[str, dict[str, str]]:
-    """A libpq URL without the password (passed through PGPASSWORD instead, never argv)."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    env = dict(os.environ)
-    if u.password:
-        env["PGPASSWORD"] = str(u.password)
-    plain = u.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    return plain, env
-
-
 async def backup(api: Target, plan: ResetPlan, root: Path) -> Path:
     """``pg_dump -Fc`` plus Milvus collections as JSON Lines, in a new timestamped folder."""
     import asyncio
@@ -141,11 +127,12 @@ async def backup(api: Target, plan: ResetPlan, root: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = root / f"{api.environment.name}-{stamp}"
     folder.mkdir(parents=True, exist_ok=False)
-    url, env = _libpq_url(api.url)
     dump = folder / "relational.dump"
-    proc = await asyncio.to_thread(subprocess.run, [_pg_tool("pg_dump"), "-Fc", "--exclude-table=migctl_audit",
-                                                                   "--exclude-table=migctl_lock", "-f", str(dump), url],
-                                   env=env, capture_output=True, text=True)
+    with libpq_child(api.url) as (url, env):  # the password in neither argv nor environment
+        proc = await asyncio.to_thread(subprocess.run, [_pg_tool("pg_dump"), "-Fc", "--exclude-table=migctl_audit*",
+                                                        "--exclude-table=migctl_lock",
+                                                        "--exclude-table=migctl_protection", "-f", str(dump), url],
+                                       env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise OperationFailed(f"pg_dump failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
     manifest: dict[str, Any] = {"environment": api.environment.name, "created": stamp, "relational": dump.name,
@@ -181,24 +168,30 @@ def _scope_target(plan: ResetPlan) -> str:
     return "all" if plan.scope == "both" else plan.scope
 
 
+def _same_objects(a: ResetPlan, b: ResetPlan) -> bool:
+    """Whether two plans drop the same objects (row counts may move; names may not)."""
+    def names(p: ResetPlan) -> tuple[Any, ...]:
+        return ([n for n, _ in p.tables], p.views, p.functions, [n for n, _ in p.collections], p.aliases)
+
+    return names(a) == names(b)
+
+
 async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None) -> Path | None:
-    """Back up (unless told not to), then drop every planned object, under the lock, audited."""
+    """Back up (unless told not to), then drop every planned object, through the guard.
+
+    The plan is made again under the lock: objects created or dropped since it was shown
+    refuse the reset (exit 3), so a stale plan never leaves half a schema behind."""
     from sqlalchemy import text
 
-    from migctl.core import audit
-
-    if api.environment.protected and confirm_env != api.environment.name:
-        from migctl.core.errors import Refused
-
-        await api.record_refusal("reset", "all", "protected environment not confirmed")
-        raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
-    lock = MigrationLock(api.url, "reset", api.lock_timeout, api.sink)
-    await lock.acquire_audited(lambda reason: api.record_refusal("reset", "all", reason))
     folder = None
-    try:
-        async with api.relational.connection() as conn:
-            await audit.ensure_tables(conn)
-            entry = await audit.start(conn, api.environment.name, "reset", _scope_target(plan), ())
+    async with api.relational.guard.run("reset", _scope_target(plan), confirm_env,
+                                        lock_timeout=api.lock_timeout) as run:
+        fresh = await plan_reset(api, skip_vector=plan.scope == "relational", backup=plan.backup,
+                                 skip_relational=plan.scope == "vector")
+        if not _same_objects(plan, fresh):
+            await run.refuse("the database changed since the reset plan was made; plan again")
+        plan = fresh
+        await run.begin()
         try:
             if plan.backup:
                 folder = await backup(api, plan, api.environment.state_dir / "backups")
@@ -226,46 +219,31 @@ async def execute_reset(api: Target, plan: ResetPlan, *, confirm_env: str | None
         except Exception as exc:
             from migctl.core.db import first_line
 
-            async with api.relational.connection() as conn:
-                await audit.finish(conn, entry, "failed", None, first_line(exc))
             if isinstance(exc, OperationFailed):
                 raise
             raise OperationFailed(f"reset failed: {first_line(exc)}"
                                   + (f"; the backup is in {folder}" if folder else "")) from None
-        async with api.relational.connection() as conn:
-            await audit.finish(conn, entry, "ok", ())
-    finally:
-        await lock.release()
+        run.after = ()
     return folder
 
 
 async def restore(api: Target, folder: Path, *, confirm_env: str | None) -> dict[str, Any]:
-    """Load a backup made by ``reset`` under the migration lock, audited either way."""
+    """Load a backup made by ``reset`` through the guard, audited either way."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise UsageError(f"not a migctl backup (no manifest.json): {folder}")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    target = str(folder)
-    if api.environment.protected and confirm_env != api.environment.name:
-        from migctl.core.errors import Refused
+    async with api.relational.guard.run("restore", str(folder), confirm_env,
+                                        lock_timeout=api.lock_timeout) as run:
+        await run.begin()
+        from migctl.core import audit
 
-        await api.record_refusal("restore", target, "protected environment not confirmed")
-        raise Refused(f"environment {api.environment.name!r} is protected: type its name to confirm")
-    lock = MigrationLock(api.url, "restore", api.lock_timeout, api.sink)
-    await lock.acquire_audited(lambda reason: api.record_refusal("restore", target, reason))
-    try:
         try:
             restored = await _load_backup(api, folder, manifest)
-        except Exception as exc:
-            try:
-                await _audit_restore(api, target, "failed", str(exc))
-            except Exception:  # the restore's own error is the one to report
-                logging.getLogger("migctl").debug("the failed restore could not be audited", exc_info=True)
-            raise
-        # after the load: pg_restore --clean replaced migctl_audit with the backup's copy
-        await _audit_restore(api, target, "ok")
-    finally:
-        await lock.release()
+        finally:
+            # A backup of an older migctl may carry the audit's id sequence, now set back.
+            await audit.ensure_tables(run.conn)
+            await audit.resync_ids(run.conn)
     return restored
 
 
@@ -276,10 +254,10 @@ async def _load_backup(api: Target, folder: Path, manifest: dict[str, Any]) -> d
     from migctl.core.vector.templates import CollectionSpec, FieldSpec, IndexSpec
 
     restored: dict[str, Any] = {"tables": 0, "collections": {}}
-    url, env = _libpq_url(api.url)
-    proc = await asyncio.to_thread(subprocess.run, [
-        _pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exclude-schema=pg_catalog",
-        "-d", url, str(folder / manifest["relational"])], env=env, capture_output=True, text=True)
+    with libpq_child(api.url) as (url, env):
+        proc = await asyncio.to_thread(subprocess.run, [
+            _pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exclude-schema=pg_catalog",
+            "-d", url, str(folder / manifest["relational"])], env=env, capture_output=True, text=True)
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln and "migctl_audit" not in ln]
     if proc.returncode != 0 and errors:
         raise OperationFailed(f"pg_restore failed: {errors[-1]}")
@@ -305,11 +283,3 @@ async def _load_backup(api: Target, folder: Path, manifest: dict[str, Any]) -> d
             if alias not in await store.list_aliases():
                 await store.create_alias(alias, collection)
     return restored
-
-
-async def _audit_restore(api: Target, target: str, outcome: str, error: str | None = None) -> None:
-    from migctl.core import audit
-
-    async with api.relational.connection() as conn:
-        await audit.ensure_tables(conn)
-        await audit.record(conn, api.environment.name, "restore", target, (), outcome, error)

@@ -19,7 +19,8 @@ _ASSIGN = re.compile(
     r"^(?P<name>revision|down_revision|branch_labels|depends_on)\s*(?::[^=\n]*)?=\s*(?P<value>.*)$",
     re.MULTILINE,
 )
-_DOCSTRING = re.compile(r'^\s*(?:[rRuU]?)("""|\'\'\')(?P<doc>.*?)\1', re.DOTALL)
+# The module docstring, escapes included (migctl writes a message's quotes as \" into it).
+_DOCSTRING = re.compile(r'^\s*(?P<prefix>[rRuU]?)(?P<q>"""|\'\'\')(?P<doc>(?:\\.|(?!(?P=q)).)*)(?P=q)', re.DOTALL)
 _CREATE_DATE = re.compile(r"^Create Date:\s*(?P<date>.+)$", re.MULTILINE)
 _SOURCE_FILE = re.compile(r"^(?!\.#|__init__)(.*\.py)$")
 
@@ -118,6 +119,21 @@ def _as_tuple(value: object) -> tuple[str, ...]:
     raise ValueError(value)
 
 
+def _docstring(m: re.Match[str]) -> str:
+    """The docstring's value, as ``__doc__`` would hold it (escapes decoded)."""
+    if "\\" not in m["doc"]:  # nothing to decode: the common case, without a compile
+        return m["doc"]
+    import ast
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an invalid escape such as "\d" stays as written
+        try:
+            return str(ast.literal_eval(m["prefix"] + m["q"] + m["doc"] + m["q"]))
+        except (ValueError, SyntaxError):
+            return m["doc"]
+
+
 def parse_revision_file(path: Path) -> RevisionNode | None:
     """Read one revision file's header; ``None`` when it is not plain literals."""
     text = path.read_text(encoding="utf-8")
@@ -132,7 +148,7 @@ def parse_revision_file(path: Path) -> RevisionNode | None:
     if not isinstance(found.get("revision"), str):
         return None
     doc_match = _DOCSTRING.match(text)
-    longdoc = doc_match["doc"].strip() if doc_match else ""
+    longdoc = _docstring(doc_match).strip() if doc_match else ""
     message = re.split(r"\n\n", longdoc)[0].strip() if longdoc else ""
     date = _CREATE_DATE.search(longdoc)
     try:

@@ -58,6 +58,7 @@ class Plan:
     environment: str = ""
     url: str = ""
     protected: bool = False
+    protected_as: str | None = None  # the name to confirm: the database's mark, else the environment's
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Alembic's own step objects, reused by the runner when the database is where the plan
     # started (computing them is the costly part of a long chain).
@@ -75,6 +76,11 @@ class Plan:
     @property
     def non_transactional(self) -> tuple[PlanStep, ...]:
         return tuple(s for s in self.steps if s.non_transactional)
+
+    @property
+    def confirm_name(self) -> str:
+        """What an operator types to confirm a change to a protected database."""
+        return self.protected_as or self.environment
 
     @property
     def mutates_schema(self) -> bool:

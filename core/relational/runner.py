@@ -19,6 +19,7 @@ a revision applied without its checksum.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -156,6 +157,39 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
     return ctx
 
 
+# migctl's own tables live in the user's database; autogenerate must never propose dropping them
+# (a dropped migctl_protection would unprotect the database).
+MIGCTL_TABLES = ("migctl_audit", "migctl_revision_checksums", "migctl_protection", "migctl_lock",
+                 "vector_db_migrations")
+
+
+@contextlib.contextmanager
+def migctl_tables_hidden() -> Iterator[None]:
+    """While ``alembic revision --autogenerate`` runs: env.py's ``include_name`` (if any) sees no
+    migctl table. Class-level, as ``alembic.context`` proxies the instance ``command`` makes;
+    callers hold ALEMBIC_RUN_LOCK, so no other Alembic run sees the patch."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    original = EnvironmentContext.configure
+
+    def configure(self: Any, *args: Any, **options: Any) -> None:
+        theirs = options.get("include_name")
+
+        def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+            if type_ == "table" and name in MIGCTL_TABLES:
+                return False
+            return bool(theirs(name, type_, parent_names)) if theirs else True
+
+        options["include_name"] = include_name
+        original(self, *args, **options)
+
+    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EnvironmentContext.configure = original  # type: ignore[method-assign]
+
+
 def _commit_without_waiting(connection: Any, operation: str = "upgrade") -> None:
     """PostgreSQL: let commits return before their WAL reaches the disk, and name the session
     as the lock's holder (``migctl OP USER@HOST pid=N``): should this process be killed, the
@@ -188,6 +222,26 @@ def _restore_logging() -> None:
             logger.disabled = False
 
 
+@contextlib.contextmanager
+def _logging_kept() -> Iterator[None]:
+    """While env.py runs, its ``fileConfig`` re-enables migctl's loggers as soon as it has
+    disabled them: the loop logs the steps of an earlier run meanwhile (a replay after a failure
+    runs env.py again), and lines logged in between would be lost."""
+    import logging.config
+
+    original = logging.config.fileConfig
+
+    def file_config(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        _restore_logging()
+
+    logging.config.fileConfig = file_config  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        logging.config.fileConfig = original  # type: ignore[assignment]
+
+
 def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Callable[..., Any],
              on_apply: Callable[..., None], mode: _Mode) -> None:
     config = project.make_config(url)
@@ -195,7 +249,8 @@ def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Cal
     if plan.action == "stamp":
         kwargs["purge"] = plan.purge
     try:
-        with bound_version_updates(), _environment_context(config, script, on_apply, mode, **kwargs):
+        with _logging_kept(), bound_version_updates(), _environment_context(config, script, on_apply, mode,
+                                                                             **kwargs):
             script.run_env()
     finally:
         _restore_logging()

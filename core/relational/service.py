@@ -10,6 +10,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from migctl.core import audit
 from migctl.core.config import Environment
 from migctl.core.db import connect, create_engine, render, url_for_env_py
-from migctl.core.errors import MigctlError, OperationFailed, Refused, UsageError
+from migctl.core.errors import MigctlError, OperationFailed, UsageError
 from migctl.core.events import Event, EventSink, Notice, StepFinished, ignore
+from migctl.core.guard import Guard, GuardedRun
 from migctl.core.identity import current_actor
-from migctl.core.lock import MigrationLock, read_holder
+from migctl.core.lock import read_holder
 from migctl.core.relational.graph import RevisionGraph
 from migctl.core.relational.plan import Plan, build_plan, offline_sql
 from migctl.core.relational.project import AlembicProject
@@ -32,14 +34,17 @@ if TYPE_CHECKING:
     from migctl.core.db import ThreadedConnection
 
 
-async def _settle(task: asyncio.Future[Any]) -> None:
-    """Wait until ``task`` has ended, whatever it raised and however often the waiter is
-    cancelled meanwhile (it shares migctl's connection: it must not run on behind the caller)."""
-    while not task.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()  # seen
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def docstring_safe(message: str | None) -> str | None:
+    """``message`` as it can stand in a script template's ``\"\"\"${message}`` (Alembic renders it
+    unescaped, then imports the new file at once): backslashes and quotes escaped, control
+    characters blanked, so the module's ``__doc__`` is the message and nothing of it is code."""
+    if message is None:
+        return None
+    text = _CONTROL.sub(" ", message).replace("\\", "\\\\").replace('"', '\\"')
+    return re.sub(r"'{3,}", lambda m: "\\'" * len(m[0]), text)  # for a template that uses '''
 
 
 @dataclass
@@ -97,6 +102,8 @@ class RelationalService:
         self._alembic_url: str | None = None
         self._engine: Any = None
         self._conn: ThreadedConnection | None = None
+        self.guard = Guard(url, environment, self.connection,
+                           lambda conn: current_revisions(conn, environment.alembic), lambda: self.sink)
 
     # -- plumbing -------------------------------------------------------------
     @property
@@ -188,14 +195,21 @@ class RelationalService:
         # importing its circular modules from two threads at once fails ("partially initialized").
         project = self.project  # a missing project is a usage error before anything starts
         current, _ = await asyncio.gather(self.current(), asyncio.to_thread(project.script))
-        return await self._plan_from(action, target, current, purge=purge, with_sql=with_sql)
+        protection = await self.guard.protection()
+        plan = await self._plan_from(action, target, current, purge=purge, with_sql=with_sql)
+        return replace(plan, protected=protection.protected, protected_as=protection.name)
+
+    async def plan_from_base(self, action: str, target: str, *, with_sql: bool = True) -> Plan:
+        """A plan for a database that does not exist yet (``init`` creating it)."""
+        return await self._plan_from(action, target, (), purge=False, with_sql=with_sql)
 
     async def _plan_from(self, action: str, target: str, current: tuple[str, ...], *, purge: bool,
                          with_sql: bool) -> Plan:
         plan = await asyncio.to_thread(build_plan, self.project, self.alembic_url, action, target, current,
                                        purge=purge, with_sql=with_sql)
         return replace(plan, environment=self.environment.name, url=mask_url(self.url),
-                       protected=self.environment.protected)
+                       protected=self.environment.protected,
+                       protected_as=self.environment.name if self.environment.protected else None)
 
     async def offline_sql(self, action: str, target: str, start: str | None = None) -> str:
         """``--sql``: the script for the action from ``start`` (or the current revisions)."""
@@ -226,75 +240,33 @@ class RelationalService:
     # -- changing -------------------------------------------------------------
     async def execute(self, plan: Plan, *, lock_timeout: float = 0.0, strict: bool = True,
                       confirm_env: str | None = None, allow_drift: bool = False,
-                      lock_held: bool = False) -> ExecutionResult:
-        """Run ``plan`` under the migration lock.
+                      within: GuardedRun | None = None) -> ExecutionResult:
+        """Run ``plan`` through the guard (protection, migration lock, audit).
 
         ``strict``: refuse (exit 3) if the database moved since the plan was made and the steps
         would now differ; a database that reached the target meanwhile is "nothing to do".
         Without ``strict`` (application start-up) the fresh plan runs instead.
         Applied revisions edited since they ran refuse the run unless ``allow_drift``.
+        ``within``: the guarded run of a larger operation (migrate, init) this is a step of.
         """
-        if self.environment.protected and confirm_env != self.environment.name:
-            reason = f"protected environment {self.environment.name!r} not confirmed"
-            await self.record_refusal(plan.action, plan.target, reason)
-            raise Refused(f"environment {self.environment.name!r} is protected: type its name to confirm "
-                          f"(or pass --confirm-env {self.environment.name})")
-        if lock_held:  # the caller (migrate, init) holds the lock for a larger operation
-            async with self.connection() as conn:
-                return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift)
-        lock = MigrationLock(self.url, plan.action, lock_timeout, self.sink)
-        async with self.connection() as conn:
-            # PostgreSQL: migctl's tables are made while the lock is being taken (on its own
-            # connection). Their creation is serialised by an advisory lock of its own, and a
-            # refusal is audited in them too. Elsewhere a concurrent CREATE could wait on the
-            # lock holder's migration, so it comes after the lock.
-            tables = asyncio.ensure_future(self._ensure_tables(conn)) if lock.dialect == "postgresql" else None
-            try:
-                await lock.acquire()
-            except BaseException as exc:
-                if tables is not None:
-                    await _settle(tables)  # the lock's outcome is the one reported
-                if (reason := lock.refusal(exc)) is not None:
-                    await self.record_refusal(plan.action, plan.target, reason)
-                raise
-            if tables is not None and lock.waited:
-                # the holder's migration ran meanwhile and may have dropped them: check again
-                await _settle(tables)
-                tables = None
-            try:
-                return await self._execute_locked(conn, plan, strict=strict, allow_drift=allow_drift,
-                                                  tables=tables)
-            finally:
-                await lock.release()
+        async with self.guard.run(plan.action, plan.target, confirm_env, lock_timeout=lock_timeout,
+                                  within=within) as run:
+            return await self._execute_guarded(run, plan, strict=strict, allow_drift=allow_drift)
 
-    async def _ensure_tables(self, conn: ThreadedConnection) -> None:
+    async def _execute_guarded(self, run: GuardedRun, plan: Plan, *, strict: bool,
+                               allow_drift: bool) -> ExecutionResult:
         from sqlalchemy.exc import SQLAlchemyError
 
         from migctl.core.db import first_line
 
-        try:
-            await audit.ensure_tables(conn)
-        except SQLAlchemyError as exc:
-            raise OperationFailed(f"cannot create migctl's tables: {first_line(exc)}") from None
-
-    async def _execute_locked(self, conn: ThreadedConnection, plan: Plan, *, strict: bool,
-                              allow_drift: bool, tables: asyncio.Future[None] | None = None) -> ExecutionResult:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from migctl.core.db import first_line
-
-        async def refuse(reason: str, before: tuple[str, ...]) -> None:
-            await audit.record(conn, self.environment.name, plan.action, plan.target, before, "refused", reason)
-            raise Refused(reason)
-
-        await (tables if tables is not None else self._ensure_tables(conn))
-        before = await current_revisions(conn, self.environment.alembic)
+        conn = run.conn
+        before = run.before
         if before != plan.current or plan.purge:
             fresh = await self._plan_from(plan.action, plan.target, before, purge=plan.purge, with_sql=False)
             if [s.key for s in fresh.steps] != [s.key for s in plan.steps]:
                 if strict and not fresh.empty:
-                    await refuse(f"the database moved from {','.join(plan.current) or 'base'} to "
-                                 f"{','.join(before) or 'base'} since the plan was made; plan again", before)
+                    await run.refuse(f"the database moved from {','.join(plan.current) or 'base'} to "
+                                     f"{','.join(before) or 'base'} since the plan was made; plan again")
                 if not fresh.empty:
                     self.sink(Notice(f"database is now at {','.join(before) or 'base'}; re-planned"))
                 plan = fresh
@@ -306,10 +278,9 @@ class RelationalService:
             drift = await drifted(conn, graph, before)
             if drift:
                 names = ", ".join(f"{d['revision']} ({d['reason']})" for d in drift)
-                await refuse(f"applied revision(s) changed since they ran: {names}; restore the file(s) "
-                             "or pass --allow-drift", before)
-        async with audit.flushed_by_finish(conn):
-            entry = await audit.start(conn, self.environment.name, plan.action, plan.target, before)
+                await run.refuse(f"applied revision(s) changed since they ran: {names}; restore the file(s) "
+                                 "or pass --allow-drift")
+        await run.begin()
         from migctl.core.relational.runner import StopFlag, run_plan
 
         hashes: dict[str, str] = {}
@@ -358,30 +329,17 @@ class RelationalService:
         if plan.action != "stamp" and completed and not (outcome and outcome.checksums_written):
             async with audit.flushed_by_finish(conn):
                 await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label, hashes)
-        after = await current_revisions(conn, self.environment.alembic)
+        run.after = await current_revisions(conn, self.environment.alembic)
         if interrupted and error is None:
             error = OperationFailed(f"interrupted by the operator after {len(completed)} of {len(plan.steps)} "
-                                    f"step(s); now at {','.join(after) or 'base'}")
+                                    f"step(s); now at {','.join(run.after) or 'base'}")
         if error is not None:
-            outcome_name = "refused" if isinstance(error, Refused) else "failed"
-            await audit.finish(conn, entry, outcome_name, after, str(error))
             raise error
-        await audit.finish(conn, entry, "ok", after)
-        return ExecutionResult(plan, before, after, [(r, d, t) for r, d, _, t in completed])
+        return ExecutionResult(plan, before, run.after, [(r, d, t) for r, d, _, t in completed])
 
     async def record_refusal(self, action: str, target: str | None, reason: str) -> None:
         """Audit an operation that was refused before it started (declined, lock held, ...)."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        async with self.connection() as conn:
-            try:
-                await audit.ensure_tables(conn)
-                current = await current_revisions(conn, self.environment.alembic)
-                await audit.record(conn, self.environment.name, action, target, current, "refused", reason)
-            except SQLAlchemyError as exc:  # a read-only role cannot keep an audit; the refusal stands
-                from migctl.core.db import first_line
-
-                self.sink(Notice(f"the refusal could not be audited: {first_line(exc)}"))
+        await self.guard.refuse(action, target, reason)
 
     async def merge(self, revisions: list[str], message: str | None) -> str:
         from alembic import command
@@ -395,7 +353,7 @@ class RelationalService:
                 if len({r.revision for r in resolved if r is not None}) < 2:
                     raise UsageError("nothing to merge: fewer than two distinct revisions (one head?)")
                 config = self.project.make_config(self.alembic_url if self.url else None)
-                script = command.merge(config, wanted, message=message)
+                script = command.merge(config, wanted, message=docstring_safe(message))
             if script is None:
                 raise UsageError("nothing to merge")
             return script.revision if not isinstance(script, list) else script[0].revision
@@ -410,10 +368,11 @@ class RelationalService:
 
         def run() -> list[str]:
             from migctl.core.relational.project import ALEMBIC_RUN_LOCK
+            from migctl.core.relational.runner import migctl_tables_hidden
 
-            with ALEMBIC_RUN_LOCK:
+            with ALEMBIC_RUN_LOCK, migctl_tables_hidden():
                 config = self.project.make_config(self.alembic_url if self.url else None)
-                result = command.revision(config, message=message, autogenerate=autogenerate)
+                result = command.revision(config, message=docstring_safe(message), autogenerate=autogenerate)
             scripts = result if isinstance(result, list) else [result]
             return [s.path for s in scripts if s is not None]
 

@@ -21,11 +21,28 @@ from pathlib import Path
 
 from migctl.core.errors import ConnectionFailed
 from migctl.core.extras import require
+from migctl.core.secrets import child_env
 
 
 def is_local_path(uri: str | None) -> bool:
     """A Milvus Lite data directory rather than a server address."""
     return bool(uri) and "://" not in str(uri)
+
+
+def data_dir_in_use(data_dir: str | Path) -> bool:
+    """Whether some process holds Milvus Lite's lock on ``data_dir`` (the ``LOCK`` file it
+    flocks while the directory is open). Asks with a shared lock, let go at once."""
+    try:
+        fd = os.open(Path(data_dir) / "LOCK", os.O_RDONLY)
+    except OSError:  # no lock file (never opened) or not a directory: nobody holds it
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing the descriptor drops the shared lock
+    return False
 
 
 class LiteServer:
@@ -52,6 +69,11 @@ class LiteServer:
             pass
         return f"http://127.0.0.1:{port}" if _port_open(port) else None
 
+    def held_elsewhere(self) -> bool:
+        """The data directory is open in another process that is not its server (a CLI
+        command running a migration on it by path): no one else can open it meanwhile."""
+        return self.running_uri() is None and data_dir_in_use(self.data_dir)
+
     @property
     def pid(self) -> int | None:
         try:
@@ -76,7 +98,8 @@ class LiteServer:
                 proc = subprocess.Popen(
                     [sys.executable, "-c", _SERVER_BOOT, "server", "--data-dir", str(self.data_dir),
                      "--host", "127.0.0.1", "--port", str(port)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                    env=child_env())  # it outlives the console: none of the console's secrets
             deadline = time.monotonic() + timeout
             while not _port_open(port):
                 if proc.poll() is not None or time.monotonic() > deadline:

@@ -20,7 +20,7 @@ from migctl.core.vector import tracking
 from migctl.core.vector.drift import differences
 from migctl.core.vector.executor import OperationExecutor
 from migctl.core.vector.loader import MigrationChain
-from migctl.core.vector.model import DeclaredState, MigrationError, Operation
+from migctl.core.vector.model import DeclaredState, MigrationError, Operation, VectorMigration
 from migctl.core.vector.stores.base import StoreError, VectorStore
 
 if TYPE_CHECKING:
@@ -66,6 +66,31 @@ class VectorPlan:
                 "notes": list(self.notes)}
 
 
+def applied_position(chain: MigrationChain, rows: dict[str, tracking.TrackedMigration]) -> int:
+    """How many migrations of the chain are applied, up to and including the current one."""
+    applied = [i for i, v in enumerate(chain.versions) if v in rows and rows[v].status == "applied"]
+    return applied[-1] + 1 if applied else 0
+
+
+def edited(chain: MigrationChain, rows: dict[str, tracking.TrackedMigration]) -> list[VectorMigration]:
+    """The migrations up to the current one whose file differs from what was applied."""
+    return [m for m in chain.migrations[:applied_position(chain, rows)]
+            if m.version in rows and rows[m.version].operations_hash != m.operations_hash]
+
+
+def refuse_edited(chain: MigrationChain, rows: dict[str, tracking.TrackedMigration]) -> None:
+    """Validate-on-migrate, as Flyway does: every upgrade, even one with nothing to apply, is
+    refused while an applied file is edited, so no path reports success over a store that no
+    longer matches its files."""
+    versions = [m.version for m in edited(chain, rows)]
+    if len(versions) == 1:
+        raise Refused(f"vector migration {versions[0]} was edited after it was applied: "
+                      f"restore it or run 'migctl vector repair {versions[0]}'")
+    if versions:
+        raise Refused(f"vector migrations {', '.join(versions)} were edited after they were applied: "
+                      "restore them or run 'migctl vector repair VERSION' for each")
+
+
 class VectorMigrator:
     """The chain of migration files, one store, and the tracking table in the relational DB."""
 
@@ -82,16 +107,15 @@ class VectorMigrator:
         return await tracking.rows(self.conn)
 
     def current_of(self, rows: dict[str, tracking.TrackedMigration]) -> str | None:
-        applied = [v for v in self.chain.versions if v in rows and rows[v].status == "applied"]
-        return applied[-1] if applied else None
+        position = applied_position(self.chain, rows)
+        return self.chain.versions[position - 1] if position else None
 
     async def status(self, live: bool = True) -> dict[str, Any]:
         rows = await self.tracked()
         current = self.current_of(rows)
         position = self.chain.index(current) + 1 if current else 0
         drifted = [{"version": m.version, "reason": "edited since applied", "path": m.path}
-                   for m in self.chain.migrations[:position]
-                   if m.version in rows and rows[m.version].operations_hash != m.operations_hash]
+                   for m in edited(self.chain, rows)]
         unknown = sorted(v for v, r in rows.items() if r.status == "applied" and v not in self.chain.versions)
         unfinished = [r.as_dict() for r in rows.values() if r.status in ("running", "failed")]
         out: dict[str, Any] = {
@@ -130,8 +154,12 @@ class VectorMigrator:
     def _resolve(self, target: str | None, current: str | None, action: str) -> str | None:
         versions = self.chain.versions
         position = self.chain.index(current) if current else -1
-        if target in (None, "", "head", "heads", "latest"):
+        if target is None or target in ("head", "heads", "latest"):
             return self.chain.latest
+        if not target.strip() or not target.isprintable() or target != target.strip():
+            # An empty, blank or padded target is a typo, never "latest": stamping "" recorded every
+            # migration as applied and created nothing.
+            raise UsageError(f"vector {action} needs a target: a version, latest, base or +N/-N (got {target!r})")
         if target == "base":
             return None
         if _RELATIVE.match(target):
@@ -150,9 +178,13 @@ class VectorMigrator:
         return matches[0]
 
     async def plan(self, action: str, target: str | None) -> VectorPlan:
+        """What ``action`` to ``target`` would do (``None``: latest); an upgrade is refused
+        while an applied file is edited (see :func:`refuse_edited`)."""
         rows = await self.tracked()
         current = self.current_of(rows)
         goal = self._resolve(target, current, action)
+        if action == "upgrade":
+            refuse_edited(self.chain, rows)
         position = self.chain.index(current) if current else -1
         goal_pos = self.chain.index(goal) if goal else -1
         steps: list[VectorStep] = []
@@ -196,11 +228,7 @@ class VectorMigrator:
 
     # -- changing -------------------------------------------------------------------------
     async def check_drift(self) -> None:
-        status = await self.status(live=False)
-        if status["drifted"]:
-            versions = ", ".join(d["version"] for d in status["drifted"])
-            raise Refused(f"vector migration file(s) edited since applied: {versions}; "
-                          f"restore them or accept with 'migctl vector repair VERSION'")
+        refuse_edited(self.chain, await self.tracked())
 
     async def execute(self, plan: VectorPlan) -> list[str]:
         """Run the plan (the caller holds the migration lock); returns the versions done."""

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from migctl.core import audit
 from migctl.core.config import Environment
-from migctl.core.errors import MigctlError, Refused
+from migctl.core.errors import MigctlError
 from migctl.core.events import EventSink, ignore
-from migctl.core.lock import MigrationLock
+from migctl.core.guard import GuardedRun
+from migctl.core.lock import read_holder
 from migctl.core.relational.service import RelationalService
+from migctl.core.vector import tracking
 from migctl.core.vector.loader import MigrationChain, load_chain, write_migration
-from migctl.core.vector.migrator import VectorMigrator, VectorPlan
+from migctl.core.vector.migrator import VectorMigrator, VectorPlan, refuse_edited
 from migctl.core.vector.settings import VectorSettings, open_store
-from migctl.core.vector.stores.base import VectorStore
+from migctl.core.vector.stores.base import StoreBusy, StoreUnreachable, VectorStore
 from migctl.core.vector.templates import TemplateSet, load_templates
 
 
@@ -25,9 +26,10 @@ class VectorService:
     """Opened lazily: reading the chain needs no server; status and changes connect."""
 
     def __init__(self, environment: Environment, settings: VectorSettings, relational: RelationalService,
-                 sink: EventSink = ignore) -> None:
+                 sink: EventSink = ignore, lock_timeout: float = 0.0) -> None:
         self.environment = environment
         self.settings = settings
+        self.lock_timeout = lock_timeout  # how long to wait for a migration holding Milvus Lite
         self.relational = relational
         self.sink = sink
         self._store: VectorStore | None = None
@@ -54,9 +56,42 @@ class VectorService:
     async def store(self) -> VectorStore:
         if self._store is None:
             store = open_store(self.settings, self.relational.url)
-            await store.connect()
+            try:
+                await store.connect()
+            except StoreBusy as busy:
+                await self._wait_for_lite(store, busy)
             self._store = store
         return self._store
+
+    async def _wait_for_lite(self, store: VectorStore, busy: StoreBusy) -> None:
+        """Milvus Lite by path is held by another process. When that is a migration (it holds the
+        migration lock), wait ``lock_timeout`` seconds for it like any lock, then refuse naming
+        it (audited); Lite held by anything else stays the store's own error."""
+        import asyncio
+        import os
+        import time
+
+        from migctl.core.errors import LockHeld
+        from migctl.core.events import LockWaiting
+        from migctl.core.guard import mark_audited
+        from migctl.core.lock import read_holder
+
+        holder = await read_holder(self.relational.url)
+        if holder is None or holder.pid == os.getpid():  # not a migration, or this one's own lock
+            raise busy
+        described = holder.describe()
+        self.sink(LockWaiting(described, self.lock_timeout))
+        deadline = time.monotonic() + self.lock_timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+            try:
+                await store.connect()
+                return
+            except StoreBusy:
+                continue
+        reason = f"migration lock is held by {described}; retry later or pass --lock-timeout SECONDS"
+        await self.relational.record_refusal("vector", self.settings.address, reason)
+        raise mark_audited(LockHeld(reason, holder=holder.as_dict()))
 
     async def close(self) -> None:
         if self._store is not None:
@@ -76,6 +111,35 @@ class VectorService:
         out["address"] = self.settings.address
         out["embedded"] = self.settings.embedded
         return out
+
+    async def status_or_busy(self, live: bool = True) -> dict[str, Any]:
+        """:meth:`status`, or what :meth:`busy` says while Milvus Lite is open in another
+        process: a read neither fails nor waits (nor is audited) because a migration runs."""
+        busy = await self.busy()  # asked first: opening a busy Lite waits for the migration lock
+        if busy is not None:
+            return busy
+        try:
+            return await self.status(live=live)
+        except StoreUnreachable:  # taken between the look and the open, by something unlocked
+            busy = await self.busy()
+            if busy is None:
+                raise
+            return busy
+
+    async def busy(self) -> dict[str, Any] | None:
+        """``{"busy": who}`` while Milvus Lite by path is open in another process (it admits
+        one at a time), naming the migration lock's holder; ``None`` otherwise. Looks at
+        Lite's own lock file without opening the store."""
+        from migctl.core.vector.lite_server import LiteServer, is_local_path
+
+        if self._store is not None or self.settings.store != "milvus" or not is_local_path(self.settings.uri):
+            return None  # already open here, or not Lite by path
+        if not LiteServer(self.settings.uri or "").held_elsewhere():
+            return None
+        holder = await read_holder(self.relational.url)
+        return {"busy": holder.describe() if holder else "another process has it open (no migration lock held)",
+                "holder": holder.as_dict() if holder else None, "store": self.settings.store,
+                "address": self.settings.address, "embedded": self.settings.embedded}
 
     async def history(self) -> list[dict[str, Any]]:
         migrator = await self.migrator()
@@ -102,73 +166,50 @@ class VectorService:
 
     # -- planning and changing ------------------------------------------------------------
     async def check_drift(self) -> None:
-        """Refuse (exit 3) while an applied migration file differs from what was applied."""
-        migrator = await self.migrator()
-        await migrator.check_drift()
+        """Refuse (exit 3) while an applied migration file differs from what was applied.
+        Reads the files and the tracking table only: no vector store is opened."""
+        chain = self.chain
+        async with self.relational.connection() as conn:
+            rows = await tracking.rows(conn)
+        refuse_edited(chain, rows)
 
     async def plan(self, action: str, target: str | None) -> VectorPlan:
         migrator = await self.migrator()
         return await migrator.plan(action, target)
 
     async def execute(self, plan: VectorPlan, *, lock_timeout: float = 0.0, confirm_env: str | None = None,
-                      lock_held: bool = False) -> list[str]:
-        """Run ``plan`` under the migration lock with one audit row (drift refuses upgrades)."""
-        if self.environment.protected and confirm_env != self.environment.name:
-            await self.relational.record_refusal(f"vector {plan.action}", plan.target, "protected environment not confirmed")
-            raise Refused(f"environment {self.environment.name!r} is protected: type its name to confirm "
-                          f"(or pass --confirm-env {self.environment.name})")
-        lock = None
-        if not lock_held:
-            lock = MigrationLock(self.relational.url, f"vector-{plan.action}", lock_timeout, self.sink)
-            await lock.acquire_audited(
-                lambda reason: self.relational.record_refusal(f"vector {plan.action}", plan.target, reason))
-        try:
+                      within: GuardedRun | None = None) -> list[str]:
+        """Run ``plan`` through the guard; planned again under the lock, which refuses a moved
+        chain and an applied file edited since (the refusal is audited by the guard)."""
+        async with self.relational.guard.run(f"vector {plan.action}", plan.target, confirm_env,
+                                             lock_timeout=lock_timeout, within=within) as run:
+            # The lock is held before Milvus Lite is opened: Lite by path admits one process.
             migrator = await self.migrator()
-            async with self.relational.connection() as conn:
-                await audit.ensure_tables(conn)
-                fresh = await migrator.plan(plan.action, None if plan.target == "latest" else plan.target)
-                if [(s.version, s.direction) for s in fresh.steps] != [(s.version, s.direction) for s in plan.steps]:
-                    if fresh.empty:
-                        return []
-                    reason = "the vector migrations moved since the plan was made; plan again"
-                    await audit.record(conn, self.environment.name, f"vector {plan.action}", plan.target,
-                                       (plan.current or "base",), "refused", reason)
-                    raise Refused(reason)
-                if plan.action == "upgrade":
-                    try:
-                        await migrator.check_drift()
-                    except Refused as exc:
-                        await audit.record(conn, self.environment.name, "vector upgrade", plan.target,
-                                           (plan.current or "base",), "refused", str(exc))
-                        raise
-                entry = await audit.start(conn, self.environment.name, f"vector {plan.action}", plan.target,
-                                          (plan.current or "base",))
-                try:
-                    done = await migrator.execute(plan)
-                except MigctlError as exc:
-                    rows = await migrator.tracked()
-                    await audit.finish(conn, entry, "failed", (migrator.current_of(rows) or "base",), str(exc))
-                    raise
-                await audit.finish(conn, entry, "ok", (plan.after or "base",))
-                return done
-        finally:
-            if lock is not None:
-                await lock.release()
+            run.before = (plan.current or "base",)
+            fresh = await migrator.plan(plan.action, None if plan.target == "latest" else plan.target)
+            if [(s.version, s.direction) for s in fresh.steps] != [(s.version, s.direction) for s in plan.steps]:
+                if fresh.empty:
+                    return []
+                await run.refuse("the vector migrations moved since the plan was made; plan again")
+            await run.begin()
+            try:
+                done = await migrator.execute(plan)
+            except MigctlError:
+                rows = await migrator.tracked()
+                run.after = (migrator.current_of(rows) or "base",)
+                raise
+            run.after = (plan.after or "base",)
+            return done
 
     async def repair(self, version: str, *, confirm_env: str | None = None) -> str:
-        if self.environment.protected and confirm_env != self.environment.name:
-            await self.relational.record_refusal("vector repair", version, "protected environment not confirmed")
-            raise Refused(f"environment {self.environment.name!r} is protected: pass --confirm-env {self.environment.name}")
-        lock = MigrationLock(self.relational.url, "vector-repair", 0.0, self.sink)
-        await lock.acquire_audited(lambda reason: self.relational.record_refusal("vector repair", version, reason))
-        try:
+        async with self.relational.guard.run("vector repair", version, confirm_env,
+                                             lock_timeout=self.lock_timeout) as run:
             migrator = await self.migrator()
+            run.before = (version,)
+            await run.begin()
             new_hash = await migrator.repair(version)
-            async with self.relational.connection() as conn:
-                await audit.record(conn, self.environment.name, "vector repair", version, (version,), "ok")
+            run.after = (version,)
             return new_hash
-        finally:
-            await lock.release()
 
     def create_migration(self, description: str, collections: list[str]) -> str:
         path = write_migration(self.settings.migrations_dir, self.chain, self.templates, description, collections)

@@ -27,6 +27,10 @@ class StoreUnreachable(StoreError):
     """The store cannot be reached or refused the credentials."""
 
 
+class StoreBusy(StoreUnreachable):
+    """Milvus Lite by path admits one process, and another has it open."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a store can change in place; the planner falls back to shadow copy otherwise."""

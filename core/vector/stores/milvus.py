@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 from migctl.core.secrets import mask_url, remember, scrub
 from migctl.core.vector.stores.base import (
     LiveCollection,
+    StoreBusy,
     StoreError,
     StoreInfo,
     StoreUnreachable,
@@ -135,7 +136,8 @@ class MilvusStore(MilvusRows):
                 raise
         except Exception as exc:
             self._release_lite()
-            raise StoreUnreachable(self._unreachable(exc), detail=scrub(repr(exc))) from None
+            busy = self.lite and "Open local milvus failed" in _reason(exc)
+            raise (StoreBusy if busy else StoreUnreachable)(self._unreachable(exc), detail=scrub(repr(exc))) from None
         self._client, self.version = client, version
         self.server, numbers = parse_server_version(version, self.lite)
         self.capabilities = capabilities_for(self.server, numbers)
