@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from migctl.core.db import connect, create_engine, dialect_of
 from migctl.core.errors import LockHeld
-from migctl.core.events import EventSink, LockAcquired, LockWaiting, ignore
+from migctl.core.events import EventSink, LockAcquired, LockWaiting, Notice, ignore
 from migctl.core.identity import current_actor
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 LOCK_KEY = 0x6D69_6763_746C  # "migctl"
 _APP_NAME = re.compile(r"^migctl (?P<operation>\S+) (?P<who>\S+) pid=(?P<pid>\d+)$")
+DEAD_HOLDER_GRACE = 2.0  # seconds a killed holder's sessions get to end on their own
 _APP_NAME_MAX = 63  # PostgreSQL keeps the first NAMEDATALEN - 1 bytes of application_name
 
 
@@ -42,6 +44,31 @@ def application_name(operation: str, who: str, pid: int) -> str:
     if len(who.encode()) > room:
         who = who.encode()[:max(room - 1, 1)].decode(errors="ignore") + "~"
     return f"migctl {operation} {who} pid={pid}"
+
+
+def worker_application_name(operation: str) -> str:
+    """The identity for this process's other connections to the database (Alembic's, the
+    pgvector store's): a holder killed with ``kill -9`` loses its lock connection at once,
+    but a statement of those keeps running on the server; the next holder finds them by it."""
+    actor = current_actor()
+    return application_name(operation, actor.label, actor.pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _same_host(who: str) -> bool:
+    """Whether ``USER@HOST`` (perhaps shortened to fit, ending in ``~``) names this host."""
+    host = who.rpartition("@")[2]
+    here = socket.gethostname()
+    return host == here or (host.endswith("~") and here.startswith(host[:-1]) and len(host) > 1)
 
 
 def mysql_lock_name(url: str) -> str:
@@ -189,6 +216,8 @@ class MigrationLock:
         while True:
             if await self._try():
                 self.waited, self.waiting_for = self.waiting_for is not None, None
+                if self.dialect == "postgresql":
+                    await self._end_dead_holders()
                 self.sink(LockAcquired(self.operation))
                 return
             holder = await read_holder(self.url, self._conn) if self._conn is not None else await read_holder(self.url)
@@ -242,6 +271,54 @@ class MigrationLock:
                                  {"who": self.holder.who, "pid": self.holder.pid, "op": self.operation,
                                   "since": self.holder.since})
         return True
+
+    async def _end_dead_holders(self) -> None:
+        """With the lock taken: end the sessions a killed holder left running.
+
+        ``kill -9`` closes the holder's lock connection at once, but a statement on its other
+        connections (``CREATE INDEX CONCURRENTLY`` on a shadow, a revision's DDL) runs on until
+        the server next writes to the dead client, holding its locks and snapshot meanwhile: a
+        resumed run then waits on it or fails with ``deadlock detected``. Those sessions are
+        found by the identity in ``application_name`` (``migctl OP USER@HOST pid=N``) whose
+        pid is no live process on this host; they get a moment to end, then are terminated.
+        Sessions from other hosts are left alone: whether their process lives cannot be told.
+        """
+        from sqlalchemy import text
+
+        assert self._conn is not None
+        query = text("SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND pid <> pg_backend_pid() AND application_name LIKE 'migctl %'")
+
+        async def dead() -> dict[int, str]:
+            found = {}
+            for backend, name in (await self._conn.execute(query)).all():  # type: ignore[union-attr]
+                m = _APP_NAME.match(name or "")
+                if m and int(m["pid"]) != os.getpid() and _same_host(m["who"]) and not _pid_alive(int(m["pid"])):
+                    found[int(backend)] = name
+            return found
+
+        left = await dead()
+        deadline = time.monotonic() + DEAD_HOLDER_GRACE
+        while left and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            left = await dead()
+        if not left:
+            return
+        holders = ", ".join(sorted(set(left.values())))
+        ended = 0
+        for backend in left:
+            try:
+                got = (await self._conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend})).scalar()
+            except Exception as exc:  # not allowed (another role's session): say so, carry on
+                logging.getLogger("migctl").debug("pg_terminate_backend(%s) failed: %s", backend, exc)
+                got = False
+            ended += bool(got)
+        self.sink(Notice(f"terminated {ended} of {len(left)} database session(s) left running by a killed "
+                         f"migctl ({holders})" + ("" if ended == len(left) else
+                                                   "; the others may block this run until they end")))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and set(left) & set(await dead()):
+            await asyncio.sleep(0.1)
 
     async def release(self) -> None:
         if self._file is not None:

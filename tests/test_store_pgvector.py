@@ -3,6 +3,7 @@ views, batch copies, concurrent index builds, and refusals (bad names, bad serve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -133,6 +134,32 @@ async def test_rename_keeps_rows_index_and_frees_the_old_name(store: PgVectorSto
     assert pgvector_index_name("items_v1", "embedding") in names and "items_v1_pkey" in names
     await store.create_collection(spec)  # the old name, its index and pkey names are free again
     assert sorted(await store.list_collections()) == ["items", "items_v1"]
+
+
+async def test_replace_collection_swaps_the_shadow_in_at_once(store: PgVectorStore, pg_db: tuple[str, str]) -> None:
+    """Issue 13.13: the rebuilt shadow takes the name (and its aliases) in one transaction, so
+    the name never goes missing; swapping again once done is a no-op."""
+    await store.create_collection(small())
+    await store.write_batch("items", rows_for(range(1, 11)))
+    await store.create_alias("current", "items")
+    await store.create_collection(small("items__migctl_shadow", index="IVF_FLAT"))
+    await store.write_batch("items__migctl_shadow", rows_for(range(1, 31)))
+    with psycopg.connect(pg_db[1], autocommit=True) as watcher:
+        watcher.execute("BEGIN")
+        assert watcher.execute('SELECT count(*) FROM "items"').fetchone() == (10,)
+        swap = asyncio.ensure_future(store.replace_collection("items", "items__migctl_shadow"))
+        await asyncio.sleep(0.5)
+        assert not swap.done(), "the swap did not wait for a reader of the old table"
+        watcher.execute("COMMIT")
+        await swap
+        assert watcher.execute('SELECT count(*) FROM "items"').fetchone() == (30,)
+    await store.replace_collection("items", "items__migctl_shadow")  # done already
+    live = await store.describe("items")
+    assert live is not None and live.rows == 30 and live.index == small(index="IVF_FLAT").index
+    assert await store.list_aliases() == {"current": "items"}
+    assert await store.list_collections() == ["items"]
+    names = [name for name, _ in relations(pg_db[1])]
+    assert pgvector_index_name("items", "embedding") in names and "items_pkey" in names
 
 
 async def test_aliases_are_views_created_altered_listed_dropped(store: PgVectorStore, pg_db: tuple[str, str]) -> None:
@@ -290,3 +317,15 @@ async def test_a_named_schema_holds_its_own_collections(pg_db: tuple[str, str]) 
         assert await other.list_collections() == ["items"] and await public.list_collections() == []
         live = await other.describe("items")
         assert live is not None and live.rows == 3 and live.index == small().index
+
+
+async def test_connection_names_this_process(store: PgVectorStore, pg_db: tuple[str, str]) -> None:
+    """Issue 13.11: a killed migctl's statement is found (and ended) by the pid in its name."""
+    import os
+
+    from migctl.core.identity import current_actor
+
+    with psycopg.connect(pg_db[1], autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT application_name FROM pg_stat_activity "
+                                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    assert names == [f"migctl vector {current_actor().label} pid={os.getpid()}"]

@@ -11,6 +11,10 @@ rolls everything back, so the runner replays the revisions that succeeded, one t
 each, and stops before the failing one: the database ends at the last good revision, as if
 each had been committed on its own. Elsewhere (MySQL/MariaDB DDL is not transactional) each
 revision has its own transaction.
+
+Each applied revision's checksum row is written on Alembic's connection in the transaction that
+moves the version table (:class:`_Checksums`), so a process killed between the two cannot leave
+a revision applied without its checksum.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from migctl.core.errors import OperationFailed, Refused
 from migctl.core.events import Event, Notice, StepFailed, StepFinished, StepStarted
+from migctl.core.faults import fault_point
+from migctl.core.identity import current_actor
+from migctl.core.lock import worker_application_name
 from migctl.core.relational.plan import Plan, compute_steps, step_key
 from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject, honour_version_table
 from migctl.core.relational.version_table import bound_version_updates
@@ -43,6 +51,7 @@ class RunOutcome:
 
     completed: list[Completed] = field(default_factory=list)
     failed_step: tuple[str, str] | None = None
+    checksums_written: bool = False  # every completed revision's checksum row is committed with it
 
 
 @dataclass
@@ -55,6 +64,68 @@ class _Mode:
     per_revision: bool = False
     single: bool = False
     committing: bool = False
+    operation: str = "upgrade"  # named in the connection's application_name
+
+
+class _Checksums:
+    """Checksum rows written on Alembic's own connection, inside the transaction that records
+    the revision in the version table (after a revision, Alembic updates the version table and
+    then calls ``on_version_apply``, both before the revision's commit).
+
+    A transaction per revision: each row goes in with its revision. One transaction for the
+    run: the rows are kept and written once, after the last step, still inside it. Each write
+    sits in a savepoint: should env.py's connection not see migctl's table (another schema on
+    its search_path, say), the revision still commits and the caller writes the rows after the
+    run, as before (``ok`` stays False).
+    """
+
+    def __init__(self, project: AlembicProject, plan: Plan) -> None:
+        self.enabled = plan.action != "stamp"
+        self.paths = {s.revision: s.path for s in plan.steps}
+        self.project = project  # its file_digests: the bytes the run executes, hashed as loaded
+        self.pending: list[tuple[str, str]] = []  # (revision, direction) kept for the run's end
+        self.connection: Any = None
+        self.ok = True
+
+    def applied(self, ctx: Any, revision: str, direction: str, now: bool) -> None:
+        if not self.enabled:
+            return
+        self.connection = ctx.connection
+        self.pending.append((revision, direction))
+        if now:
+            self.write()
+
+    def write(self) -> None:
+        """Write the kept rows on Alembic's connection (inside its open transaction)."""
+        steps, self.pending = self.pending, []
+        if not steps or self.connection is None:
+            return
+        from migctl.core.audit import tables
+        from migctl.core.relational.state import file_sha256
+
+        table = tables()["checksums"]
+        final = dict(steps)  # the last direction of each revision counts
+        now = datetime.now(UTC)
+        who = current_actor().label
+        rows = []
+        for revision, direction in final.items():
+            path = self.paths.get(revision)
+            if direction == "up" and path:
+                try:
+                    sha = self.project.file_digests.get(str(path)) or file_sha256(path)
+                except OSError:  # gone meanwhile: the run's end reports it
+                    self.ok = False
+                    continue
+                rows.append({"revision": revision, "sha256": sha, "path": str(path), "applied_at": now,
+                             "applied_by": who})
+        try:
+            with self.connection.begin_nested():
+                self.connection.execute(table.delete().where(table.c.revision.in_(list(final))))
+                if rows:
+                    self.connection.execute(table.insert(), rows)
+        except Exception as exc:  # noqa: BLE001 - any failure: the caller writes them after the run
+            logging.getLogger("migctl").debug("checksums not written with their revisions: %s", exc)
+            self.ok = False
 
 
 def _environment_context(config: Any, script: Any, on_apply: Callable[..., None], mode: _Mode,
@@ -79,7 +150,7 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
             mode.single = single
         mode.committing = bool(options.get("transaction_per_migration"))
         _restore_logging()  # env.py's fileConfig has just disabled migctl's loggers
-        _commit_without_waiting(connection)
+        _commit_without_waiting(connection, mode.operation)
         original(*args, **options)
 
     ctx.configure = configure  # type: ignore[method-assign]
@@ -119,8 +190,10 @@ def migctl_tables_hidden() -> Iterator[None]:
         EnvironmentContext.configure = original  # type: ignore[method-assign]
 
 
-def _commit_without_waiting(connection: Any) -> None:
-    """PostgreSQL: let commits return before their WAL reaches the disk.
+def _commit_without_waiting(connection: Any, operation: str = "upgrade") -> None:
+    """PostgreSQL: let commits return before their WAL reaches the disk, and name the session
+    as the lock's holder (``migctl OP USER@HOST pid=N``): should this process be killed, the
+    next holder finds the statement still running here and ends it (core/lock.py).
 
     A transaction per revision (env.py's choice, or the replay after a failure) means one WAL
     flush per revision; on a slow or busy disk that costs more than the revision itself.
@@ -132,8 +205,12 @@ def _commit_without_waiting(connection: Any) -> None:
     """
     if connection is None or getattr(connection.dialect, "name", None) != "postgresql":
         return
+    from sqlalchemy import text
+
     began = not connection.in_transaction()
-    connection.exec_driver_sql("SET synchronous_commit TO off")
+    connection.execute(text("SELECT set_config('synchronous_commit', 'off', false), "
+                            "set_config('application_name', :name, false)"),
+                       {"name": worker_application_name(operation)})
     if began:  # leave the connection as env.py had it: outside any transaction
         connection.commit()
 
@@ -191,7 +268,8 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
     # version row then lands in the next transaction: a later failure would roll that row back
     # but not the block's work, and the replay would run the block twice. Such plans keep a
     # transaction per revision.
-    mode = _Mode(may_be_single=not plan.non_transactional)
+    mode = _Mode(may_be_single=not plan.non_transactional, operation=plan.action)
+    checksums = _Checksums(project, plan)
 
     def start(i: int) -> None:
         if i < total:
@@ -216,15 +294,18 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
         for i, step in enumerate(steps):
             state["committed"] = i  # meaningful where each revision commits on its own
             if stop is not None and stop.is_set():
-                return
+                break
             start(i)
             yield step
+        checksums.write()  # one transaction for the run: still inside it, before its commit
 
     def on_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         i = state["index"]
         s = by_index[i]
         duration = time.monotonic() - state["started"]
         outcome.completed.append((s.revision, s.direction, s.path, duration))
+        # Without transactional DDL Alembic commits each revision whatever the run's mode.
+        checksums.applied(ctx, s.revision, s.direction, now=mode.committing or not ctx.impl.transactional_ddl)
         emit(StepFinished(i, total, s.revision, s.direction, duration))
 
     with ALEMBIC_RUN_LOCK:
@@ -234,6 +315,7 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
         except Refused:
             raise
         except Exception as exc:
+            checksums.pending.clear()  # rolled back with their revisions
             # on_version_apply runs before its revision's commit: keep only what is committed.
             if mode.committing:
                 del outcome.completed[int(state.get("committed", 0)):]
@@ -250,14 +332,17 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
             if mode.single and outcome.completed:
                 try:
                     outcome.completed = _keep_good_revisions(project, url, plan, script, outcome.completed,
-                                                             failing.key if failing else None, emit)
+                                                             failing.key if failing else None, emit, checksums)
                 except _ReplayFailed as replay:
                     outcome.completed = replay.committed
                     at = f" at revision {replay.revision}" if replay.revision else ""
                     message += f"; re-applied one transaction each, it then failed{at}: {replay.message}"
+            outcome.checksums_written = checksums.enabled and checksums.ok
             err = OperationFailed(message, detail=detail)
             err.outcome = outcome  # type: ignore[attr-defined]
             raise err from None
+    outcome.checksums_written = checksums.enabled and checksums.ok
+    fault_point("revisions-committed")  # where a kill once lost the checksums (written after this)
     return outcome
 
 
@@ -269,7 +354,7 @@ class _ReplayFailed(Exception):
 
 def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: Any,
                          ran: list[Completed], failed: tuple[str, str] | None,
-                         emit: Callable[[Event], None]) -> list[Completed]:
+                         emit: Callable[[Event], None], checksums: _Checksums) -> list[Completed]:
     """After a one-transaction run failed and rolled back: apply again, a transaction each, the
     revisions that succeeded in it, stopping before the failing one (``failed``; ``None`` when
     the run's final commit failed, whose culprit then fails again on its own). Returns what is
@@ -289,6 +374,7 @@ def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: 
         if tuple(sorted(rev)) != start:
             left = {step_key(s) for s in remaining}
             committed.extend(c for c in ran if (c[0], c[1]) not in left)
+            checksums.ok = False  # those kept rows were rolled back: the caller writes them
             emit(Notice(f"after the rollback the database is at {','.join(sorted(rev)) or 'base'}: part of the "
                         "run committed itself (an autocommit_block?); nothing is re-applied"))
             return iter(())
@@ -308,8 +394,12 @@ def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: 
             yield step
             committed.append(good[step_key(step)])  # resumed: its transaction has committed
 
+    def on_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        revision, direction = step_key(todo[len(committed)])
+        checksums.applied(ctx, revision, direction, now=True)
+
     try:
-        _run_env(project, url, plan, script, fn, lambda **_: None, _Mode(per_revision=True))
+        _run_env(project, url, plan, script, fn, on_apply, _Mode(per_revision=True, operation=plan.action))
     except Exception as exc:
         running = step_key(todo[len(committed)])[0] if len(committed) < len(todo) else None
         raise _ReplayFailed(describe_failure(exc), running, committed) from None

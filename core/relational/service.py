@@ -325,7 +325,8 @@ class RelationalService:
         finally:
             events.flush()
         completed = outcome.completed if outcome else []
-        if plan.action != "stamp" and completed:
+        # The runner writes them in each revision's transaction; here only when it could not.
+        if plan.action != "stamp" and completed and not (outcome and outcome.checksums_written):
             async with audit.flushed_by_finish(conn):
                 await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label, hashes)
         run.after = await current_revisions(conn, self.environment.alembic)

@@ -4,15 +4,13 @@ Every operation looks at the live store first and does only what is missing, so 
 migration again after a crash resumes and converges. Changes a store cannot make in place
 (adding a field on Milvus, renaming on Milvus Lite, a new index by rebuild) go through a
 shadow collection: create it with the target schema, copy rows in primary-key order (resuming
-from the shadow's largest key), verify the count, point aliases at it, drop the original, and
-bring it back under the original name (rename, or copy back). No step drops rows that exist
-nowhere else.
+from the shadow's largest key), verify the count, index it, and only then swap it in under the
+original name in one step (rename; a copy back where the store cannot rename). No step drops
+rows that exist nowhere else, and the name answers reads throughout.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,18 +18,13 @@ from typing import Any
 
 from migctl.core.errors import OperationFailed
 from migctl.core.events import CopyProgress, EventSink, ignore
+from migctl.core.faults import fault_point
 from migctl.core.vector import model as m
 from migctl.core.vector.drift import differences, matches
 from migctl.core.vector.stores.base import VectorStore
 from migctl.core.vector.templates import CollectionSpec, IndexSpec
 
 SHADOW_SUFFIX = "__migctl_shadow"
-
-
-def fault_point(name: str) -> None:
-    """Test hook: ``MIGCTL_FAULT_POINT=name`` kills this process right here (crash tests)."""
-    if os.environ.get("MIGCTL_FAULT_POINT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def flat(spec: CollectionSpec) -> CollectionSpec:
@@ -151,10 +144,13 @@ class OperationExecutor:
         """Make ``target.name`` hold ``source``'s rows with ``target``'s schema (``source`` may
         equal ``target.name``: a rebuild in place). ``old`` is the declared source schema.
 
-        Phase 1 copies ``source`` into the shadow (created without a real index, which is built
-        once after the copy: much faster than indexing row by row), then drops ``source``;
-        phase 2 gives the shadow the final name. The live state says which phase a crashed run
-        reached: the source as declared means phase 1 has not finished.
+        The shadow is built completely first: created without a real index, filled (much
+        faster than indexing row by row), counted, then indexed (and loaded on Milvus). Only
+        then does it take the name, in one step where the store can rename
+        (:meth:`VectorStore.replace_collection`: one transaction on pgvector), so the name
+        keeps answering reads with every row while a rebuild runs, and after a kill at any
+        point. Without rename the rows are copied back under the name. The live state says
+        what a crashed run reached: the source as declared means the swap has not happened.
         """
         store, kind = self.store, self.store.kind
         shadow = shadow_name(target.name)
@@ -176,26 +172,31 @@ class OperationExecutor:
             await self.copy(source, shadow, target, defaults)
             fault_point("copied")
             await self._verify(source, shadow)
-            await self._point_aliases(source, shadow)
-            fault_point("aliases-swapped")
-            await store.drop_collection(source)
-            fault_point("original-dropped")
         elif not shadow_ready:
             raise OperationFailed(f"collection {source} is not as declared and there is no complete shadow "
                                   f"copy ({shadow}) to resume from; inspect with 'migctl collections'")
         await self._ensure_index(shadow, target)
-        if store.capabilities.rename_collection and await store.describe(target.name) is None:
-            await store.rename_collection(shadow, target.name)
-        else:
-            if await store.describe(target.name) is None:
-                await store.create_collection(flat(target))
-            await self.copy(shadow, target.name, target, {})
-            fault_point("copied-back")
-            await self._verify(shadow, target.name)
-            await self._ensure_index(target.name, target)
-            await self._point_aliases(shadow, target.name)
-            await store.drop_collection(shadow)
+        fault_point("shadow-indexed")
+        if store.capabilities.rename_collection:
+            await store.replace_collection(target.name, shadow)
+            if source != target.name:
+                await self._point_aliases(source, target.name)
+                await store.drop_collection(source)
+            fault_point("swapped")
+            return
+        if source_intact:  # without rename the name must be freed for the copy back
+            await self._point_aliases(source, shadow)
+            fault_point("aliases-swapped")
+            await store.drop_collection(source)
+            fault_point("original-dropped")
+        if await store.describe(target.name) is None:
+            await store.create_collection(flat(target))
+        await self.copy(shadow, target.name, target, {})
+        fault_point("copied-back")
+        await self._verify(shadow, target.name)
+        await self._ensure_index(target.name, target)
         await self._point_aliases(shadow, target.name)
+        await store.drop_collection(shadow)
 
     async def _ensure_index(self, name: str, spec: CollectionSpec) -> None:
         live = await self.store.describe(name)

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from migctl.core.errors import OperationFailed, Refused, UsageError
 from migctl.core.events import EventSink, Notice, ignore
+from migctl.core.faults import fault_point
 from migctl.core.identity import current_actor
 from migctl.core.vector import tracking
 from migctl.core.vector.drift import differences
-from migctl.core.vector.executor import OperationExecutor, fault_point
+from migctl.core.vector.executor import OperationExecutor
 from migctl.core.vector.loader import MigrationChain
 from migctl.core.vector.model import DeclaredState, MigrationError, Operation, VectorMigration
 from migctl.core.vector.stores.base import StoreError, VectorStore

@@ -97,6 +97,10 @@ class VectorStore(Protocol):
     async def drop_collection(self, name: str) -> None:
         """Drop it; dropping a missing collection is a no-op."""
     async def rename_collection(self, old: str, new: str) -> None: ...
+    async def replace_collection(self, name: str, shadow: str) -> None:
+        """Only when ``capabilities.rename_collection``: drop ``name`` (if there) and give
+        ``shadow`` its name, aliases of either ending on it, in one step where the store can
+        (pgvector: one transaction). Done already (no ``shadow``, ``name`` there) is a no-op."""
     async def count(self, name: str) -> int: ...
 
     # indexes and fields

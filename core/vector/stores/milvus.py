@@ -282,6 +282,35 @@ class MilvusStore(MilvusRows):
         self._schemas.pop(old, None)
         await self._run(f"rename collection {old} to {new}", lambda c: c.rename_collection(old, new))
 
+    async def replace_collection(self, name: str, shadow: str) -> None:
+        """Milvus cannot drop and rename in one step: the aliases move to ``shadow`` first,
+        then ``name`` is dropped and ``shadow`` renamed at once, two calls apart (the only
+        moment the name is missing; a re-run finishes the rename)."""
+        await self.connect()
+        if not self.capabilities.rename_collection:
+            raise StoreError(f"Milvus {self.version} cannot rename collections")
+
+        def replace(c: Any) -> None:
+            collections = c.list_collections()
+            if shadow not in collections:
+                if name in collections:
+                    return
+                raise StoreError(f"no collection {shadow}")
+            aliases = {a: t for a, t in self._aliases(c).items() if t in (name, shadow)}
+            for alias, target in aliases.items():
+                if target != shadow:
+                    c.alter_alias(shadow, alias)
+            self._schemas.pop(name, None)
+            self._schemas.pop(shadow, None)
+            if name in collections:
+                c.drop_collection(name)
+            c.rename_collection(shadow, name)
+            for alias, target in self._aliases(c).items():
+                if alias in aliases and target != name:
+                    c.alter_alias(name, alias)
+            self._ensure_loaded(c, name)
+        await self._run(f"swap {shadow} in as {name}", replace)
+
     async def count(self, name: str) -> int:
         return await self._run(f"count {name}", self._count, name)
 

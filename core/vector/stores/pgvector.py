@@ -30,6 +30,7 @@ from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
 from migctl.core.db import first_line
+from migctl.core.lock import worker_application_name
 from migctl.core.secrets import mask_url, remember, scrub
 from migctl.core.vector.render import pgvector_column_type, pgvector_index_name, pgvector_index_sql
 from migctl.core.vector.stores.base import (
@@ -62,7 +63,6 @@ from migctl.core.vector.templates import (
 )
 from migctl.core.vector.yaml_source import TemplateError
 
-APPLICATION_NAME = "migctl vector"
 INDEX_MEMORY = "1GB"  # HNSW builds far faster when the graph fits in memory
 
 
@@ -106,7 +106,7 @@ class PgVectorStore(PgVectorRows):
         remember(urlsplit(self.url).password)
         try:
             conn = await asyncpg.connect(dsn, timeout=10, command_timeout=None,
-                                         server_settings={"application_name": APPLICATION_NAME}, **kwargs)
+                                         server_settings={"application_name": worker_application_name("vector")}, **kwargs)
         except Exception as exc:  # OSError, asyncpg and DSN errors alike
             raise StoreUnreachable(f"cannot connect to {mask_url(self.url)}: {first_line(exc)}") from None
         try:
@@ -247,14 +247,20 @@ class PgVectorStore(PgVectorRows):
         with self._errors(f"cannot drop {name}"):
             await self._db.execute(f"DROP TABLE IF EXISTS {self._q(name)}")
 
+    async def _moved_already(self, old: str, new: str) -> bool:
+        """Whether only ``new`` is there (a rename or swap done before a crash); neither: raise."""
+        if await self._columns(old):
+            return False
+        if await self._columns(new):
+            return True
+        raise StoreError(f"no collection {old!r} in schema {self.schema!r}")
+
     async def rename_collection(self, old: str, new: str) -> None:
         """Rename the table, its vector index and primary key; done already (only ``new``) is a no-op."""
         _quote(new, "collection")
         with self._errors(f"cannot rename {old}"):
-            if not await self._columns(old):
-                if await self._columns(new):
-                    return
-                raise StoreError(f"no collection {old!r} in schema {self.schema!r}")
+            if await self._moved_already(old, new):
+                return
             async with self._db.transaction():
                 await self._db.execute(f"ALTER TABLE {self._q(old)} RENAME TO {_quote(new)}")
                 for row in await self._db.fetch(_INDEXES, self.schema, new):
@@ -265,6 +271,22 @@ class PgVectorStore(PgVectorRows):
                 if pk_name == f"{old}_pkey" and len(f"{new}_pkey") <= 63:
                     await self._db.execute(f"ALTER TABLE {self._q(new)} RENAME CONSTRAINT "
                                            f"{_quote(pk_name)} TO {_quote(new + '_pkey')}")
+
+    async def replace_collection(self, name: str, shadow: str) -> None:
+        """Drop ``name``, rename ``shadow`` to it and re-point their alias views, in one
+        transaction: readers of the name wait for the commit, then see the new table."""
+        _quote(name, "collection")
+        with self._errors(f"cannot swap {shadow} in as {name}"):
+            if await self._moved_already(shadow, name):
+                return
+            aliases = [a for a, t in (await self.list_aliases()).items() if t in (name, shadow)]
+            async with self._db.transaction():
+                for alias in aliases:
+                    await self._db.execute(f"DROP VIEW {self._q(alias, 'alias')}")
+                await self._db.execute(f"DROP TABLE IF EXISTS {self._q(name)}")
+                await self.rename_collection(shadow, name)
+                for alias in aliases:
+                    await self._create_view(alias, name)
 
     async def truncate(self, name: str) -> None:
         await self._table(name)
