@@ -129,8 +129,8 @@ class MigctlApp(Operations, App[int]):
         from migctl.core.events import CopyProgress
         from migctl.tui.log_setup import log_event
 
-        # Logged here, on the core thread while the run goes on, as the CLI's sink does: by the
-        # time the UI loop sees the event, a project's fileConfig may have disabled the logger.
+        # Logged here, on the core thread while the run goes on, as the CLI's sink does: the
+        # record keeps the run's own order and the UI loop does no file writes.
         log_event(event)
         self.post_message(CopyProgressed(event) if isinstance(event, CopyProgress) else CoreEvent(event))
 
