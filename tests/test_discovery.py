@@ -304,7 +304,7 @@ def test_relational_only_status_and_migrate_start_no_milvus(machine_pg: PgServer
 async def test_console_on_a_relational_only_project(machine_pg: PgServer, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from migctl.core.config import load_environment
-    from migctl.tui.app import MigctlApp
+    from migctl.tui.console.app import MigctlApp
     from tests.tui_support import ready, screen_text
 
     ini = make_project(tmp_path, "small")

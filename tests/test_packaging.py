@@ -56,7 +56,7 @@ def downgrade():
 CONSOLE_SMOKE = '''\
 import asyncio, sys, time
 from migctl.core.config import load_environment
-from migctl.tui.app import MigctlApp
+from migctl.tui.console.app import MigctlApp
 from textual.widgets import Static
 
 async def main():
@@ -209,7 +209,7 @@ def test_wheel_holds_one_package_and_the_reference_project(wheel: Path) -> None:
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"migctl"}
     expected = {"migctl/alembic/env.py", "migctl/alembic/script.py.mako",
-                "migctl/vector_migrations/templates.yaml", "migctl/tui/app.tcss", "migctl/py.typed"}
+                "migctl/vector_migrations/templates.yaml", "migctl/tui/console/app.tcss", "migctl/py.typed"}
     expected |= {f"migctl/sql/common/{p.name}" for p in (REPO / "sql" / "common").glob("*.sql")}
     expected |= {f"migctl/alembic/versions/{p.name}" for p in (REPO / "alembic" / "versions").glob("*.py")}
     expected |= {f"migctl/vector_migrations/versions/{p.name}"
@@ -230,7 +230,7 @@ def test_installed_with_all_runs_outside_the_checkout(venv_all: Venv, outside: P
     assert (dist_info / "top_level.txt").read_text().split() == ["migctl"]
     assert not list(sp.glob("__editable__*migctl*")) and not list(sp.glob("*migctl*.pth"))
 
-    probe = venv_all.run("python", "-c", "import migctl.core.api, migctl.tui.cli; print(migctl.core.api.__file__)",
+    probe = venv_all.run("python", "-c", "import migctl.core.api, migctl.tui.cli.main; print(migctl.core.api.__file__)",
                          cwd=outside)
     assert probe.code == 0, probe.err
     assert Path(probe.out.strip()).is_relative_to(sp)

@@ -13,10 +13,10 @@ from textual.widgets import Button, DataTable, Input, TabbedContent
 
 from migctl.core.vector.loader import load_chain
 from migctl.core.vector.templates import DEFAULT_TEMPLATES, load_templates
-from migctl.tui.screens.confirm import ConfirmScreen
-from migctl.tui.screens.error import ErrorScreen
-from migctl.tui.screens.forms import CreateVectorMigrationScreen
-from migctl.tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
+from migctl.tui.console.screens.confirm import ConfirmScreen
+from migctl.tui.console.screens.error import ErrorScreen
+from migctl.tui.console.screens.forms import CreateVectorMigrationScreen
+from migctl.tui.console.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
 from tests.support import make_project, pg_scalar, reap, spawn_lock_holder
 from tests.tui_support import (
     click_again,

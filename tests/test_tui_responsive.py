@@ -19,8 +19,8 @@ import pytest
 from textual.widgets import DataTable, TabbedContent
 
 from migctl.core.vector.lite_server import LiteServer
-from migctl.tui.screens.confirm import ConfirmScreen
-from migctl.tui.screens.error import ErrorScreen
+from migctl.tui.console.screens.confirm import ConfirmScreen
+from migctl.tui.console.screens.error import ErrorScreen
 from tests.support import REPO, clean_env, run_cli
 from tests.tui_support import idle, make_app, ready, wait_for
 from tests.vector_support import VectorTarget, snapshot, write_vector_config

@@ -16,9 +16,9 @@ import pytest
 
 from migctl.core.config import load_environment
 from migctl.core.embedded import EmbeddedPostgres, bin_dir
-from migctl.tui.app import MigctlApp
-from migctl.tui.screens.confirm import ConfirmScreen
-from migctl.tui.screens.reset import ResetConfirmScreen
+from migctl.tui.console.app import MigctlApp
+from migctl.tui.console.screens.confirm import ConfirmScreen
+from migctl.tui.console.screens.reset import ResetConfirmScreen
 from tests.support import REFERENCE_SECTIONS, REPO
 from tests.tui_support import ready, wait_for
 

@@ -38,7 +38,7 @@ def console_config(tmp: Path, url: str, *, name: str = "test", protected: bool =
 
 def make_app(config: Path, **kwargs: Any):
     from migctl.core.config import load_environment
-    from migctl.tui.app import MigctlApp
+    from migctl.tui.console.app import MigctlApp
 
     return MigctlApp(load_environment(config_file=str(config)), **kwargs)
 

@@ -8,8 +8,8 @@ import argparse
 import os
 import sys
 
-from migctl.tui.cli import _open, _opt, _print, _print_json
-from migctl.tui.cli_args import EXIT_OK
+from migctl.tui.cli.args import EXIT_OK
+from migctl.tui.cli.main import _open, _opt, _print, _print_json
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from migctl.tui.cli_args import (
+from migctl.tui.cli.args import (
     EXIT_CHECK_FAILED,
     EXIT_FAILED,
     EXIT_OK,
@@ -240,7 +240,7 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd in ("history", "heads", "branches", "templates", "embedded"):
-        from migctl.tui import cli_local
+        from migctl.tui.cli import local as cli_local
 
         return await cli_local.run(args)
     if cmd in ("vector", "collections", "create-migration"):
@@ -269,13 +269,13 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
         else:
             _print("\n".join(status_lines(status)))
             if "vector" in status:
-                from migctl.tui.cli_vector import vector_status_lines
+                from migctl.tui.cli.vector import vector_status_lines
 
                 _print("\n".join(vector_status_lines(status["vector"])))
         return EXIT_OK
     if cmd in ("vector", "collections", "migrate", "init", "create-migration", "reset", "restore"):
-        import migctl.tui.cli as this
-        from migctl.tui import cli_vector
+        import migctl.tui.cli.main as this
+        from migctl.tui.cli import vector as cli_vector
 
         return await cli_vector.run(this, api, args)
     if cmd == "check":
@@ -414,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "init-project":
             _setup_logging(args, None)
-            from migctl.tui.cli_local import init_project
+            from migctl.tui.cli.local import init_project
 
             return init_project(args)
         if args.command not in ("history", "heads", "branches", "embedded", "templates"):
@@ -431,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ensure_state_dir(args.environment.state_dir)
         _setup_logging(args, log_file, to_stderr=args.command != "tui")
         if args.command in ("tui", "serve"):
-            from migctl.tui.console import run_console, serve
+            from migctl.tui.console.launch import run_console, serve
 
             return run_console(args, args.environment) if args.command == "tui" else serve(args)
         return asyncio.run(_dispatch(args))

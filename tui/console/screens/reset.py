@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
-from migctl.tui.screens.dialog import Dialog, say
+from migctl.tui.console.screens.dialog import Dialog, say
 
 SCOPES = (("both", "Both: relational tables and vector collections"),
           ("relational", "Relational only: the Alembic schema (keep the vector store)"),

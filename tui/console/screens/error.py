@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Collapsible, Static
 
-from migctl.tui.screens.dialog import Dialog
+from migctl.tui.console.screens.dialog import Dialog
 
 
 class ErrorScreen(Dialog[None]):

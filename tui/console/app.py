@@ -21,21 +21,21 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from migctl.core.errors import MigctlError, MissingExtra
-from migctl.tui.actions import ACTIONS, MUTATING, PANES
-from migctl.tui.core_thread import CoreThread
-from migctl.tui.messages import CopyProgressed, CoreEvent
-from migctl.tui.operations import Operations, first_line
-from migctl.tui.widgets.header import StatusHeader
-from migctl.tui.widgets.history import HistoryPane
+from migctl.tui.console.actions import ACTIONS, MUTATING, PANES
+from migctl.tui.console.core_thread import CoreThread
+from migctl.tui.console.messages import CopyProgressed, CoreEvent
+from migctl.tui.console.operations import Operations, first_line
+from migctl.tui.console.widgets.header import StatusHeader
+from migctl.tui.console.widgets.history import HistoryPane
 
 if TYPE_CHECKING:
     from migctl.core.api import Environment
 
 T = TypeVar("T")
-LAZY_PANES = {"vector": ("migctl.tui.widgets.vector", "VectorPane"),
-              "templates": ("migctl.tui.widgets.templates", "TemplatesPane"),
-              "collections": ("migctl.tui.widgets.collections", "CollectionsPane"),
-              "activity": ("migctl.tui.widgets.activity", "ActivityPane")}
+LAZY_PANES = {"vector": ("migctl.tui.console.widgets.vector", "VectorPane"),
+              "templates": ("migctl.tui.console.widgets.templates", "TemplatesPane"),
+              "collections": ("migctl.tui.console.widgets.collections", "CollectionsPane"),
+              "activity": ("migctl.tui.console.widgets.activity", "ActivityPane")}
 PANE_TITLES = {"history": "1 Alembic", "vector": "2 Vector", "templates": "3 Templates",
                "collections": "4 Collections", "activity": "5 Activity"}
 
@@ -381,7 +381,7 @@ class MigctlApp(Operations, App[int]):
         self.query_one(TabbedContent).active = name
 
     def action_help(self) -> None:
-        from migctl.tui.screens.help import HelpScreen
+        from migctl.tui.console.screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
 
@@ -411,6 +411,6 @@ def _masked(url: str) -> str:
 
 
 def _short(path: str) -> str:
-    from migctl.tui.widgets.history import shown_path
+    from migctl.tui.console.widgets.history import shown_path
 
     return shown_path(path)

@@ -12,7 +12,7 @@ from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from migctl.tui.widgets.cells import plain
+from migctl.tui.console.widgets.cells import plain
 
 
 def shown_path(path: object) -> str:

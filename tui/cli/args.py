@@ -91,7 +91,7 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[g], help=help, description=help)
 
-    from migctl.tui.console import add_commands as add_console_commands
+    from migctl.tui.console.launch import add_commands as add_console_commands
 
     add_console_commands(add)
     if only_console:
@@ -148,7 +148,7 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     for q in (tl, ts):
         q.add_argument("--file", metavar="PATH", default=None,
                        help="templates file (default: the environment's, vector_migrations/templates.yaml next to the config)")
-    from migctl.tui import cli_vector
+    from migctl.tui.cli import vector as cli_vector
 
     cli_vector.add_commands(add, g, _Parser)
     p = add("completion", "print a shell completion script (argcomplete): eval \"$(migctl completion bash)\"")

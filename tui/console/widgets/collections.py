@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import DataTable, Static
 
-from migctl.tui.widgets.cells import plain
+from migctl.tui.console.widgets.cells import plain
 
 
 class CollectionsPane(Container):

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from migctl.tui.screens.dialog import Dialog, say
+from migctl.tui.console.screens.dialog import Dialog, say
 
 
 class ConfirmScreen(Dialog[str | None]):

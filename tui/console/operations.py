@@ -15,9 +15,9 @@ from textual import work
 from textual.widgets import TabbedContent
 
 from migctl.core.errors import MigctlError
+from migctl.tui.console.widgets.header import StatusHeader
+from migctl.tui.console.widgets.history import HistoryPane
 from migctl.tui.log_setup import log
-from migctl.tui.widgets.header import StatusHeader
-from migctl.tui.widgets.history import HistoryPane
 
 T = TypeVar("T")
 
@@ -151,7 +151,11 @@ class Operations:
     @work(group="op", exit_on_error=False)
     async def action_reset(self) -> None:
         """The wizard: scope -> plan with counts, backup, typed name -> progress -> result."""
-        from migctl.tui.screens.reset import ResetConfirmScreen, ResetResultScreen, ResetScopeScreen
+        from migctl.tui.console.screens.reset import (
+            ResetConfirmScreen,
+            ResetResultScreen,
+            ResetScopeScreen,
+        )
 
         api = self.api
         env = self.environment.name
@@ -242,7 +246,7 @@ class Operations:
 
     @work(group="op", exit_on_error=False)
     async def action_create_vector_migration(self) -> None:
-        from migctl.tui.screens.forms import CreateVectorMigrationScreen
+        from migctl.tui.console.screens.forms import CreateVectorMigrationScreen
 
         api = self.api
         try:
@@ -319,7 +323,7 @@ class Operations:
 
     def show_error(self, title: str, message: str, detail: str | None = None) -> None:
         from migctl.core.errors import scrub
-        from migctl.tui.screens.error import ErrorScreen
+        from migctl.tui.console.screens.error import ErrorScreen
 
         self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
 
@@ -329,7 +333,7 @@ _FAILED = object()
 
 def _confirm_screen(*args: Any, **kwargs: Any) -> Any:
     """The confirmation dialog, imported on first use (start-up imports only what it draws)."""
-    from migctl.tui.screens.confirm import ConfirmScreen
+    from migctl.tui.console.screens.confirm import ConfirmScreen
 
     return ConfirmScreen(*args, **kwargs)
 

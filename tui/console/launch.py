@@ -33,7 +33,7 @@ def read_graph_early(environment: Any) -> Future[Any]:
 
 def run_console(args: argparse.Namespace, environment: Any) -> int:
     graph = read_graph_early(environment)
-    from migctl.tui.app import MigctlApp
+    from migctl.tui.console.app import MigctlApp
 
     app = MigctlApp(environment, vector_store_type=getattr(args, "vector_store_type", None),
                     lock_timeout=float(getattr(args, "lock_timeout", 0.0) or 0.0),

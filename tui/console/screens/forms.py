@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, SelectionList, Static
 
-from migctl.tui.screens.dialog import Dialog, say
+from migctl.tui.console.screens.dialog import Dialog, say
 
 
 class CreateVectorMigrationScreen(Dialog[tuple[str, list[str]] | None]):

@@ -8,7 +8,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from migctl.tui.actions import ACTIONS, PANES, key_label
+from migctl.tui.console.actions import ACTIONS, PANES, key_label
 
 
 def help_text() -> str:

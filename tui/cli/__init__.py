@@ -1,0 +1,1 @@
+"""The command line: ``migctl <command>``, for scripts, CI and application start-up."""

@@ -1,0 +1,1 @@
+"""The operator console (Textual): panes, dialogs and the controller behind them."""
