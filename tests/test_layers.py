@@ -42,13 +42,22 @@ def test_a_shell_importing_core_internals_breaks_the_contract(tmp_path: Path, mo
     package = _copy_of_the_package(tmp_path)
     clean = _lint(tmp_path)
     assert clean.returncode == 0, clean.stdout[-2000:]
-    assert "Contracts: 3 kept, 0 broken." in clean.stdout
+    assert "Contracts: 4 kept, 0 broken." in clean.stdout
 
     (package / "tui" / "probe.py").write_text(f"import {module}  # noqa: F401\n")
     broken = _lint(tmp_path)
     assert broken.returncode != 0
     assert f"{contract} BROKEN" in broken.stdout
     assert f"migctl.tui.probe -> {module}" in broken.stdout
+
+
+def test_the_console_importing_the_command_line_breaks_its_contract(tmp_path: Path) -> None:
+    package = _copy_of_the_package(tmp_path)
+    (package / "tui" / "console" / "probe.py").write_text("import migctl.tui.cli.main  # noqa: F401\n")
+    broken = _lint(tmp_path)
+    assert broken.returncode != 0
+    assert "the console never imports the command line BROKEN" in broken.stdout
+    assert "migctl.tui.console.probe -> migctl.tui.cli.main" in broken.stdout
 
 
 def test_an_operation_importing_the_front_door_breaks_the_layers(tmp_path: Path) -> None:
