@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from migctl.core.api import Migctl, environments_overview
-from tests.support import APP_PASSWORD, clean_env, make_project, pg_scalar, run_cli
+from tests.support import APP_PASSWORD, REPO, clean_env, make_project, pg_scalar, run_cli
 
 HEAD, BEFORE_HEAD = "ccc333ccc333", "bbb222bbb222"
+VECTOR = REPO / "vector_migrations"
 
 
 @dataclass
@@ -44,7 +45,8 @@ def silent_port() -> Iterator[int]:
 
 @pytest.fixture()
 def overview(embedded_pg, silent_port: int, tmp_path: Path) -> Overview:
-    """dev one revision behind head; prod protected by its flag only and never touched;
+    """dev one revision behind head (staging: the same database with a vector side); prod
+    protected by its flag only and never touched;
     ``silent`` on the port that never answers; ``gone`` on a port nothing listens on."""
     ini = make_project(tmp_path, "small")
     dev, dev_admin = embedded_pg.create_database()
@@ -55,6 +57,9 @@ def overview(embedded_pg, silent_port: int, tmp_path: Path) -> Overview:
         "default_environment: dev", f"state_dir: {tmp_path / 'state'}", f"alembic: {{ini: {ini}}}",
         "environments:",
         f"  dev: {{database_url: \"{dev}\"}}",
+        # pgvector would create its schema (and Milvus Lite take its lock) if the store were opened.
+        f"  staging: {{database_url: \"{dev}\", vector: {{store: pgvector, migrations_dir: {VECTOR / 'versions'}, "
+        f"templates: {VECTOR / 'templates.yaml'}}}}}",
         f"  prod: {{database_url: \"{prod}\", protected: true}}",
         f"  silent: {{database_url: \"{nowhere}:{silent_port}/app\"}}",
         f"  gone: {{database_url: \"{nowhere}:{_free_port()}/app\"}}",
@@ -74,18 +79,25 @@ def _migctl_tables(admin_url: str) -> int:
 
 @pytest.mark.slow
 def test_overview_reads_every_environment_without_waiting_for_a_silent_one(overview: Overview) -> None:
+    extensions = "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension"
+    schemas = "SELECT string_agg(schema_name, ',' ORDER BY schema_name) FROM information_schema.schemata"
+    before = pg_scalar(overview.dev_admin, extensions), pg_scalar(overview.dev_admin, schemas)
     heard: list[str] = []
     started = time.monotonic()
     rows = asyncio.run(environments_overview(overview.config, timeout=2.0, on_row=lambda r: heard.append(r.name)))
     elapsed = time.monotonic() - started
     by_name = {r.name: r for r in rows}
-    assert [r.name for r in rows] == ["dev", "prod", "silent", "gone"]
+    assert [r.name for r in rows] == ["dev", "staging", "prod", "silent", "gone"]
 
     dev = by_name["dev"]
     assert dev.state == "ok" and dev.reachable
     assert (dev.current, dev.heads, dev.pending, dev.drifted, dev.lock) == ([BEFORE_HEAD], [HEAD], 1, 0, None)
     assert dev.vector == "not configured" and not dev.protected
     assert APP_PASSWORD not in dev.url and "***" in dev.url
+
+    staging = by_name["staging"]
+    assert (staging.state, staging.current, staging.pending) == ("ok", [BEFORE_HEAD], 1)
+    assert (staging.vector, staging.vector_current, staging.vector_pending) == ("ok", "base", 4)
 
     prod = by_name["prod"]
     assert prod.state == "ok" and prod.protected and prod.protected_as == "prod"
@@ -97,6 +109,9 @@ def test_overview_reads_every_environment_without_waiting_for_a_silent_one(overv
     assert by_name["gone"].state.startswith("unreachable: ") and "refused" in by_name["gone"].state
     for row in rows:
         assert APP_PASSWORD not in json.dumps(row.as_dict())
+    assert asyncio.run(environments_overview(overview.config, timeout=2.0, vector=False))[1].vector == "off"
+    assert (pg_scalar(overview.dev_admin, extensions), pg_scalar(overview.dev_admin, schemas)) == before
+    assert "vector" not in before[0].split(",")
     # The silent one is cut at its own timeout; the others answered before it.
     assert elapsed < 2.0 + 3.0, elapsed
     assert heard[-1] == "silent" and set(heard) == set(by_name)
@@ -109,8 +124,10 @@ def test_status_all_envs_prints_the_table_and_json(overview: Overview) -> None:
     result = run_cli("--config", str(overview.config), "status", "--all-envs", "--timeout", "2", env=env)
     assert result.code == 0, result.text
     assert APP_PASSWORD not in result.text
+    print(result.out)  # shown with -rP: what an operator sees
     table = _columns(result.out)
-    assert list(table) == ["dev", "prod", "silent", "gone"]
+    assert list(table) == ["dev", "staging", "prod", "silent", "gone"]
+    assert table["staging"]["VECTOR"] == "base +4"
     dev, prod = table["dev"], table["prod"]
     assert (dev["CURRENT"], dev["HEADS"], dev["PENDING"], dev["DRIFTED"]) == (BEFORE_HEAD, HEAD, "1", "0")
     assert (dev["PROTECTED"], dev["LOCK"], dev["STATE"], dev["VECTOR"]) == ("-", "free", "ok", "not configured")
@@ -161,12 +178,12 @@ async def test_console_overview_fills_in_and_enter_switches(overview: Overview) 
         await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentsScreen), 10, "the overview")
         screen = app.screen
         table = screen.query_one(DataTable)
-        await wait_for(pilot, lambda: table.row_count == 4, 20, "the four rows")
+        await wait_for(pilot, lambda: table.row_count == 5, 20, "the five rows")
         await wait_for(pilot, lambda: "reading…" not in _table_text(table), 20, "every row read")
         await pilot.pause(0.1)
         text = _table_text(table)
         lines = {ln.split()[0]: ln for ln in text.splitlines()[1:] if ln.strip()}
-        assert set(lines) == {"dev", "prod", "silent", "gone"}, text
+        assert set(lines) == {"dev", "staging", "prod", "silent", "gone"}, text
         assert BEFORE_HEAD in lines["dev"] and "ok" in lines["dev"]
         assert "PROTECTED" in lines["prod"] and "PROTECTED" not in lines["dev"]
         assert "timeout after 5s" in lines["silent"] and "unreachable" in lines["gone"]
@@ -181,3 +198,20 @@ async def test_console_overview_fills_in_and_enter_switches(overview: Overview) 
         assert header.relational_state == "connected"
         assert "prod" in str(header.render()) and "PROTECTED" in str(header.render())
         assert app.status["environment"] == "prod"
+
+
+def test_embedded_not_running_is_not_started_and_a_broken_environment_is_a_row(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server: an embedded environment whose server is down says so (and stays down, its
+    state dir not even created); one whose URL needs an unset variable is a row, not a crash."""
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    (tmp_path / "alembic").mkdir()
+    (tmp_path / "alembic" / "env.py").write_text("")
+    config = tmp_path / "migctl.yaml"
+    config.write_text("environments:\n  local: {database_url: embedded}\n"
+                      "  broken: {database_url: \"${NOT_SET_ANYWHERE}\"}\n")
+    rows = asyncio.run(environments_overview(config, timeout=2.0))
+    assert [(r.name, r.state) for r in rows][0] == ("local", "embedded: not running")
+    assert rows[1].name == "broken" and rows[1].state.startswith("error: ") and "NOT_SET_ANYWHERE" in rows[1].state
+    assert rows[1].environment is None
+    assert not (tmp_path / ".migctl").exists()

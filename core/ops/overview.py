@@ -99,6 +99,13 @@ async def environments_overview(config_file: str | None = None, *, timeout: floa
     row as it is done (on the caller's loop). ``vector=False``: the vector columns say ``off``."""
     rows = list(rows) if rows is not None else environment_rows(config_file)
     graphs: dict[Any, asyncio.Future[RevisionGraph]] = {}
+    # Local work first, off every environment's clock: the revision files of each Alembic
+    # project, and the imports of the database stack (a cold start spends most of a short
+    # timeout there, and every environment would seem slow).
+    environments = [r.environment for r in rows if r.environment is not None]
+    for env in environments:
+        _graph(env, graphs)
+    await asyncio.gather(asyncio.to_thread(_load_drivers, environments), *graphs.values(), return_exceptions=True)
 
     async def one(row: EnvironmentRow) -> EnvironmentRow:
         if row.environment is not None:
@@ -108,6 +115,17 @@ async def environments_overview(config_file: str | None = None, *, timeout: floa
         return row
 
     return list(await asyncio.gather(*(one(row) for row in rows)))
+
+
+def _load_drivers(environments: list[Environment]) -> None:
+    """Import each URL's dialect and driver, and the vector side's reader, without connecting."""
+    from migctl.core.db import create_engine
+
+    for url in {env.database_url for env in environments if env.database_url}:
+        with contextlib.suppress(Exception):  # a missing driver is the row's own error later
+            create_engine(url).sync_engine.dispose()
+    if any(env.vector_configured for env in environments):
+        import migctl.core.vector.service  # noqa: F401
 
 
 async def read_environment(row: EnvironmentRow, *, timeout: float, vector: bool = True,

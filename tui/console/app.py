@@ -297,7 +297,8 @@ class MigctlApp(Operations, App[int]):
 
     @on(HistoryPane.Selected)
     def _revision_selected(self, message: HistoryPane.Selected) -> None:
-        if self.api is not None and message.revision not in self.query_one(HistoryPane).sql:
+        # The main screen's pane: a message can arrive after another screen (e) came in front.
+        if self.api is not None and message.revision not in self.screen_stack[0].query_one(HistoryPane).sql:
             self.load_sql(message.revision)
 
     @work(group="sql", exclusive=True, exit_on_error=False)
@@ -306,7 +307,7 @@ class MigctlApp(Operations, App[int]):
         import asyncio
 
         await asyncio.sleep(0.15)  # cursor held on a row, not just passing over it
-        pane = self.query_one(HistoryPane)
+        pane = self.screen_stack[0].query_one(HistoryPane)
         node = pane.graph.by_id[revision] if pane.graph else None
         if node is None:
             return
@@ -418,12 +419,13 @@ class MigctlApp(Operations, App[int]):
         self.vector_configured = environment.vector_configured or self.vector_store_type is not None
         self.vector_enabled = self.vector_requested and self.vector_configured
         self.status = {}
-        header = self.query_one(StatusHeader)
+        main = self.screen_stack[0]  # the overview may still be leaving
+        header = main.query_one(StatusHeader)
         header.environment, header.protected, header.url = environment.name, environment.protected, self._display_url()
         header.store = self.vector_store_type or str(environment.vector.get("store") or "")
         header.relational_state = header.vector_state = "connecting"
         header.lock = header.running = ""
-        self.query_one(HistoryPane).sql.clear()  # offline SQL depends on the database's dialect
+        main.query_one(HistoryPane).sql.clear()  # offline SQL depends on the database's dialect
         self._graph_future = None
         self.load_graph()  # then connect(), as at start-up
         self.notify(f"switched to {environment.name}", timeout=3)
