@@ -265,7 +265,13 @@ def _line(exc: BaseException) -> str:
 
 
 def _reason(exc: ConnectionFailed) -> str:
-    """The driver's reason without the "cannot connect to <url>:" the row already shows."""
+    """The driver's reason without the URL, host and port the row already shows
+    (``cannot connect to <url>: connection failed: connection to server at ... failed: X``)."""
+    import re
+
     text = _line(exc)
     head, sep, rest = text.partition(": ")
-    return rest if sep and head.startswith("cannot connect to") else text
+    if sep and head.startswith("cannot connect to"):
+        text = rest
+    psycopg = re.search(r"connection to server at .*? failed: (.+)$", text)
+    return psycopg[1].strip() if psycopg else text
