@@ -150,9 +150,9 @@ def at_risk_lines(rows: list[tuple[str, str, int | None]]) -> list[str]:
     return lines
 
 
-# The URL last: the longest cell, and the least needed when a narrow terminal cuts the row.
-OVERVIEW_COLUMNS = ("environment", "protected", "current", "heads", "pending", "drifted", "vector", "lock",
-                    "state", "url")
+# Whether it answered first (a narrow terminal cuts the row's end); the URL, the longest cell, last.
+OVERVIEW_COLUMNS = ("environment", "protected", "state", "current", "heads", "pending", "drifted", "vector",
+                    "lock", "url")
 
 
 def overview_cells(row: Any) -> tuple[str, ...]:
@@ -172,9 +172,9 @@ def overview_cells(row: Any) -> tuple[str, ...]:
     protected = "-"
     if row.protected:  # the database's own mark may name another environment
         protected = "PROTECTED" if row.protected_as in (None, row.name) else f"PROTECTED as {row.protected_as}"
-    return (row.name, protected, revs(row.current) if read else "-", revs(row.heads) if read else "-",
+    return (row.name, protected, row.state, revs(row.current) if read else "-", revs(row.heads) if read else "-",
             str(row.pending) if read else "-", str(row.drifted) if read else "-", vector,
-            (row.lock or "free") if read else "-", row.state, row.url)
+            (row.lock or "free") if read else "-", row.url)
 
 
 def overview_lines(rows: list[Any]) -> list[str]:

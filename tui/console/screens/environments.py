@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from migctl.core.api import EnvironmentRow
 
 TIMEOUT = 5.0  # seconds each environment gets
-STATE_WIDTH = 48
+STATE_WIDTH = 32  # the rest of the row stays in sight at 80 columns
 
 
 class RowRead(Message):
