@@ -10,7 +10,7 @@ in pyproject.toml holds them to it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from migctl.core.secrets import mask_url, scrub
 
 if TYPE_CHECKING:
     from migctl.core.embedded import EmbeddedPostgres
+    from migctl.core.ops.overview import EnvironmentRow
     from migctl.core.ops.reset import ResetPlan
     from migctl.core.ops.unified import MigratePlan, MigrateResult
     from migctl.core.scaffold import ScaffoldResult
@@ -41,6 +42,7 @@ _RESULT_TYPES = {
     "VectorPlan": "migctl.core.vector.migrator", "VectorService": "migctl.core.vector.service",
     "TemplateSet": "migctl.core.vector.templates", "CollectionSpec": "migctl.core.vector.templates",
     "EmbeddedPostgres": "migctl.core.embedded", "LiteServer": "migctl.core.vector.lite_server",
+    "EnvironmentRow": "migctl.core.ops.overview",
 }
 
 
@@ -55,7 +57,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "Protection", "RevisionGraph",
-    "RevisionNode", "embedded_postgres", "ensure_state_dir", "load_environment", "load_templates", "mask_url",
+    "RevisionNode", "embedded_postgres", "ensure_state_dir", "environment_rows", "environments_overview",
+    "load_environment", "load_templates", "mask_url",
     "milvus_lite_server",
     "render_collection", "revision_graph", "run_migrations_on_startup", "scrub", "init_project",
     "vector_not_configured", "vector_templates_path", *_RESULT_TYPES,
@@ -306,6 +309,28 @@ def init_project(directory: str | Path = ".", *, vector_store: str = "none", exa
     from migctl.core.scaffold import init_project as scaffold
 
     return scaffold(directory, vector_store=vector_store, example=example, alembic_ini=alembic_ini)
+
+
+def environment_rows(config_file: str | Path | None = None) -> list[EnvironmentRow]:
+    """Every environment of the config, resolved from the file but not read yet (a shell
+    shows them at once, then fills each in as :func:`environments_overview` reads it)."""
+    from migctl.core.ops.overview import environment_rows as rows
+
+    return rows(str(config_file) if config_file is not None else None)
+
+
+async def environments_overview(config_file: str | Path | None = None, *, timeout: float = 5.0,
+                                vector: bool = True, on_row: Callable[[EnvironmentRow], None] | None = None,
+                                rows: Sequence[EnvironmentRow] | None = None) -> list[EnvironmentRow]:
+    """Every environment's state (protection, masked URL, current, heads, pending, drifted,
+    vector current/pending, lock holder), read in parallel, each within ``timeout`` seconds:
+    one that is down or silent is a row saying so. Creates nothing and starts no server (see
+    ``core/ops/overview.py``). ``on_row`` hears each row as it is done; ``rows``: those of
+    :func:`environment_rows` to fill in (default: read the config again)."""
+    from migctl.core.ops.overview import environments_overview as overview
+
+    return await overview(str(config_file) if config_file is not None else None, timeout=timeout, vector=vector,
+                          on_row=on_row, rows=rows)
 
 
 def embedded_postgres(environment: Environment) -> EmbeddedPostgres:

@@ -433,6 +433,28 @@ def find_config_file(start: Path) -> Path | None:
     return None
 
 
+def _config_path(config_file: str | os.PathLike[str] | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    if config_file is not None:
+        return Path(config_file)
+    if environ.get("CONFIG_FILE"):
+        return Path(environ["CONFIG_FILE"])
+    return find_config_file(cwd)
+
+
+def environment_names(config_file: str | os.PathLike[str] | None = None,
+                      environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every environment of the config file, in its order (one, ``default``, for a config
+    without ``environments:`` or a project found through ``./alembic.ini``)."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd()
+    path = _config_path(config_file, environ, cwd)
+    if path is None:
+        if not (cwd / "alembic.ini").is_file():
+            raise UsageError(NO_PROJECT)
+        return [ALEMBIC_ENV_NAME]
+    return list(_read_file(path).get("environments") or {}) or [ALEMBIC_ENV_NAME]
+
+
 def load_environment(
     config_file: str | os.PathLike[str] | None = None,
     env: str | None = None,
@@ -440,6 +462,7 @@ def load_environment(
     environ: Mapping[str, str] | None = None,
     vector_store_type: str | None = None,
     require_project: bool = True,
+    url_overrides: bool = True,
 ) -> Environment:
     """Resolve the environment to act on, highest precedence first: arguments, process
     environment, config file (``config_file``, ``CONFIG_FILE``, ``./migctl.yaml``,
@@ -448,16 +471,14 @@ def load_environment(
     With none of these, a :class:`UsageError` (:data:`NO_PROJECT`); ``require_project=False``
     (commands that need no Alembic project, like ``embedded``) returns an environment on the
     current directory instead.
+
+    ``url_overrides=False`` takes the URL from the config file (or alembic.ini) even when
+    ``DATABASE_URL`` or ``POSTGRES_*`` is set: the environments overview shows each environment
+    as configured, not one overriding database under every name.
     """
     environ = os.environ if environ is None else environ
     cwd = Path.cwd()
-    path: Path | None = None
-    if config_file is not None:
-        path = Path(config_file)
-    elif environ.get("CONFIG_FILE"):
-        path = Path(environ["CONFIG_FILE"])
-    else:
-        path = find_config_file(cwd)
+    path = _config_path(config_file, environ, cwd)
     data: dict[str, Any] = _read_file(path) if path is not None else {}
     ini: Path | None = None
     if path is None and (cwd / "alembic.ini").is_file():
@@ -496,11 +517,11 @@ def load_environment(
 
     url, source = None, "env.py"  # nothing gave a URL: the project's env.py may configure one
     file_url = str(settings.get("database_url") or "").strip()
-    if database_url:
+    if database_url and url_overrides:
         url, source = database_url, "--database-url"
-    elif environ.get("DATABASE_URL"):
+    elif url_overrides and environ.get("DATABASE_URL"):
         url, source = environ["DATABASE_URL"], "DATABASE_URL"
-    elif (pg := _url_from_postgres_vars(environ)) is not None:
+    elif url_overrides and (pg := _url_from_postgres_vars(environ)) is not None:
         url, source = pg, "POSTGRES_* variables"
     elif file_url == "embedded":
         source = "embedded"

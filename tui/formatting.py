@@ -148,3 +148,38 @@ def at_risk_lines(rows: list[tuple[str, str, int | None]]) -> list[str]:
         held = "does not exist yet" if count is None else f"{count:,} rows now"
         lines.append(f"  {kind} {table}  ({held})")
     return lines
+
+
+# Whether it answered first (a narrow terminal cuts the row's end); the URL, the longest cell, last.
+OVERVIEW_COLUMNS = ("environment", "protected", "state", "current", "heads", "pending", "drifted", "vector",
+                    "lock", "url")
+
+
+def overview_cells(row: Any) -> tuple[str, ...]:
+    """One environment of the overview (an ``EnvironmentRow``) as text cells, in
+    :data:`OVERVIEW_COLUMNS` order; columns not read yet (or unreadable) show ``-``."""
+    read = row.state == "ok"
+
+    def revs(ids: list[str]) -> str:
+        return ", ".join(i[:12] for i in ids) or "base"
+
+    if row.vector == "ok" and row.vector_current is not None:
+        vector = f"{row.vector_current} +{row.vector_pending}"
+    elif row.vector == "ok":
+        vector = "-"
+    else:
+        vector = row.vector
+    protected = "-"
+    if row.protected:  # the database's own mark may name another environment
+        protected = "PROTECTED" if row.protected_as in (None, row.name) else f"PROTECTED as {row.protected_as}"
+    return (row.name, protected, row.state, revs(row.current) if read else "-", revs(row.heads) if read else "-",
+            str(row.pending) if read else "-", str(row.drifted) if read else "-", vector,
+            (row.lock or "free") if read else "-", row.url)
+
+
+def overview_lines(rows: list[Any]) -> list[str]:
+    """``migctl status --all-envs``: one aligned line per environment under a header; the
+    vector column reads ``current +pending``, revisions show their first 12 characters."""
+    table = [tuple(c.upper() for c in OVERVIEW_COLUMNS), *(overview_cells(r) for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(OVERVIEW_COLUMNS) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)), line[-1]]).rstrip() for line in table]

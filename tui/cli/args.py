@@ -98,6 +98,13 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
         return parser
     p = add("status", "where both databases stand: current, heads, pending, drift, lock, vector")
     p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
+    p.add_argument("--all-envs", action="store_true",
+                   help="every environment of the config in one table, read in parallel (URLs as the config "
+                        "file gives them; DATABASE_URL, POSTGRES_* and --database-url are not applied); nothing "
+                        "is created and no embedded server started. Exit 0 even when some are unreachable: "
+                        "their rows say so")
+    p.add_argument("--timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                   help="with --all-envs: give each environment this long (default: 5)")
     p = add("check", "for CI: exit 4, one line per finding, unless at the heads with one head, no applied "
                      "file edited and no vector drift")
     p.add_argument("--skip-vector-db", action="store_true", help="relational side only")

@@ -250,6 +250,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             from migctl.core.errors import UsageError
 
             raise UsageError(vector_not_configured(environment))
+    if cmd == "status" and args.all_envs:
+        return await _all_environments(args)
     api = await _open(args)
     try:
         return await _run_command(api, args)
@@ -317,6 +319,20 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
             _print("no audit entries yet")
         return EXIT_OK
     raise AssertionError(cmd)
+
+
+async def _all_environments(args: argparse.Namespace) -> int:
+    """``status --all-envs``: exit 0 once every row is read, reachable or not."""
+    from migctl.core.api import environments_overview
+    from migctl.tui.formatting import overview_lines
+
+    rows = await environments_overview(args.environment.config_file, timeout=args.timeout,
+                                       vector=not args.skip_vector_db)
+    if _opt(args, "json", False):
+        _print_json({"environments": [r.as_dict() for r in rows]})
+    else:
+        _print("\n".join(overview_lines(rows)))
+    return EXIT_OK
 
 
 async def _check(api: Any, args: argparse.Namespace) -> int:

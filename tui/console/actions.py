@@ -51,6 +51,7 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("vector_repair", "R", "Vec. repair",
                   "Vector: re-record the selected drifted version's file as applied", "Vector", True),
     ConsoleAction("refresh", "r", "Refresh", "Reload both databases' state", "View", False, True),
+    ConsoleAction("environments", "e", "Envs", "Environments overview: every environment's state", "View", False, True),
     ConsoleAction("help", "f1,question_mark", "Help", "Keys and panes", "View", False, True),
     ConsoleAction("quit", "q", "Quit", "Leave the console (refused while an operation runs)", "View", False, True),
 )

@@ -73,6 +73,7 @@ class MigctlApp(Operations, App[int]):
         # no Milvus Lite and says "vector: not configured".
         self.vector_configured = environment.vector_configured or vector_store_type is not None
         self.vector_enabled = vector and self.vector_configured
+        self.vector_requested = vector  # kept for switching environments (key e)
         self.core = CoreThread()
         self.api: Any = None
         self.status: dict[str, Any] = {}
@@ -296,7 +297,8 @@ class MigctlApp(Operations, App[int]):
 
     @on(HistoryPane.Selected)
     def _revision_selected(self, message: HistoryPane.Selected) -> None:
-        if self.api is not None and message.revision not in self.query_one(HistoryPane).sql:
+        # The main screen's pane: a message can arrive after another screen (e) came in front.
+        if self.api is not None and message.revision not in self.screen_stack[0].query_one(HistoryPane).sql:
             self.load_sql(message.revision)
 
     @work(group="sql", exclusive=True, exit_on_error=False)
@@ -305,7 +307,7 @@ class MigctlApp(Operations, App[int]):
         import asyncio
 
         await asyncio.sleep(0.15)  # cursor held on a row, not just passing over it
-        pane = self.query_one(HistoryPane)
+        pane = self.screen_stack[0].query_one(HistoryPane)
         node = pane.graph.by_id[revision] if pane.graph else None
         if node is None:
             return
@@ -390,6 +392,43 @@ class MigctlApp(Operations, App[int]):
             self.connect()
         else:
             self._refresh_worker()
+
+    def action_environments(self) -> None:
+        from migctl.tui.console.screens.environments import EnvironmentsScreen
+
+        screen = EnvironmentsScreen(self.environment.config_file, self.environment.name)
+        self.push_screen(screen, self._environment_chosen)
+
+    def _environment_chosen(self, environment: Environment | None) -> None:
+        if environment is not None:
+            self.switch_environment(environment)
+
+    @work(group="switch", exclusive=True, exit_on_error=False)
+    async def switch_environment(self, environment: Environment) -> None:
+        """Close this environment's connections (on the core thread), then connect to
+        ``environment`` as at start-up: graph first, then both databases."""
+        if self.running:
+            self.notify(f"{self.running} is running; switch environments when it ends.", severity="warning")
+            return
+        old, self.api = self.api, None
+        self.connected = self.ready = False
+        if old is not None:
+            with contextlib.suppress(Exception):  # a dead connection has nothing left to close
+                await self.call(old.close)
+        self.environment = environment
+        self.vector_configured = environment.vector_configured or self.vector_store_type is not None
+        self.vector_enabled = self.vector_requested and self.vector_configured
+        self.status = {}
+        main = self.screen_stack[0]  # the overview may still be leaving
+        header = main.query_one(StatusHeader)
+        header.environment, header.protected, header.url = environment.name, environment.protected, self._display_url()
+        header.store = self.vector_store_type or str(environment.vector.get("store") or "")
+        header.relational_state = header.vector_state = "connecting"
+        header.lock = header.running = ""
+        main.query_one(HistoryPane).sql.clear()  # offline SQL depends on the database's dialect
+        self._graph_future = None
+        self.load_graph()  # then connect(), as at start-up
+        self.notify(f"switched to {environment.name}", timeout=3)
 
     @work(group="refresh", exclusive=True, exit_on_error=False)
     async def _refresh_worker(self) -> None:
