@@ -77,7 +77,9 @@ def _version(url: str) -> set[str]:
 
 
 def _start(tmux: Tmux, tmp_path: Path, config: Path, size: tuple[int, int], env: dict[str, str]) -> None:
-    command = f"{MIGCTL} tui --no-mouse --config {config}; echo migctl-exited-$?; sleep 30"
+    # tmux sets the pane's TERM to its own default-terminal: the console's is set in the command.
+    command = (f"env TERM={env['TERM']} {MIGCTL} tui --no-mouse --config {config}; echo migctl-exited-$?;"
+               " sleep 30")
     tmux("new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), "-s", "console", "-c", str(tmp_path),
          *[a for k, v in env.items() for a in ("-e", f"{k}={v}")], command)
 
