@@ -138,7 +138,7 @@ from tests.milvus_servers import milvus_235_server, milvus_lite_server, milvus_l
 # The fast layer (`make test-fast`) is every test that starts no server: a test is marked
 # `server` when it asks for one of these fixtures, directly or through another fixture.
 SERVER_FIXTURES = {"embedded_pg", "machine_pg", "mariadb_url", "pg_db", "milvus_lite_uri", "milvus_lite_server",
-                   "milvus_235_server", "embedded_home", "backend_url", "tmux", "snapshot_state", "fresh_app",
+                   "milvus_235_server", "embedded_home", "backend_url", "tmux",
                    "store", "target"}
 
 

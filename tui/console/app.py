@@ -9,7 +9,7 @@ failure lands in one error dialog.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,8 +61,14 @@ class MigctlApp(Operations, App[int]):
         import sys
 
         # NO_COLOR: Textual's own handling turns colours grey; with ANSI colours it drops them
-        # entirely, and app.tcss marks focus and cursors by reverse video instead.
-        super().__init__(ansi_color="NO_COLOR" in os.environ)
+        # entirely, and app.tcss marks focus and cursors by reverse video instead. A 16-colour
+        # terminal gets the terminal's own palette: Textual's colours, rounded to 16, land on
+        # bright backgrounds (SGR 100-107) that the Linux console does not draw.
+        no_color = "NO_COLOR" in os.environ
+        sixteen = sixteen_colour_terminal(os.environ)
+        super().__init__(ansi_color=no_color or sixteen)
+        if sixteen and not no_color:
+            self.theme = "ansi-dark"
         # The core thread can be busy for minutes (row copies); hand the GIL over more often
         # than every 5 ms so that a key press waits less behind it.
         sys.setswitchinterval(0.001)
@@ -441,6 +447,16 @@ class MigctlApp(Operations, App[int]):
                         severity="warning")
             return
         self.exit(0)
+
+
+def sixteen_colour_terminal(environ: Mapping[str, str]) -> bool:
+    """The terminal draws 16 colours or fewer (the Linux console, vt100, ``*-16color``).
+
+    A plain ``xterm`` is not counted: it is usually a capable terminal named modestly."""
+    if environ.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        return False
+    term = environ.get("TERM", "").lower()
+    return term in ("linux", "vt100", "vt102", "vt220", "ansi") or term.endswith(("-16color", "-8color"))
 
 
 def _masked(url: str) -> str:

@@ -37,7 +37,7 @@ class ConfirmScreen(Dialog[str | None]):
             if self.protected:
                 yield Static(f"{self.environment} is PROTECTED: type its name to confirm", classes="protected-note",
                              markup=False)
-                yield Input(placeholder=self.environment, id="typed-name")
+                yield Input(placeholder="type the name here", id="typed-name")
             yield Static("", id="dialog-error", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")

@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, SelectionList, Static
 
 from migctl.tui.console.screens.dialog import Dialog, say
+from migctl.tui.console.widgets.toggles import MarkedSelectionList
 
 
 class CreateVectorMigrationScreen(Dialog[tuple[str, list[str]] | None]):
@@ -25,7 +26,7 @@ class CreateVectorMigrationScreen(Dialog[tuple[str, list[str]] | None]):
             yield Static("Description", markup=False)
             yield Input(placeholder="e.g. add chunk collection", id="description")
             yield Static("Collections to create from templates (space toggles)", markup=False)
-            yield SelectionList[str](*[(t, t) for t in self.templates], id="templates")
+            yield MarkedSelectionList[str](*[(t, t) for t in self.templates], id="templates")
             yield Static("", id="dialog-error", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, RadioSet, Static
 
 from migctl.tui.console.screens.dialog import Dialog, say
+from migctl.tui.console.widgets.toggles import MarkedCheckbox, MarkedRadioButton
 
 SCOPES = (("both", "Both: relational tables and vector collections"),
           ("relational", "Relational only: the Alembic schema (keep the vector store)"),
@@ -30,7 +31,7 @@ class ResetScopeScreen(Dialog[str | None]):
             yield Static(f"Reset {self.environment} · step 1 of 3: scope", id="dialog-title", markup=False)
             with RadioSet(id="scope"):
                 for i, (_key, label) in enumerate(SCOPES):
-                    yield RadioButton(label, value=i == 0)
+                    yield MarkedRadioButton(label, value=i == 0)
             yield Static("Next shows exactly what will be dropped, with row counts. Nothing changes yet.",
                          markup=False)
             with Horizontal(id="dialog-buttons"):
@@ -61,10 +62,12 @@ class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
                          markup=False)
             with VerticalScroll(id="plan-scroll"):
                 yield Static(self.plan_text, id="plan-text", markup=False)
-            yield Checkbox("Back up first (pg_dump and collection rows, restorable with migctl restore)",
+            yield MarkedCheckbox("Back up first (pg_dump and collection rows, restorable with migctl restore)",
                            value=True, id="backup")
-            yield Static(f"Type the environment name ({self.environment}) to reset it", markup=False)
-            yield Input(placeholder=self.environment, id="typed-name")
+            # The expected name is in the label, not the placeholder: a grey placeholder
+            # reads as already typed on terminals that draw it like the input text.
+            yield Static(f"To reset it, type the environment name: {self.environment}", markup=False)
+            yield Input(placeholder="type the name here", id="typed-name")
             yield Static("", id="dialog-error", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
