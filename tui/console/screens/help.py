@@ -1,4 +1,4 @@
-"""F1 / ?: the panes and every action with its key, from the one action registry."""
+"""? / F1: the panes and every action with its key, from the one action registry."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
-from migctl.tui.console.screens.dialog import Dialog, say
+from migctl.tui.console.screens.dialog import Dialog, RefusalSink, hint, say, typed_name_refusal
 
 SCOPES = (("both", "Both: relational tables and vector collections"),
           ("relational", "Relational only: the Alembic schema (keep the vector store)"),
@@ -33,6 +33,7 @@ class ResetScopeScreen(Dialog[str | None]):
                     yield RadioButton(label, value=i == 0)
             yield Static("Next shows exactly what will be dropped, with row counts. Nothing changes yet.",
                          markup=False)
+            yield hint("shift+tab: scope (arrows, space) · tab then enter: Next · esc: cancel")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Next", id="next", variant="warning")
@@ -46,14 +47,16 @@ class ResetScopeScreen(Dialog[str | None]):
 class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
     """Step 2 of 3: the plan with counts, the backup switch (on), the typed name.
 
-    Dismisses with (backup, typed name) once the name matches, else stays and says why.
+    Dismisses with (backup, typed name) once the name matches, else stays, says why and hands
+    the reason to ``on_refused`` (the console audits it).
     """
 
-    def __init__(self, environment: str, plan_text: str) -> None:
+    def __init__(self, environment: str, plan_text: str, on_refused: RefusalSink | None = None) -> None:
         super().__init__()
         self.environment = environment
         self.plan_text = plan_text
         self.refusals = 0
+        self.on_refused = on_refused
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-destructive"):
@@ -66,6 +69,7 @@ class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
             yield Static(f"Type the environment name ({self.environment}) to reset it", markup=False)
             yield Input(placeholder=self.environment, id="typed-name")
             yield Static("", id="dialog-error", markup=False)
+            yield hint("shift+tab: name field, type it, enter: Reset · esc: cancel · pgup/pgdn: scroll")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Reset", id="confirm", variant="error")
@@ -76,6 +80,8 @@ class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
         typed = self.query_one("#typed-name", Input).value.strip()
         if typed != self.environment:
             self.refusals += 1
+            if self.on_refused is not None:
+                self.on_refused(typed_name_refusal(typed, self.environment))
             say(self,
                 f"refused: {typed!r} is not {self.environment!r}; nothing was changed")
             return
