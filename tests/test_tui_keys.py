@@ -142,7 +142,7 @@ async def test_dialog_says_how_to_confirm_and_scrolls_its_plan(pg_db: tuple[str,
         await ready(pilot)
         await pilot.press("i")
         await _screen(pilot, ConfirmScreen)
-        assert "tab then enter: Init · esc or enter: cancel" in screen_text(app)
+        assert "tab, enter: Init · esc: cancel · pgup/pgdn: scroll the plan" in screen_text(app)
         assert app.focused is app.screen.query_one("#cancel", Button)
         assert "--" not in app.screen.plan_text.replace("-- SQL --", "")  # no CLI flags in the console
         plan = app.screen.query_one("#plan-scroll")
@@ -222,11 +222,17 @@ async def test_wrong_typed_names_are_audited_as_refused(pg_db: tuple[str, str], 
 
         await pilot.press("u")
         await _screen(pilot, ConfirmScreen)
-        assert "shift+tab: name field, type it, enter: Upgrade" in screen_text(app)
-        for typed in ("", "DEV", "dve"):
+        assert "shift+tab: name field · enter: Upgrade · esc: cancel" in screen_text(app)
+        for typed in ("", "DEV"):
             app.screen.query_one("#typed-name", Input).value = typed
             await click_again(pilot, "#confirm")
             await pilot.pause(0.1)
+        # As the hint says, from the keyboard: shift+tab from Cancel to the field, type, Enter.
+        app.screen.query_one("#typed-name", Input).value = ""
+        app.screen.query_one("#cancel", Button).focus()
+        await pilot.press("shift+tab", *"dve", "enter")
+        await pilot.pause(0.1)
+        assert "refused: the typed name does not match 'dev'" in screen_text(app)
         await wait_for(pilot, lambda: len([w for w in app.workers if w.group == "audit" and not w.is_finished]) == 0,
                        30, "the refusals to be recorded")
         rows = await refusals()
@@ -239,7 +245,7 @@ async def test_wrong_typed_names_are_audited_as_refused(pg_db: tuple[str, str], 
         await _screen(pilot, ResetScopeScreen)
         await pilot.click("#next")
         await _screen(pilot, ResetConfirmScreen)
-        assert "shift+tab: name field, type it, enter: Reset" in screen_text(app)
+        assert "shift+tab: name field · enter: Reset · esc: cancel" in screen_text(app)
         app.screen.query_one("#typed-name", Input).value = "dve"
         await pilot.click("#confirm")
         await pilot.pause(0.2)

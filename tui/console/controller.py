@@ -113,7 +113,8 @@ class ConsoleController:
             protected=False, confirm_label="Merge"))
         if typed is None:
             return
-        await self._run("merge", lambda: api.merge(list(heads), "merge heads"), done=lambda r: f"wrote merge revision {r}")
+        await self._run("merge", lambda: api.merge(list(heads), "merge heads"),
+                        done=lambda r: f"wrote merge revision {r}")
         self.app.load_graph()
 
     # -- actions: both sides --------------------------------------------------------------
@@ -157,8 +158,8 @@ class ConsoleController:
         await self._run(command, lambda: api.execute_migrate(plan, confirm_env=typed or None,
                                                          seed=command == "init", action=command),
                         done=lambda r: f"{command} done: {len(r.relational_applied)} revision(s)"
-                                       + (f", {len(r.vector_applied)} vector migration(s)" if self.app.vector_configured
-                                          else ""))
+                                       + (f", {len(r.vector_applied)} vector migration(s)"
+                                          if self.app.vector_configured else ""))
 
     def reset(self) -> None:
         self._start(self._reset())
@@ -177,8 +178,8 @@ class ConsoleController:
         if scope is None:
             return
         try:
-            plan = await self.app.call(lambda: api.plan_reset(skip_vector=scope == "relational" or not self.app.vector_enabled,
-                                                      skip_relational=scope == "vector"))
+            skip_vector = scope == "relational" or not self.app.vector_enabled
+            plan = await self.app.call(lambda: api.plan_reset(skip_vector=skip_vector, skip_relational=scope == "vector"))
         except Exception as exc:
             self.show_failure("Cannot plan the reset", exc)
             return
@@ -200,7 +201,8 @@ class ConsoleController:
 
     # -- actions: vector ------------------------------------------------------------------
     def _selected_version(self, required: bool = True) -> str | None:
-        version = self.app._pane("vector").selected if self.app.query_one(TabbedContent).active == "vector" else None
+        on_pane = self.app.query_one(TabbedContent).active == "vector"
+        version = self.app._pane("vector").selected if on_pane else None
         if version is None and required:
             self.app.notify("select a version in the Vector pane first", severity="warning")
         return version
@@ -230,7 +232,8 @@ class ConsoleController:
         name = await self._protected_as()
         typed = await self.app.push_screen_wait(_confirm_screen(
             f"Vector {action} {self.app.environment.name} to {plan.target}",
-            "\n".join(vector_plan_lines(plan, self.app.environment.name)), environment=name or self.app.environment.name,
+            "\n".join(vector_plan_lines(plan, self.app.environment.name)),
+            environment=name or self.app.environment.name,
             protected=name is not None, destructive=bool(plan.destroys) or action == "downgrade",
             confirm_label=f"Vector {action}", on_refused=self._audit_refusal(f"vector {action}", plan.target)))
         if typed is None:

@@ -38,15 +38,12 @@ class ConfirmScreen(Dialog[str | None]):
                 if self.sql:
                     yield Static("-- SQL --\n" + self.sql.rstrip(), id="plan-sql", markup=False)
             if self.protected:
-                yield Static(f"{self.environment} is PROTECTED: type its name to confirm", classes="protected-note",
-                             markup=False)
+                yield Static(f"{self.environment} is PROTECTED: type its name to confirm",
+                             classes="protected-note", markup=False)
                 yield Input(placeholder=self.environment, id="typed-name")
             yield Static("", id="dialog-error", markup=False)
-            if self.protected:
-                yield hint(f"shift+tab: name field, type it, enter: {self.confirm_label} · esc: cancel"
-                           " · pgup/pgdn: scroll")
-            else:
-                yield hint(f"tab then enter: {self.confirm_label} · esc or enter: cancel · pgup/pgdn: scroll")
+            how = "shift+tab: name field · enter" if self.protected else "tab, enter"
+            yield hint(f"{how}: {self.confirm_label} · esc: cancel · pgup/pgdn: scroll the plan")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error" if self.destructive else "warning")

@@ -33,7 +33,7 @@ class ResetScopeScreen(Dialog[str | None]):
                     yield RadioButton(label, value=i == 0)
             yield Static("Next shows exactly what will be dropped, with row counts. Nothing changes yet.",
                          markup=False)
-            yield hint("shift+tab: scope (arrows, space) · tab then enter: Next · esc: cancel")
+            yield hint("shift+tab: scope (arrows, space) · tab, enter: Next · esc: cancel")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Next", id="next", variant="warning")
@@ -69,7 +69,7 @@ class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
             yield Static(f"Type the environment name ({self.environment}) to reset it", markup=False)
             yield Input(placeholder=self.environment, id="typed-name")
             yield Static("", id="dialog-error", markup=False)
-            yield hint("shift+tab: name field, type it, enter: Reset · esc: cancel · pgup/pgdn: scroll")
+            yield hint("shift+tab: name field · enter: Reset · esc: cancel · pgup/pgdn: scroll the plan")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Reset", id="confirm", variant="error")
