@@ -65,7 +65,8 @@ def history_lines(graph: RevisionGraph, *, verbose: bool = False, current: set[s
     return lines
 
 
-def plan_lines(plan: Plan, *, show_sql: bool = False) -> list[str]:
+def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True) -> list[str]:
+    """``cli=False`` for the console, where no command-line flag can be passed."""
     head = f"Plan: {plan.action} to {plan.target} on {plan.environment} ({plan.url})"
     if plan.protected:
         head += "  [PROTECTED]"
@@ -86,7 +87,8 @@ def plan_lines(plan: Plan, *, show_sql: bool = False) -> list[str]:
         for stmt in step.destructive:
             lines.append(f"         ! {stmt[:110]}")
     if not plan.analysed:
-        lines.append("  (SQL not analysed for destructive statements: --dry-run shows the SQL and flags)")
+        lines.append("  (SQL not analysed for destructive statements"
+                     + (": --dry-run shows the SQL and flags)" if cli else ")"))
     if plan.non_transactional:
         lines.append("  Non-transactional steps run outside a transaction: a failure there cannot be rolled back.")
     if show_sql and plan.sql:

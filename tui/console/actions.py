@@ -19,7 +19,16 @@ class ConsoleAction:
     description: str  # for the palette and the help screen
     group: str
     mutating: bool = False
-    footer: bool = False
+    footer: bool = False  # shown in its pane's footer; at 80 columns each pane's fit with q Quit
+
+    @property
+    def pane(self) -> str | None:
+        """The pane whose footer shows this action (``None``: every pane's). The key itself
+        works from every pane."""
+        return PANE_OF_GROUP.get(self.group)
+
+
+PANE_OF_GROUP = {"Alembic": "history", "Vector": "vector"}
 
 
 ACTIONS: tuple[ConsoleAction, ...] = (
@@ -42,17 +51,17 @@ ACTIONS: tuple[ConsoleAction, ...] = (
                   "Both", True),
     ConsoleAction("reset", "x", "Reset", "Both: reset wizard (scope, plan, backup, typed confirmation)",
                   "Both", True, True),
-    ConsoleAction("create_vector_migration", "c", "New vec. mig.",
+    ConsoleAction("create_vector_migration", "c", "New migration",
                   "Vector: create the next migration file (form: description, templates)", "Vector", True),
-    ConsoleAction("vector_upgrade", "v", "Vec. up", "Vector: upgrade to latest", "Vector", True),
-    ConsoleAction("vector_downgrade", "V", "Vec. down",
-                  "Vector: downgrade to the selected version (or -1 off the Vector pane)", "Vector", True),
-    ConsoleAction("vector_stamp", "S", "Vec. stamp", "Vector: stamp the selected version", "Vector", True),
-    ConsoleAction("vector_repair", "R", "Vec. repair",
+    ConsoleAction("vector_upgrade", "v", "Upgrade", "Vector: upgrade to latest", "Vector", True, True),
+    ConsoleAction("vector_downgrade", "V", "Downgrade",
+                  "Vector: downgrade to the selected version (or -1 off the Vector pane)", "Vector", True, True),
+    ConsoleAction("vector_stamp", "S", "Stamp", "Vector: stamp the selected version", "Vector", True, True),
+    ConsoleAction("vector_repair", "R", "Repair",
                   "Vector: re-record the selected drifted version's file as applied", "Vector", True),
-    ConsoleAction("refresh", "r", "Refresh", "Reload both databases' state", "View", False, True),
+    ConsoleAction("refresh", "r", "Refresh", "Reload both databases' state", "View"),
     ConsoleAction("environments", "e", "Envs", "Environments overview: every environment's state", "View", False, True),
-    ConsoleAction("help", "f1,question_mark", "Help", "Keys and panes", "View", False, True),
+    ConsoleAction("help", "question_mark,f1", "Help", "Keys and panes", "View", False, True),
     ConsoleAction("quit", "q", "Quit", "Leave the console (refused while an operation runs)", "View", False, True),
 )
 
@@ -69,6 +78,6 @@ PANES: tuple[tuple[str, str, str], ...] = (
 
 
 def key_label(key: str) -> str:
-    """How a binding's key is written for people: ``f1,question_mark`` -> ``F1 / ?``."""
+    """How a binding's key is written for people: ``question_mark,f1`` -> ``? / F1``."""
     names = {"question_mark": "?", "f1": "F1"}
     return " / ".join(names.get(k, k) for k in key.split(","))

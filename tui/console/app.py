@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from migctl.core.errors import MigctlError, MissingExtra
-from migctl.tui.console.actions import ACTIONS, MUTATING, PANES
+from migctl.tui.console.actions import ACTIONS, MUTATING, PANES, key_label
+from migctl.tui.console.controller import ConsoleController, first_line
 from migctl.tui.console.core_thread import CoreThread
 from migctl.tui.console.messages import CopyProgressed, CoreEvent
-from migctl.tui.console.operations import Operations, first_line
 from migctl.tui.console.widgets.header import StatusHeader
 from migctl.tui.console.widgets.history import HistoryPane
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from migctl.core.api import Environment
 
 T = TypeVar("T")
+PANE_OF = {a.name: a.pane for a in ACTIONS if a.pane}
 LAZY_PANES = {"vector": ("migctl.tui.console.widgets.vector", "VectorPane"),
               "templates": ("migctl.tui.console.widgets.templates", "TemplatesPane"),
               "collections": ("migctl.tui.console.widgets.collections", "CollectionsPane"),
@@ -40,13 +42,32 @@ PANE_TITLES = {"history": "1 Alembic", "vector": "2 Vector", "templates": "3 Tem
                "collections": "4 Collections", "activity": "5 Activity"}
 
 
+# The table that takes the focus when its pane comes to the front.
+MAIN_TABLES = {"history": "history-table", "vector": "vector-table", "templates": "templates-table",
+               "collections": "collections-table", "activity": "audit-table"}
+
+
 def _bindings() -> list[Binding]:
+    """Each action once for the footer; one of another pane is hidden there (check_action),
+    and a second, never shown binding of the same key (``anywhere``) still runs it.
+    Digits are priority bindings: a focused table or tab bar cannot swallow them, and a text
+    field that takes digits keeps them (Textual leaves keys an Input consumes alone)."""
     out = [Binding(a.key, a.name, a.label, show=a.footer, id=a.name, tooltip=a.description) for a in ACTIONS]
-    out += [Binding(key, f"show_pane('{name}')", name, show=False, id=f"pane.{name}") for key, name, _ in PANES]
+    out += [Binding(a.key, f"anywhere('{a.name}')", a.label, show=False) for a in ACTIONS if a.pane]
+    out += [Binding(key, f"show_pane('{name}')", name, show=False, priority=True, id=f"pane.{name}")
+            for key, name, _ in PANES]
     return out
 
 
-class MigctlApp(Operations, App[int]):
+class MainScreen(Screen[None]):
+    """The console's own screen: when a dialog closes, the pane in front's table has the focus
+    again, so arrows and keys act there at once."""
+
+    def on_screen_resume(self) -> None:
+        self.app.call_after_refresh(self.app.focus_pane_table)
+
+
+class MigctlApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "migctl"
     BINDINGS = _bindings()
@@ -85,7 +106,8 @@ class MigctlApp(Operations, App[int]):
         self.status: dict[str, Any] = {}
         self._graph_future = graph  # the revision graph, when the caller started reading it early
         self.ready = False  # the first refresh finished (tests and the startup bench wait on it)
-        self._op_started = 0.0
+        self.controller = ConsoleController(self)
+        self.front = "history"  # the pane in front: its actions are the footer's
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -112,9 +134,25 @@ class MigctlApp(Operations, App[int]):
             return mask_url(url)
         return "URL from env.py (reading ...)" if self.environment.source == "env.py" else "embedded PostgreSQL (starting ...)"
 
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen(id="_default")
+
     def on_mount(self) -> None:
         self.load_graph()
+        self.focus_pane_table()
         self.call_after_refresh(self._mount_panes)
+
+    def focus_pane_table(self) -> None:
+        """The pane in front's main table takes the focus (a text field being typed in keeps it)."""
+        if self.screen.is_modal or isinstance(self.focused, Input):
+            return
+        for table in self.query(f"#{MAIN_TABLES.get(self.front, '')}"):
+            table.focus()
+
+    @on(TabbedContent.TabActivated)
+    def _pane_activated(self, message: TabbedContent.TabActivated) -> None:
+        self.front = message.pane.id or "history"
+        self.refresh_bindings()  # the footer shows the keys of the pane in front
 
     async def _mount_panes(self) -> None:
         import importlib
@@ -122,6 +160,8 @@ class MigctlApp(Operations, App[int]):
         for name, (module, cls) in LAZY_PANES.items():
             pane = getattr(importlib.import_module(module), cls)(id=f"{name}-pane")
             await self.query_one(f"TabPane#{name}", TabPane).mount(pane)
+        if self.front != "history":  # a digit pressed before the panes were there
+            self.focus_pane_table()
 
     def _pane(self, name: str) -> Any:
         """One of the lazily mounted panes (vector, templates, collections, activity)."""
@@ -373,9 +413,19 @@ class MigctlApp(Operations, App[int]):
 
     # -- actions: availability --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_pane":
+            return not self.screen.is_modal  # under a dialog the digit is the dialog's
+        if action == "anywhere":
+            action = str(parameters[0])
+        elif (pane := PANE_OF.get(action)) is not None and pane != self.front:
+            return False  # not in this pane's footer; its "anywhere" binding still runs it
         if action in MUTATING and (self.running or not self.connected):
             return None  # shown, but disabled
         return True
+
+    def action_anywhere(self, name: str) -> None:
+        """An action of another pane, by its key (the footer shows only the front pane's)."""
+        getattr(self, f"action_{name}")()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette lists the registry's actions beside Textual's own."""
@@ -383,10 +433,70 @@ class MigctlApp(Operations, App[int]):
         for a in ACTIONS:
             if a.name in ("help", "quit"):
                 continue
-            yield SystemCommand(a.description, f"{a.description} [{a.key}]", getattr(self, f"action_{a.name}"))
+            # One entry per action; the help line is Textual markup, so the key is escaped.
+            yield SystemCommand(a.description, escape(f"key [{key_label(a.key)}]"),
+                                getattr(self, f"action_{a.name}"))
+
+    # -- actions: the operator's verbs, carried out by the controller -----------------------
+    def action_upgrade_heads(self) -> None:
+        self.controller.upgrade_heads()
+
+    def action_upgrade_next(self) -> None:
+        self.controller.upgrade_next()
+
+    def action_upgrade_selected(self) -> None:
+        self.controller.upgrade_selected()
+
+    def action_downgrade_one(self) -> None:
+        self.controller.downgrade_one()
+
+    def action_downgrade_selected(self) -> None:
+        self.controller.downgrade_selected()
+
+    def action_downgrade_base(self) -> None:
+        self.controller.downgrade_base()
+
+    def action_stamp_selected(self) -> None:
+        self.controller.stamp_selected()
+
+    def action_merge_heads(self) -> None:
+        self.controller.merge_heads()
+
+    def action_init(self) -> None:
+        self.controller.init()
+
+    def action_migrate(self) -> None:
+        self.controller.migrate()
+
+    def action_reset(self) -> None:
+        self.controller.reset()
+
+    def action_create_vector_migration(self) -> None:
+        self.controller.create_vector_migration()
+
+    def action_vector_upgrade(self) -> None:
+        self.controller.vector_upgrade()
+
+    def action_vector_downgrade(self) -> None:
+        self.controller.vector_downgrade()
+
+    def action_vector_stamp(self) -> None:
+        self.controller.vector_stamp()
+
+    def action_vector_repair(self) -> None:
+        self.controller.vector_repair()
+
+    def show_error(self, title: str, message: str, detail: str | None = None) -> None:
+        """The one error dialog every failure lands in."""
+        from migctl.core.errors import scrub
+        from migctl.tui.console.screens.error import ErrorScreen
+
+        self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
 
     def action_show_pane(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
+        self.front = name
+        self.focus_pane_table()
 
     def action_help(self) -> None:
         from migctl.tui.console.screens.help import HelpScreen

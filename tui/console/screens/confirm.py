@@ -1,7 +1,8 @@
 """The confirmation every mutating action passes: the plan, then Cancel (focused) or Confirm.
 
-A protected environment also needs its name typed; Confirm refuses until it matches.
-Dismisses with ``None`` when cancelled, else with the typed name ("" when not protected).
+A protected environment also needs its name typed; Confirm refuses until it matches, and
+each wrong name goes to ``on_refused`` (the console audits it). Dismisses with ``None`` when
+cancelled, else with the typed name ("" when not protected).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from migctl.tui.console.screens.dialog import Dialog, say
+from migctl.tui.console.screens.dialog import Dialog, RefusalSink, hint, say, typed_name_refusal
 
 
 class ConfirmScreen(Dialog[str | None]):
 
     def __init__(self, title: str, plan_text: str, *, sql: str | None = None, environment: str,
-                 protected: bool, destructive: bool = False, confirm_label: str = "Confirm") -> None:
+                 protected: bool, destructive: bool = False, confirm_label: str = "Confirm",
+                 on_refused: RefusalSink | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.plan_text = plan_text
@@ -26,6 +28,7 @@ class ConfirmScreen(Dialog[str | None]):
         self.protected = protected
         self.destructive = destructive
         self.confirm_label = confirm_label
+        self.on_refused = on_refused
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-destructive" if self.destructive else ""):
@@ -35,10 +38,12 @@ class ConfirmScreen(Dialog[str | None]):
                 if self.sql:
                     yield Static("-- SQL --\n" + self.sql.rstrip(), id="plan-sql", markup=False)
             if self.protected:
-                yield Static(f"{self.environment} is PROTECTED: type its name to confirm", classes="protected-note",
-                             markup=False)
+                yield Static(f"{self.environment} is PROTECTED: type its name to confirm",
+                             classes="protected-note", markup=False)
                 yield Input(placeholder="type the name here", id="typed-name")
             yield Static("", id="dialog-error", markup=False)
+            how = "shift+tab: name field · enter" if self.protected else "tab, enter"
+            yield hint(f"{how}: {self.confirm_label} · esc: cancel · pgup/pgdn: scroll the plan")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error" if self.destructive else "warning")
@@ -51,6 +56,8 @@ class ConfirmScreen(Dialog[str | None]):
             return
         typed = self.query_one("#typed-name", Input).value.strip()
         if typed != self.environment:
+            if self.on_refused is not None:
+                self.on_refused(typed_name_refusal(typed, self.environment))
             say(self,
                 f"refused: the typed name does not match {self.environment!r}; nothing was changed")
             return

@@ -1,4 +1,4 @@
-"""F1 / ?: the panes and every action with its key, from the one action registry."""
+"""? / F1: the panes and every action with its key, from the one action registry."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from migctl.tui.console.actions import ACTIONS, PANES, key_label
 
 
 def help_text() -> str:
-    lines = ["Panes (keys 1-5, or tab / shift+tab between widgets)"]
+    lines = ["Panes: keys 1-5 (anywhere but in a text field)"]
     lines += [f"  {key:<10} {desc}" for key, _name, desc in PANES]
     group = None
     for a in ACTIONS:
@@ -20,8 +20,10 @@ def help_text() -> str:
             group = a.group
             lines += ["", group]
         lines.append(f"  {key_label(a.key):<10} {a.description}")
-    lines += ["", "Other", "  ctrl+p     command palette (every action above, searchable)",
-              "  arrows     move in tables; pgup/pgdn scroll", "  escape     close a dialog (Cancel)",
+    lines += ["", "The footer shows the pane in front's keys; every key works from any pane.",
+              "", "Other", "  ctrl+p     command palette (every action above, searchable)",
+              "  arrows     move in tables; pgup/pgdn scroll (in a dialog: its plan)",
+              "  escape     close a dialog (Cancel)",
               "", "Every change shows its plan first; Cancel has the focus. Protected environments",
               "need their name typed. Over SSH: no mouse needed; run with --no-mouse to keep the",
               "terminal's own selection; NO_COLOR=1 for monochrome."]

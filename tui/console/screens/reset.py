@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, RadioSet, Static
 
-from migctl.tui.console.screens.dialog import Dialog, say
+from migctl.tui.console.screens.dialog import Dialog, RefusalSink, hint, say, typed_name_refusal
 from migctl.tui.console.widgets.toggles import MarkedCheckbox, MarkedRadioButton
 
 SCOPES = (("both", "Both: relational tables and vector collections"),
@@ -34,6 +34,7 @@ class ResetScopeScreen(Dialog[str | None]):
                     yield MarkedRadioButton(label, value=i == 0)
             yield Static("Next shows exactly what will be dropped, with row counts. Nothing changes yet.",
                          markup=False)
+            yield hint("shift+tab: scope (arrows, space) · tab, enter: Next · esc: cancel")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Next", id="next", variant="warning")
@@ -47,14 +48,16 @@ class ResetScopeScreen(Dialog[str | None]):
 class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
     """Step 2 of 3: the plan with counts, the backup switch (on), the typed name.
 
-    Dismisses with (backup, typed name) once the name matches, else stays and says why.
+    Dismisses with (backup, typed name) once the name matches, else stays, says why and hands
+    the reason to ``on_refused`` (the console audits it).
     """
 
-    def __init__(self, environment: str, plan_text: str) -> None:
+    def __init__(self, environment: str, plan_text: str, on_refused: RefusalSink | None = None) -> None:
         super().__init__()
         self.environment = environment
         self.plan_text = plan_text
         self.refusals = 0
+        self.on_refused = on_refused
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-destructive"):
@@ -69,6 +72,7 @@ class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
             yield Static(f"To reset it, type the environment name: {self.environment}", markup=False)
             yield Input(placeholder="type the name here", id="typed-name")
             yield Static("", id="dialog-error", markup=False)
+            yield hint("shift+tab: name field · enter: Reset · esc: cancel · pgup/pgdn: scroll the plan")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Reset", id="confirm", variant="error")
@@ -79,6 +83,8 @@ class ResetConfirmScreen(Dialog[tuple[bool, str] | None]):
         typed = self.query_one("#typed-name", Input).value.strip()
         if typed != self.environment:
             self.refusals += 1
+            if self.on_refused is not None:
+                self.on_refused(typed_name_refusal(typed, self.environment))
             say(self,
                 f"refused: {typed!r} is not {self.environment!r}; nothing was changed")
             return

@@ -1,17 +1,16 @@
 """What the console's operator actions do: plan on the core thread, show the plan for
 confirmation, run it with the console marked busy, report the end (or the failure).
 
-A mixin of :class:`tui.app.MigctlApp`, which provides ``api``, ``environment``, ``call``,
-``_pane``, ``refresh_state``, ``load_graph``, ``lock_timeout``, ``vector_enabled`` and ``vector_configured``.
+The app holds one :class:`ConsoleController` and binds its keys to it; each verb runs as an
+App worker in group ``op`` (started on the App, so closing a dialog never cancels it).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from textual import work
 from textual.widgets import TabbedContent
 
 from migctl.core.errors import MigctlError
@@ -19,67 +18,79 @@ from migctl.tui.console.widgets.header import StatusHeader
 from migctl.tui.console.widgets.history import HistoryPane
 from migctl.tui.log_setup import log
 
+if TYPE_CHECKING:
+    from migctl.tui.console.app import MigctlApp
+
 T = TypeVar("T")
 
 
-class Operations:
+class ConsoleController:
+    """The operator's verbs over the app's state (api, environment, panes, the core thread)."""
+
+    def __init__(self, app: MigctlApp) -> None:
+        self.app = app
+        self._op_started = 0.0
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        """One operation as an App worker: errors land in the error dialog, not an exit."""
+        self.app.run_worker(work, group="op", exit_on_error=False)
+
     # -- actions: relational --------------------------------------------------------------
     def _selected_revision(self) -> str | None:
-        rev = self.query_one(HistoryPane).selected
+        rev = self.app.query_one(HistoryPane).selected
         if rev is None:
-            self.notify("select a revision in the Alembic pane first", severity="warning")
+            self.app.notify("select a revision in the Alembic pane first", severity="warning")
         return rev
 
-    def action_upgrade_heads(self) -> None:
-        self.relational("upgrade", "heads")
+    def upgrade_heads(self) -> None:
+        self._start(self._relational("upgrade", "heads"))
 
-    def action_upgrade_next(self) -> None:
-        self.relational("upgrade", "+1")
+    def upgrade_next(self) -> None:
+        self._start(self._relational("upgrade", "+1"))
 
-    def action_upgrade_selected(self) -> None:
+    def upgrade_selected(self) -> None:
         if rev := self._selected_revision():
-            self.relational("upgrade", rev)
+            self._start(self._relational("upgrade", rev))
 
-    def action_downgrade_one(self) -> None:
-        self.relational("downgrade", "-1")
+    def downgrade_one(self) -> None:
+        self._start(self._relational("downgrade", "-1"))
 
-    def action_downgrade_selected(self) -> None:
+    def downgrade_selected(self) -> None:
         if rev := self._selected_revision():
-            self.relational("downgrade", rev)
+            self._start(self._relational("downgrade", rev))
 
-    def action_downgrade_base(self) -> None:
-        self.relational("downgrade", "base")
+    def downgrade_base(self) -> None:
+        self._start(self._relational("downgrade", "base"))
 
-    def action_stamp_selected(self) -> None:
+    def stamp_selected(self) -> None:
         if rev := self._selected_revision():
-            self.relational("stamp", rev)
+            self._start(self._relational("stamp", rev))
 
-    @work(group="op", exit_on_error=False)
-    async def relational(self, action: str, target: str) -> None:
+    async def _relational(self, action: str, target: str) -> None:
         """Plan, show, confirm, execute: one Alembic operation."""
         from migctl.tui.formatting import at_risk_lines, plan_lines
 
-        api = self.api
+        api = self.app.api
         planner = {"upgrade": api.plan_upgrade, "downgrade": api.plan_downgrade, "stamp": api.plan_stamp}[action]
         try:
-            plan = await self.call(lambda: planner(target))
+            plan = await self.app.call(lambda: planner(target))
         except Exception as exc:
             self.show_failure(f"Cannot plan {action} {target}", exc)
             return
         if plan.empty:
-            self.notify(f"{action} {target}: nothing to do, already there")
+            self.app.notify(f"{action} {target}: nothing to do, already there")
             return
         try:
-            at_risk = await self.call(lambda: api.rows_at_risk(plan))
+            at_risk = await self.app.call(lambda: api.rows_at_risk(plan))
         except Exception as exc:  # counting is a courtesy; the plan still shows the statements
             at_risk = []
-            self.notify(f"could not count the rows at risk: {error_message(exc)}", severity="warning")
-        text = "\n".join(plan_lines(plan) + at_risk_lines(at_risk))
-        typed = await self.push_screen_wait(_confirm_screen(
-            f"{action.capitalize()} {self.environment.name} to {target}", text, sql=plan.sql,
+            self.app.notify(f"could not count the rows at risk: {error_message(exc)}", severity="warning")
+        text = "\n".join(plan_lines(plan, cli=False) + at_risk_lines(at_risk))
+        typed = await self.app.push_screen_wait(_confirm_screen(
+            f"{action.capitalize()} {self.app.environment.name} to {target}", text, sql=plan.sql,
             environment=plan.confirm_name, protected=plan.protected,
             destructive=bool(plan.destructive) or action == "downgrade",
-            confirm_label=action.capitalize()))
+            confirm_label=action.capitalize(), on_refused=self._audit_refusal(action, target)))
         if typed is None:
             await self._declined(action, target)
             return
@@ -87,69 +98,73 @@ class Operations:
                         done=lambda r: f"{action} done: {len(r.applied)} step(s); now at "
                                        f"{', '.join(r.after) or 'base'}")
 
-    @work(group="op", exit_on_error=False)
-    async def action_merge_heads(self) -> None:
-        api = self.api
-        heads = self.query_one(HistoryPane).graph.heads if self.query_one(HistoryPane).graph else ()
+    def merge_heads(self) -> None:
+        self._start(self._merge_heads())
+
+    async def _merge_heads(self) -> None:
+        api = self.app.api
+        heads = self.app.query_one(HistoryPane).graph.heads if self.app.query_one(HistoryPane).graph else ()
         if len(heads) < 2:
-            self.notify("only one head: nothing to merge")
+            self.app.notify("only one head: nothing to merge")
             return
-        typed = await self.push_screen_wait(_confirm_screen(
+        typed = await self.app.push_screen_wait(_confirm_screen(
             "Merge heads", "Write a merge revision file joining:\n" + "\n".join(f"  {h}" for h in heads)
-            + "\n\nNo database changes; upgrade afterwards applies it.", environment=self.environment.name,
+            + "\n\nNo database changes; upgrade afterwards applies it.", environment=self.app.environment.name,
             protected=False, confirm_label="Merge"))
         if typed is None:
             return
-        await self._run("merge", lambda: api.merge(list(heads), "merge heads"), done=lambda r: f"wrote merge revision {r}")
-        self.load_graph()
+        await self._run("merge", lambda: api.merge(list(heads), "merge heads"),
+                        done=lambda r: f"wrote merge revision {r}")
+        self.app.load_graph()
 
     # -- actions: both sides --------------------------------------------------------------
-    def action_init(self) -> None:
-        self.unified("init")
+    def init(self) -> None:
+        self._start(self._unified("init"))
 
-    def action_migrate(self) -> None:
-        self.unified("migrate")
+    def migrate(self) -> None:
+        self._start(self._unified("migrate"))
 
-    @work(group="op", exit_on_error=False)
-    async def unified(self, command: str) -> None:
+    async def _unified(self, command: str) -> None:
         from migctl.tui.formatting import plan_lines, vector_plan_lines
 
-        api = self.api
-        skip_vector = not self.vector_enabled
+        api = self.app.api
+        skip_vector = not self.app.vector_enabled
         try:
-            plan = await self.call(lambda: api.plan_migrate(skip_vector=skip_vector, init=command == "init"))
+            plan = await self.app.call(lambda: api.plan_migrate(skip_vector=skip_vector, init=command == "init"))
         except Exception as exc:
             self.show_failure(f"Cannot plan {command}", exc)
             return
         if plan.empty and command == "migrate":
-            self.notify("migrate: nothing to do, both sides at the latest version")
+            self.app.notify("migrate: nothing to do, both sides at the latest version")
             return
-        lines = plan.preamble() + plan_lines(plan.relational)
+        lines = plan.preamble() + plan_lines(plan.relational, cli=False)
         if plan.vector is not None:
-            lines += [""] + vector_plan_lines(plan.vector, self.environment.name)
-        elif not self.vector_configured:
+            lines += [""] + vector_plan_lines(plan.vector, self.app.environment.name)
+        elif not self.app.vector_configured:
             lines += ["", "vector: not configured"]
-        seed_dir = self.environment.seed_dir
+        seed_dir = self.app.environment.seed_dir
         if command == "init" and seed_dir is not None:
-            shown = seed_dir.relative_to(self.environment.base_dir) if seed_dir.is_relative_to(
-                self.environment.base_dir) else seed_dir
+            shown = seed_dir.relative_to(self.app.environment.base_dir) if seed_dir.is_relative_to(
+                self.app.environment.base_dir) else seed_dir
             lines += ["", f"Seed data: {shown}/*.sql (idempotent)"]
         name = await self._protected_as()
-        typed = await self.push_screen_wait(_confirm_screen(
-            f"{command.capitalize()} {self.environment.name}", "\n".join(lines),
-            environment=name or self.environment.name, protected=name is not None,
-            confirm_label=command.capitalize()))
+        typed = await self.app.push_screen_wait(_confirm_screen(
+            f"{command.capitalize()} {self.app.environment.name}", "\n".join(lines),
+            environment=name or self.app.environment.name, protected=name is not None,
+            confirm_label=command.capitalize(), on_refused=self._audit_refusal(command, "latest")))
         if typed is None:
             await self._declined(command, "latest")
             return
         await self._run(command, lambda: api.execute_migrate(plan, confirm_env=typed or None,
                                                          seed=command == "init", action=command),
                         done=lambda r: f"{command} done: {len(r.relational_applied)} revision(s)"
-                                       + (f", {len(r.vector_applied)} vector migration(s)" if self.vector_configured
-                                          else ""))
+                                       + (f", {len(r.vector_applied)} vector migration(s)"
+                                          if self.app.vector_configured else ""))
 
-    @work(group="op", exit_on_error=False)
-    async def action_reset(self) -> None:
+    def reset(self) -> None:
+        self._start(self._reset())
+
+    async def _reset(self) -> None:
         """The wizard: scope -> plan with counts, backup, typed name -> progress -> result."""
         from migctl.tui.console.screens.reset import (
             ResetConfirmScreen,
@@ -157,19 +172,20 @@ class Operations:
             ResetScopeScreen,
         )
 
-        api = self.api
-        env = self.environment.name
-        scope = await self.push_screen_wait(ResetScopeScreen(env))
+        api = self.app.api
+        env = self.app.environment.name
+        scope = await self.app.push_screen_wait(ResetScopeScreen(env))
         if scope is None:
             return
         try:
-            plan = await self.call(lambda: api.plan_reset(skip_vector=scope == "relational" or not self.vector_enabled,
-                                                      skip_relational=scope == "vector"))
+            skip_vector = scope == "relational" or not self.app.vector_enabled
+            plan = await self.app.call(lambda: api.plan_reset(skip_vector=skip_vector, skip_relational=scope == "vector"))
         except Exception as exc:
             self.show_failure("Cannot plan the reset", exc)
             return
         name = await self._protected_as()
-        answer = await self.push_screen_wait(ResetConfirmScreen(name or env, "\n".join(plan.lines()[:-1])))
+        answer = await self.app.push_screen_wait(ResetConfirmScreen(
+            name or env, "\n".join(plan.lines()[:-1]), on_refused=self._audit_refusal("reset", plan.scope)))
         if answer is None:
             await self._declined("reset", plan.scope)
             return
@@ -181,80 +197,86 @@ class Operations:
         summary = (f"Dropped {len(plan.tables)} table(s), {len(plan.views)} view(s), "
                    f"{len(plan.collections)} collection(s).\n"
                    + (f"Backup: {result}\nBring it back with: migctl restore {result}" if result else "No backup taken."))
-        await self.push_screen_wait(ResetResultScreen(env, summary))
+        await self.app.push_screen_wait(ResetResultScreen(env, summary))
 
     # -- actions: vector ------------------------------------------------------------------
     def _selected_version(self, required: bool = True) -> str | None:
-        version = self._pane("vector").selected if self.query_one(TabbedContent).active == "vector" else None
+        on_pane = self.app.query_one(TabbedContent).active == "vector"
+        version = self.app._pane("vector").selected if on_pane else None
         if version is None and required:
-            self.notify("select a version in the Vector pane first", severity="warning")
+            self.app.notify("select a version in the Vector pane first", severity="warning")
         return version
 
-    def action_vector_upgrade(self) -> None:
-        self.vector("upgrade", None)
+    def vector_upgrade(self) -> None:
+        self._start(self._vector("upgrade", None))
 
-    def action_vector_downgrade(self) -> None:
-        self.vector("downgrade", self._selected_version(required=False) or "-1")
+    def vector_downgrade(self) -> None:
+        self._start(self._vector("downgrade", self._selected_version(required=False) or "-1"))
 
-    def action_vector_stamp(self) -> None:
+    def vector_stamp(self) -> None:
         if version := self._selected_version():
-            self.vector("stamp", version)
+            self._start(self._vector("stamp", version))
 
-    @work(group="op", exit_on_error=False)
-    async def vector(self, action: str, target: str | None) -> None:
+    async def _vector(self, action: str, target: str | None) -> None:
         from migctl.tui.formatting import vector_plan_lines
 
-        api = self.api
+        api = self.app.api
         try:  # an upgrade over an edited, applied file is refused by the plan itself
-            plan = await self.call(lambda: api.vector.plan(action, target))
+            plan = await self.app.call(lambda: api.vector.plan(action, target))
         except Exception as exc:
             self.show_failure(f"Cannot plan vector {action}", exc)
             return
         if plan.empty:
-            self.notify(f"vector {action}: nothing to do")
+            self.app.notify(f"vector {action}: nothing to do")
             return
         name = await self._protected_as()
-        typed = await self.push_screen_wait(_confirm_screen(
-            f"Vector {action} {self.environment.name} to {plan.target}",
-            "\n".join(vector_plan_lines(plan, self.environment.name)), environment=name or self.environment.name,
+        typed = await self.app.push_screen_wait(_confirm_screen(
+            f"Vector {action} {self.app.environment.name} to {plan.target}",
+            "\n".join(vector_plan_lines(plan, self.app.environment.name)),
+            environment=name or self.app.environment.name,
             protected=name is not None, destructive=bool(plan.destroys) or action == "downgrade",
-            confirm_label=f"Vector {action}"))
+            confirm_label=f"Vector {action}", on_refused=self._audit_refusal(f"vector {action}", plan.target)))
         if typed is None:
             await self._declined(f"vector {action}", plan.target)
             return
-        await self._run(f"vector {action}", lambda: api.vector.execute(plan, lock_timeout=self.lock_timeout,
+        await self._run(f"vector {action}", lambda: api.vector.execute(plan, lock_timeout=self.app.lock_timeout,
                                                                         confirm_env=typed or None),
                         done=lambda r: f"vector {action} done: {len(r)} migration(s); now at {plan.after or 'base'}")
 
-    @work(group="op", exit_on_error=False)
-    async def action_vector_repair(self) -> None:
+    def vector_repair(self) -> None:
+        self._start(self._vector_repair())
+
+    async def _vector_repair(self) -> None:
         version = self._selected_version()
         if version is None:
             return
-        api = self.api
+        api = self.app.api
         name = await self._protected_as()
-        typed = await self.push_screen_wait(_confirm_screen(
+        typed = await self.app.push_screen_wait(_confirm_screen(
             f"Repair vector migration {version}",
             f"Record the current file of {version} as applied (new operations_hash).\n"
             "Only do this when the edit does not change what the store holds.",
-            environment=name or self.environment.name, protected=name is not None, confirm_label="Repair"))
+            environment=name or self.app.environment.name, protected=name is not None, confirm_label="Repair",
+            on_refused=self._audit_refusal("vector repair", version)))
         if typed is None:
             await self._declined("vector repair", version)
             return
         await self._run("vector repair", lambda: api.vector.repair(version, confirm_env=typed or None),
                         done=lambda h: f"repaired {version}: operations_hash now {h[:12]}")
 
-    @work(group="op", exit_on_error=False)
-    async def action_create_vector_migration(self) -> None:
+    def create_vector_migration(self) -> None:
+        self._start(self._create_vector_migration())
+
+    async def _create_vector_migration(self) -> None:
         from migctl.tui.console.screens.forms import CreateVectorMigrationScreen
 
-        api = self.api
+        api = self.app.api
         try:
-            names = await self.call(_template_names(api))
+            names = await self.app.call(_template_names(api))
         except Exception as exc:
             self.show_failure("Cannot read the templates", exc)
             return
-        answer = await self.push_screen_wait(CreateVectorMigrationScreen(names))
+        answer = await self.app.push_screen_wait(CreateVectorMigrationScreen(names))
         if answer is None:
             return
         description, chosen = answer
@@ -267,46 +289,63 @@ class Operations:
     # -- running ----------------------------------------------------------------------------
     async def _protected_as(self) -> str | None:
         """The name to type: the database's protection mark, else the environment's own flag."""
-        api = self.api
+        api = self.app.api
         try:
-            return (await self.call(api.protection)).name
+            return (await self.app.call(api.protection)).name
         except Exception:  # unreachable: the operation itself will say why
-            return self.environment.name if self.environment.protected else None
+            return self.app.environment.name if self.app.environment.protected else None
 
     async def _declined(self, action: str, target: str | None) -> None:
-        self.notify(f"{action}: cancelled, nothing changed")
-        api = self.api
+        self.app.notify(f"{action}: cancelled, nothing changed")
+        api = self.app.api
         try:
-            await self.call(lambda: api.record_refusal(action, target, "declined in the console"))
+            await self.app.call(lambda: api.record_refusal(action, target, "declined in the console"))
         except Exception:  # a read-only role cannot audit; declining still stands
             pass
 
+    def _audit_refusal(self, action: str, target: str | None) -> Callable[[str], None]:
+        """Each wrong typed name is audited as refused, as a wrong ``--confirm-env`` is in the
+        CLI; the dialog stays open for another try."""
+        api = self.app.api
+
+        async def record(reason: str) -> None:
+            try:
+                await self.app.call(lambda: api.record_refusal(action, target, reason))
+            except Exception as exc:  # a read-only role cannot audit; the refusal stands
+                log.debug("refusal not audited: %s", exc)
+
+        def refused(reason: str) -> None:
+            log.info("%s refused in the console: %s", action, reason)
+            self.app.run_worker(record(reason), group="audit", exit_on_error=False)
+
+        return refused
+
     async def _run(self, label: str, make: Callable[[], Awaitable[T]], *, done: Callable[[T], str]) -> Any:
         """Run one operation on the core thread with the console marked busy; report the end."""
-        activity = self._pane("activity")
-        self.running = label
-        self.query_one(StatusHeader).running = label
+        activity = self.app._pane("activity")
+        self.app.running = label
+        self.app.query_one(StatusHeader).running = label
         activity.log_line(f"--- {label} started")
         log.info("%s started in the console", label)
         activity.set_status(f"{label}: starting ...")
         self._op_started = time.monotonic()
         try:
-            result = await self.call(make)
+            result = await self.app.call(make)
         except Exception as exc:
             activity.log_line(f"--- {label} failed: {error_message(exc)}")
             activity.set_status(f"{label}: failed")
             self.show_failure(f"{label} failed", exc)
             return _FAILED
         finally:
-            self.running = ""
-            self.query_one(StatusHeader).running = ""
-            await self.refresh_state()
+            self.app.running = ""
+            self.app.query_one(StatusHeader).running = ""
+            await self.app.refresh_state()
         text = done(result)
         took = time.monotonic() - self._op_started
         activity.log_line(f"--- {text} ({took:.1f}s)")
         log.info("%s (%.1fs)", text, took)
         activity.set_status(f"idle · last: {text}")
-        self.notify(text)
+        self.app.notify(text)
         return result
 
     def show_failure(self, title: str, exc: BaseException) -> None:
@@ -319,13 +358,7 @@ class Operations:
             from migctl.core.errors import scrub
 
             detail = scrub("".join(traceback.format_exception(exc)))
-        self.show_error(title, error_message(exc), detail)
-
-    def show_error(self, title: str, message: str, detail: str | None = None) -> None:
-        from migctl.core.errors import scrub
-        from migctl.tui.console.screens.error import ErrorScreen
-
-        self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
+        self.app.show_error(title, error_message(exc), detail)
 
 
 _FAILED = object()
