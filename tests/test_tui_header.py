@@ -20,7 +20,7 @@ from migctl.tui.console.widgets.activity import event_text
 from migctl.tui.console.widgets.header import StatusHeader, middle_ellipsis
 from migctl.tui.formatting import at_risk_lines, plural
 from tests.support import reap, spawn_lock_holder
-from tests.tui_support import console_config, make_app, ready, wait_for
+from tests.tui_support import console_config, idle, make_app, ready, wait_for
 
 URL_LENGTH = 70
 
@@ -167,3 +167,41 @@ async def test_templates_pane_fills_the_screen_at_80x24(pg_db: tuple[str, str], 
         rendered_rows = [line for line in lines[detail.y:detail.bottom] if line.strip()]
         assert len(rendered_rows) > 3, text
         assert app.query_one("TabPane#templates").region.height > 10
+
+
+async def test_80x24_help_history_vector_and_activity_are_not_cut(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    app_url, _admin = pg_db
+    app = make_app(console_config(tmp_path, app_url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        summary = next(line for line in screen_lines(app) if "vector migrations" in line)
+        assert summary.startswith(" pending 4 · current base · 4 vector migrations"), summary
+
+        await pilot.press("f1")
+        await pilot.pause(0.3)
+        lines = screen_lines(app)
+        text = "\n".join(lines)
+        assert "Alembic history: revision graph" in text, text
+        # A description wrapped on the narrow screen stays in its column, under the text.
+        first = next(line for line in lines if "Alembic history: revision graph" in line)
+        column = first.index("Alembic history")
+        wrapped = lines[lines.index(first) + 1]
+        assert wrapped[:column].strip(" █│") == "" and wrapped[column:].strip(" █│"), (first, wrapped)
+        assert sum("│" in line for line in lines) > 15, text  # the help uses the terminal's height
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+
+        await pilot.press("1", "u")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 60, "the confirmation")
+        await pilot.press("tab", "enter")
+        await idle(pilot)
+        lines = screen_lines(app)
+        head = next(line for line in lines if "f07c3a5e9b18  " in line and "add log retention" in line)
+        assert "current head" in head and "…" not in head, head
+        await pilot.press("5")
+        await pilot.pause(0.3)
+        text = "\n".join(screen_lines(app))
+        assert "upgrade done: 10 step(s)" in text
+        assert not app.query_one("#activity-progress").display and "0%" not in text and "100%" not in text, text
