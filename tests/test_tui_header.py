@@ -144,6 +144,15 @@ async def test_too_small_terminal_shows_a_message_until_it_grows(pg_db: tuple[st
         await wait_for(pilot, lambda: isinstance(app.screen, TooSmallScreen), 10, "the message again")
         await pilot.pause(0.1)
         assert "have 70x18" in "\n".join(screen_lines(app))
+        # A dialog opened over the message (an error, say), closed after the terminal grew.
+        app.action_help()
+        await pilot.pause(0.2)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TooSmallScreen), 10, "the message to go")
+        await pilot.resize_terminal(50, 15)
+        await wait_for(pilot, lambda: isinstance(app.screen, TooSmallScreen), 10, "the message again")
         await pilot.press("q")
         await pilot.pause(0.2)
     assert app.return_code == 0

@@ -29,5 +29,10 @@ class TooSmallScreen(Screen[None]):
         width, height = self.app.size
         yield Static(message(width, height), id="too-small", markup=False)
 
+    def on_screen_resume(self) -> None:
+        # Back in front after a dialog that opened over it: the terminal may have grown since.
+        if not too_small(*self.app.size):
+            self.dismiss()
+
     def show_size(self, width: int, height: int) -> None:
         self.query_one("#too-small", Static).update(message(width, height))
