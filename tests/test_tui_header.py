@@ -62,6 +62,19 @@ def test_middle_ellipsis_keeps_both_ends() -> None:
     assert "…" in short and middle_ellipsis(url, 200) == url
 
 
+def test_state_line_keeps_every_label_with_long_values() -> None:
+    header = StatusHeader()
+    header.relational_state, header.vector_state = "connected", "connected"
+    header.lock_holder = "operator@build-agent-07.ci.example.internal (pid 81234) running upgrade"
+    header.running = "upgrade (3/10)"
+    for width in (60, 80):
+        line = header.state_line(width).plain
+        assert len(line) <= width, line
+        for label in ("db: ", "vector: ", "lock held by op", "running: up"):
+            assert label in line, (width, line)
+        assert "db: ok · vector: ok" in line, line  # "connected" gives way after the lock holder
+
+
 def test_plural_and_event_words() -> None:
     assert plural(1, "row") == "1 row" and plural(2, "row") == "2 rows" and plural(1000, "row") == "1,000 rows"
     assert at_risk_lines([("tasks", "drop", 1)])[-1] == "  drop tasks  (1 row now)"
@@ -103,7 +116,9 @@ async def test_header_on_a_live_database_with_the_lock_held(pg_db: tuple[str, st
             await ready(pilot)
             identity, state = header_lines(app)
             assert "PROTECTED" in identity and "…" in identity, identity
-            assert state.startswith(" db: connected · vector: ") and "lock held by" in state, state
+            # At 60 columns "connected" shortens to "ok" so that the holder shows whole.
+            assert state.startswith((" db: connected · vector: ", " db: ok · vector: ok")), state
+            assert "lock held by" in state and "running upgrade" in state and "…" not in state, state
             assert "RLock" not in identity + state
             await pilot.press("5")
             await pilot.pause(0.1)
@@ -112,6 +127,7 @@ async def test_header_on_a_live_database_with_the_lock_held(pg_db: tuple[str, st
             await wait_for(pilot, lambda: any("migration lock taken for reset" in line for line in screen_lines(app)),
                            10, "the event in the activity log")
             assert not any("LockAcquired(" in line for line in screen_lines(app))
+            assert "lock held by this console (reset)" in header_lines(app)[1], header_lines(app)
     finally:
         reap([holder])
 

@@ -360,7 +360,7 @@ class MigctlApp(Operations, App[int]):
     # -- events from the core -------------------------------------------------------------
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
-        from migctl.core.events import LockWaiting, Notice, StepFinished, StepStarted
+        from migctl.core.events import LockAcquired, LockWaiting, Notice, StepFinished, StepStarted
         from migctl.tui.console.widgets.activity import event_text
 
         event = message.event
@@ -374,6 +374,8 @@ class MigctlApp(Operations, App[int]):
             activity.progress(event.index + 1, event.total)
         elif isinstance(event, LockWaiting):
             self.query_one(StatusHeader).lock_holder = event.holder
+        elif isinstance(event, LockAcquired):  # until the refresh after the run reads it again
+            self.query_one(StatusHeader).lock_holder = f"this console ({event.operation})"
         elif isinstance(event, Notice) and self.running:
             activity.set_status(f"{self.running}: {line}")
         activity.log_line(line)

@@ -39,18 +39,33 @@ def end_ellipsis(text: str, width: int) -> str:
     return text[: max(width - 1, 0)] + ELLIPSIS if width > 0 else ""
 
 
-def fit_values(parts: list[tuple[str, str]], width: int) -> list[tuple[str, str]]:
-    """Shorten the longest values until ``label + value`` parts fit in ``width``; labels stay."""
+def fit_values(parts: list[tuple[str, str]], width: int, *, first: tuple[int, ...] = (),
+               floor: int = 12, compact: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """``label + value`` parts shortened to fit ``width``; labels always stay.
+
+    Values shorten in stages: those at indexes ``first`` down to ``floor`` cells, then every
+    value by ``compact`` (e.g. ``connected`` -> ``ok``), then the longest value first.
+    """
     parts = list(parts)
-    while True:
-        total = sum(cell_len(label) + cell_len(value) for label, value in parts)
-        if total <= width:
-            return parts
-        i = max(range(len(parts)), key=lambda j: cell_len(parts[j][1]))
-        label, value = parts[i]
-        if cell_len(value) <= 1:
-            return parts  # nothing left to shorten: the line's end is cut
-        parts[i] = (label, end_ellipsis(value, max(cell_len(value) - (total - width), 1)))
+
+    def over() -> int:
+        return sum(cell_len(label) + cell_len(value) for label, value in parts) - width
+
+    def shrink(candidates: list[int], down_to: int) -> None:
+        while over() > 0:
+            longest = max(candidates, key=lambda j: cell_len(parts[j][1]), default=None)
+            if longest is None or cell_len(parts[longest][1]) <= down_to:
+                return
+            label, value = parts[longest]  # a cell at a time: the longest values end up even
+            parts[longest] = (label, end_ellipsis(value, cell_len(value) - 1))
+
+    original = list(parts)
+    shrink(list(first), floor)
+    if over() > 0 and compact:  # from the start again: compacting may leave room to give back
+        parts = [(label, compact.get(value, value)) for label, value in original]
+        shrink(list(first), floor)
+    shrink(list(range(len(parts))), 1)
+    return parts
 
 
 class StatusHeader(Static):
@@ -95,8 +110,10 @@ class StatusHeader(Static):
         parts = [(" db: ", self.relational_state), (" · vector: ", self.vector_state), (lock_label, lock_value)]
         if self.running:
             parts.append((" · running: ", self.running))
+        # Who holds the lock and what runs give way first; the two states last.
+        fitted = fit_values(parts, width, first=(2, 3)[: len(parts) - 2], compact={"connected": "ok"})
         text = Text(no_wrap=True, overflow="ellipsis")
-        for label, value in fit_values(parts, width):
+        for label, value in fitted:
             bold = "bold" if label.startswith((" · lock held", " · running")) else ""
             text.append(label)
             text.append(value, style=bold)
