@@ -10,6 +10,11 @@ if TYPE_CHECKING:
 ARROW = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``: the count with its noun agreeing."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
 def _flags(node: RevisionNode, current: set[str]) -> str:
     flags = []
     if node.branch_labels:
@@ -147,7 +152,7 @@ def at_risk_lines(rows: list[tuple[str, str, int | None]]) -> list[str]:
         return []
     lines = ["", "What is lost:"]
     for table, kind, count in rows:
-        held = "does not exist yet" if count is None else f"{count:,} rows now"
+        held = "does not exist yet" if count is None else f"{plural(count, 'row')} now"
         lines.append(f"  {kind} {table}  ({held})")
     return lines
 

@@ -47,14 +47,18 @@ class ResetPlan:
     def lines(self) -> list[str]:
         scope = {"both": "", "relational": " (relational side only)", "vector": " (vector side only)"}[self.scope]
         out = [f"Reset plan for {self.environment}{scope}: everything below is dropped"]
-        out += [f"  table      {n:<40} {r:>10} rows" for n, r in self.tables]
+        out += [f"  table      {n:<40} {r:>10} {_rows(r)}" for n, r in self.tables]
         out += [f"  view       {v}" for v in self.views]
         out += [f"  function   {f}" for f in self.functions]
         if self.vector_store:
-            out += [f"  collection {n:<40} {r:>10} rows ({self.vector_store})" for n, r in self.collections]
+            out += [f"  collection {n:<40} {r:>10} {_rows(r)} ({self.vector_store})" for n, r in self.collections]
             out += [f"  alias      {a}" for a in self.aliases]
         out.append("  backup first: " + ("yes (.migctl/backups/...)" if self.backup else "NO (--no-backup)"))
         return out
+
+
+def _rows(count: object) -> str:
+    return "row" if count == 1 else "rows"
 
 
 def quote_relation(*parts: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.markup import escape
@@ -21,13 +21,14 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
-from migctl.core.errors import MigctlError, MissingExtra
+from migctl.core.errors import ConnectionFailed, MigctlError, MissingExtra
 from migctl.tui.console.actions import ACTIONS, MUTATING, PANES, key_label
 from migctl.tui.console.controller import ConsoleController, first_line
 from migctl.tui.console.core_thread import CoreThread
 from migctl.tui.console.messages import CopyProgressed, CoreEvent
 from migctl.tui.console.widgets.header import StatusHeader
 from migctl.tui.console.widgets.history import HistoryPane
+from migctl.tui.formatting import plural
 
 if TYPE_CHECKING:
     from migctl.core.api import Environment
@@ -116,6 +117,8 @@ class MigctlApp(App[int]):
         header.protected = self.environment.protected
         header.url = self._display_url()
         header.store = self.vector_store_type or str(self.environment.vector.get("store") or "")
+        if self.vector_configured and not self.vector_enabled:
+            header.vector_state = "off"  # --skip-vector-db: nothing will connect
         yield header
         with TabbedContent(id="panes"):
             with TabPane(PANE_TITLES["history"], id="history"):
@@ -141,6 +144,23 @@ class MigctlApp(App[int]):
         self.load_graph()
         self.focus_pane_table()
         self.call_after_refresh(self._mount_panes)
+        self.call_after_refresh(lambda: self._fit_screen(*self.size))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_screen(*event.size)
+
+    def _fit_screen(self, width: int, height: int) -> None:
+        """Below the supported size a message replaces the layout; it goes when the terminal grows."""
+        from migctl.tui.console.screens.too_small import TooSmallScreen, too_small
+
+        shown = next((s for s in self.screen_stack if isinstance(s, TooSmallScreen)), None)
+        if too_small(width, height):
+            if shown is None:
+                self.push_screen(TooSmallScreen())
+            else:
+                shown.show_size(width, height)
+        elif shown is not None and self.screen is shown:
+            self.pop_screen()
 
     def focus_pane_table(self) -> None:
         """The pane in front's main table takes the focus (a text field being typed in keeps it)."""
@@ -265,15 +285,21 @@ class MigctlApp(App[int]):
             header.relational_state = "connected"
             header.protected = bool(status.get("protected"))  # the database's own mark counts too
             lock = status.get("lock")
-            header.lock = f"{lock['who']} running {lock['operation']}" if lock else ""
+            header.lock_holder = f"{lock['who']} running {lock['operation']}" if lock else ""
             self.query_one(HistoryPane).show_state(
                 set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]})
             audit = await self.call(lambda: api.audit(100))
             self._pane("activity").show_audit(audit)
         except MigctlError as exc:
-            header.relational_state = f"error: {exc}"
+            # The header keeps a word (a long message would push the rest of the state line
+            # out); the message itself goes to the Activity log.
+            header.relational_state = "unreachable" if isinstance(exc, ConnectionFailed) else "error (see 5 Activity)"
+            header.lock_holder = "unknown"
+            self._pane("activity").log_line(f"db: {exc}")
         except Exception as exc:  # a driver error not wrapped by the core: show it, keep going
-            header.relational_state = f"error: {first_line(exc)}"
+            header.relational_state = "error (see 5 Activity)"
+            header.lock_holder = "unknown"
+            self._pane("activity").log_line(f"db: {first_line(exc)}")
         if self.vector_enabled:
             await self._refresh_vector()
         elif not self.vector_configured:
@@ -283,6 +309,10 @@ class MigctlApp(App[int]):
             note = "vector: not configured (" + vector_not_configured(self.environment).split(": ", 1)[1] + ")"
             for name in ("vector", "collections", "templates"):
                 self._pane(name).show_note(note)
+        else:
+            header.vector_state = "off"
+            for name in ("vector", "collections", "templates"):
+                self._pane(name).show_note("vector: off (started with --skip-vector-db)")
 
     async def _refresh_vector(self) -> None:
         import asyncio
@@ -313,8 +343,10 @@ class MigctlApp(App[int]):
         applied = [r for r in history if r["status"] in ("applied", "drifted")]
         pending = [r for r in history if r["status"] == "pending"]
         current = applied[-1]["version"] if applied else "base"
-        summary = (f"{len(history)} vector migrations · {api.vector.settings.store} "
-                   f"({_short(api.vector.settings.address)}) · current {current} · pending {len(pending)}")
+        # What the operator acts on first: the line is cut at its end on a narrow terminal.
+        summary = (f"pending {len(pending)} · current {current} · "
+                   f"{plural(len(history), 'vector migration')} · {api.vector.settings.store} "
+                   f"({_short(api.vector.settings.address)})")
         self._pane("vector").show(history, summary)
         self._pane("collections").show({**collections, "address": _short(collections["address"])})
 
@@ -376,40 +408,40 @@ class MigctlApp(App[int]):
     # -- events from the core -------------------------------------------------------------
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
-        from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+        from migctl.core.events import LockAcquired, LockWaiting, Notice, StepFinished, StepStarted
+        from migctl.tui.console.widgets.activity import event_text
+
         event = message.event
         activity = self._pane("activity")
+        line = event_text(event)
         if isinstance(event, StepStarted):
-            line = f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  {event.message}"
             activity.set_status(f"{self.running}: {line}")
             activity.progress(event.index, event.total)
             self.query_one(StatusHeader).running = f"{self.running} ({event.index + 1}/{event.total})"
         elif isinstance(event, StepFinished):
-            line = (f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  "
-                    f"done {event.duration_s:.2f}s")
             activity.progress(event.index + 1, event.total)
-        elif isinstance(event, StepFailed):
-            line = f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  FAILED: {event.error}"
         elif isinstance(event, LockWaiting):
-            line = f"waiting for the migration lock held by {event.holder} (up to {event.timeout_s:.0f}s)"
-            self.query_one(StatusHeader).lock = event.holder
-        elif isinstance(event, Notice):
-            line = event.text
-            if self.running:
-                activity.set_status(f"{self.running}: {line}")
-        else:
-            line = str(event)
+            self.query_one(StatusHeader).lock_holder = event.holder
+        elif isinstance(event, LockAcquired):  # until the refresh after the run reads it again
+            self.query_one(StatusHeader).lock_holder = f"this console ({event.operation})"
+        elif isinstance(event, Notice) and self.running:
+            activity.set_status(f"{self.running}: {line}")
         activity.log_line(line)
+
+    def watch_running(self, running: str) -> None:
+        if not running and self.query("#activity-pane"):
+            self._pane("activity").progress_done()
 
     @on(CopyProgressed)
     def _copy_progress(self, message: CopyProgressed) -> None:
         e = message.event
         eta = f", ETA {e.eta_s:.0f}s" if e.eta_s is not None else ""
-        text = f"copying {e.source} -> {e.target}: {e.done:,}/{e.total:,} rows, {e.rows_per_s:,.0f} rows/s{eta}"
+        text = (f"copying {e.source} -> {e.target}: {e.done:,}/{plural(e.total, 'row')}, "
+                f"{e.rows_per_s:,.0f} rows/s{eta}")
         activity = self._pane("activity")
         activity.set_status(f"{self.running}: {text}")
         activity.progress(e.done, e.total)
-        self.query_one(StatusHeader).running = f"{self.running} ({e.done:,}/{e.total:,} rows)"
+        self.query_one(StatusHeader).running = f"{self.running} ({e.done:,}/{plural(e.total, 'row')})"
 
     # -- actions: availability --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -421,6 +453,8 @@ class MigctlApp(App[int]):
             return False  # not in this pane's footer; its "anywhere" binding still runs it
         if action in MUTATING and (self.running or not self.connected):
             return None  # shown, but disabled
+        if type(self.screen).__name__ == "TooSmallScreen" and action != "quit":
+            return False  # nothing to act on behind the message
         return True
 
     def action_anywhere(self, name: str) -> None:
@@ -540,7 +574,7 @@ class MigctlApp(App[int]):
         header.environment, header.protected, header.url = environment.name, environment.protected, self._display_url()
         header.store = self.vector_store_type or str(environment.vector.get("store") or "")
         header.relational_state = header.vector_state = "connecting"
-        header.lock = header.running = ""
+        header.lock_holder, header.running = "unknown", ""
         main.query_one(HistoryPane).sql.clear()  # offline SQL depends on the database's dialect
         self._graph_future = None
         self.load_graph()  # then connect(), as at start-up

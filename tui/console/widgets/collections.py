@@ -9,6 +9,7 @@ from textual.containers import Container
 from textual.widgets import DataTable, Static
 
 from migctl.tui.console.widgets.cells import plain
+from migctl.tui.formatting import plural
 
 
 class CollectionsPane(Container):
@@ -28,7 +29,7 @@ class CollectionsPane(Container):
                                  ", ".join(c["aliases"]) or "-", loaded, "yes" if c["declared"] else "NO"),
                           key=c["name"])
         self.query_one("#collections-summary", Static).update(
-            f"{len(data['collections'])} collections in {data['store']} ({data['address']})")
+            f"{plural(len(data['collections']), 'collection')} in {data['store']} ({data['address']})")
         drift = data.get("live_drift") or []
         self.query_one("#collections-drift", Static).update(
             ("live drift against the declared state:\n" + "\n".join(f"  ! {d}" for d in drift)) if drift

@@ -97,12 +97,13 @@ class HistoryPane(Container):
         table.clear(columns=True)
         table.add_column("graph", width=max(5, 2 * graph.width - 1))
         table.add_column("revision", width=max((len(n.id) for n in graph.nodes), default=12))
-        table.add_column("state", width=12)
-        table.add_column("message", width=max([7, *(cell_len(n.message or "") for n in graph.nodes)]))
         drifted = set(self.drifted)
-        for node in graph.nodes:
-            table.add_row(*plain(graph.graph_prefix(node), node.id, revision_marks(node, self.current, drifted),
-                                 node.message), key=node.id)
+        marks = [revision_marks(node, self.current, drifted) for node in graph.nodes]
+        # As wide as the longest marks ("current merge" was cut at a fixed width).
+        table.add_column("state", width=max([5, *(cell_len(m) for m in marks)]))
+        table.add_column("message", width=max([7, *(cell_len(n.message or "") for n in graph.nodes)]))
+        for node, state in zip(graph.nodes, marks, strict=True):
+            table.add_row(*plain(graph.graph_prefix(node), node.id, state, node.message), key=node.id)
         if keep and keep in graph.by_id:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         heads = ", ".join(graph.heads) or "-"

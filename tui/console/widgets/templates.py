@@ -13,6 +13,7 @@ from textual.containers import Container, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from migctl.tui.console.widgets.cells import plain
+from migctl.tui.formatting import plural
 
 
 class TemplatesPane(Container):
@@ -35,7 +36,7 @@ class TemplatesPane(Container):
         table.clear()
         for name, dim, index, fields in rows:
             table.add_row(*plain(name, dim, index, fields), key=name)
-        self.query_one("#templates-summary", Static).update(f"{len(rows)} templates in {path}")
+        self.query_one("#templates-summary", Static).update(f"{plural(len(rows), 'template')} in {path}")
         self._detail()
 
     def show_error(self, path: str, message: str) -> None:
