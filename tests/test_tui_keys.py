@@ -288,3 +288,24 @@ async def test_console_reset_records_the_revisions_before(pg_db: tuple[str, str]
     reset = rows[0]
     assert (reset["action"], reset["outcome"]) == ("reset", "ok"), rows
     assert reset["revisions_before"] == MIDDLE, reset
+
+
+async def test_the_panes_fill_in_while_help_is_open_from_the_start(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """Help opened before the databases answered: the first refresh and the operation's
+    events still reach the header and panes behind it (they used to look in the screen in
+    front and stop there)."""
+    from migctl.tui.console.screens.help import HelpScreen
+    from migctl.tui.console.widgets.header import StatusHeader
+
+    app_url, _ = pg_db
+    app = make_app(console_config(tmp_path, app_url))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _key(pilot, "f1")
+        assert isinstance(app.screen, HelpScreen)
+        await ready(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        header = app.screen_stack[0].query_one(StatusHeader)
+        assert header.relational_state == "connected"
+        assert "relational" in app.status  # the first refresh went through
+        await _key(pilot, "escape")
+        assert "connected" in screen_text(app)

@@ -60,7 +60,7 @@ ACTIONS: tuple[ConsoleAction, ...] = (
     ConsoleAction("vector_repair", "R", "Repair",
                   "Vector: re-record the selected drifted version's file as applied", "Vector", True),
     ConsoleAction("refresh", "r", "Refresh", "Reload both databases' state", "View"),
-    ConsoleAction("environments", "e", "Envs", "Environments overview: every environment's state", "View", False, True),
+    ConsoleAction("environments", "e", "Envs", "Environments overview: every environment's state", "View"),
     ConsoleAction("help", "question_mark,f1", "Help", "Keys and panes", "View", False, True),
     ConsoleAction("quit", "q", "Quit", "Leave the console (refused while an operation runs)", "View", False, True),
 )

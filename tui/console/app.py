@@ -166,7 +166,7 @@ class MigctlApp(App[int]):
         """The pane in front's main table takes the focus (a text field being typed in keeps it)."""
         if self.screen.is_modal or isinstance(self.focused, Input):
             return
-        for table in self.query(f"#{MAIN_TABLES.get(self.front, '')}"):
+        for table in self.main_screen.query(f"#{MAIN_TABLES.get(self.front, '')}"):
             table.focus()
 
     @on(TabbedContent.TabActivated)
@@ -179,13 +179,20 @@ class MigctlApp(App[int]):
 
         for name, (module, cls) in LAZY_PANES.items():
             pane = getattr(importlib.import_module(module), cls)(id=f"{name}-pane")
-            await self.query_one(f"TabPane#{name}", TabPane).mount(pane)
+            await self.main_screen.query_one(f"TabPane#{name}", TabPane).mount(pane)
         if self.front != "history":  # a digit pressed before the panes were there
             self.focus_pane_table()
 
+    @property
+    def main_screen(self) -> Screen:
+        """The screen with the header and panes. ``App.query_one`` searches the screen in
+        front, which is a dialog, the help or the overview while one is open; the core's
+        events and a refresh still have to reach the panes then."""
+        return self.screen_stack[0]
+
     def _pane(self, name: str) -> Any:
         """One of the lazily mounted panes (vector, templates, collections, activity)."""
-        return self.query_one(f"#{name}-pane")
+        return self.main_screen.query_one(f"#{name}-pane")
 
     # -- the core thread ------------------------------------------------------------------
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
@@ -249,7 +256,7 @@ class MigctlApp(App[int]):
 
     def _graph_loaded(self, graph: Any) -> None:
         if graph is not None:
-            self.query_one(HistoryPane).show_graph(graph)
+            self.main_screen.query_one(HistoryPane).show_graph(graph)
         if self.api is None:
             # Connecting imports the database stack (SQLAlchemy, Alembic, drivers), which holds
             # the GIL for a while: start it just after the history has reached the terminal
@@ -258,7 +265,7 @@ class MigctlApp(App[int]):
 
     @work(group="connect", exclusive=True, exit_on_error=False)
     async def connect(self) -> None:
-        header = self.query_one(StatusHeader)
+        header = self.main_screen.query_one(StatusHeader)
         try:
             self.api = await self.call(self._open_api)
         except MigctlError as exc:
@@ -274,9 +281,9 @@ class MigctlApp(App[int]):
         """Both sides' state into the header and panes; a side that fails says so in place."""
         import asyncio
 
-        while not self.query("#activity-pane"):  # the lazily mounted panes are not there yet
+        while not self.main_screen.query("#activity-pane"):  # the lazily mounted panes are not there yet
             await asyncio.sleep(0.02)
-        header = self.query_one(StatusHeader)
+        header = self.main_screen.query_one(StatusHeader)
         api = self.api
         try:
             status = await self.call(lambda: api.status(vector=False))
@@ -286,7 +293,7 @@ class MigctlApp(App[int]):
             header.protected = bool(status.get("protected"))  # the database's own mark counts too
             lock = status.get("lock")
             header.lock_holder = f"{lock['who']} running {lock['operation']}" if lock else ""
-            self.query_one(HistoryPane).show_state(
+            self.main_screen.query_one(HistoryPane).show_state(
                 set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]})
             audit = await self.call(lambda: api.audit(100))
             self._pane("activity").show_audit(audit)
@@ -317,7 +324,7 @@ class MigctlApp(App[int]):
     async def _refresh_vector(self) -> None:
         import asyncio
 
-        header = self.query_one(StatusHeader)
+        header = self.main_screen.query_one(StatusHeader)
         api = self.api
         await self._load_templates()
         try:
@@ -376,7 +383,7 @@ class MigctlApp(App[int]):
     @on(HistoryPane.Selected)
     def _revision_selected(self, message: HistoryPane.Selected) -> None:
         # The main screen's pane: a message can arrive after another screen (e) came in front.
-        if self.api is not None and message.revision not in self.screen_stack[0].query_one(HistoryPane).sql:
+        if self.api is not None and message.revision not in self.main_screen.query_one(HistoryPane).sql:
             self.load_sql(message.revision)
 
     @work(group="sql", exclusive=True, exit_on_error=False)
@@ -385,7 +392,7 @@ class MigctlApp(App[int]):
         import asyncio
 
         await asyncio.sleep(0.15)  # cursor held on a row, not just passing over it
-        pane = self.screen_stack[0].query_one(HistoryPane)
+        pane = self.main_screen.query_one(HistoryPane)
         node = pane.graph.by_id[revision] if pane.graph else None
         if node is None:
             return
@@ -417,19 +424,19 @@ class MigctlApp(App[int]):
         if isinstance(event, StepStarted):
             activity.set_status(f"{self.running}: {line}")
             activity.progress(event.index, event.total)
-            self.query_one(StatusHeader).running = f"{self.running} ({event.index + 1}/{event.total})"
+            self.main_screen.query_one(StatusHeader).running = f"{self.running} ({event.index + 1}/{event.total})"
         elif isinstance(event, StepFinished):
             activity.progress(event.index + 1, event.total)
         elif isinstance(event, LockWaiting):
-            self.query_one(StatusHeader).lock_holder = event.holder
+            self.main_screen.query_one(StatusHeader).lock_holder = event.holder
         elif isinstance(event, LockAcquired):  # until the refresh after the run reads it again
-            self.query_one(StatusHeader).lock_holder = f"this console ({event.operation})"
+            self.main_screen.query_one(StatusHeader).lock_holder = f"this console ({event.operation})"
         elif isinstance(event, Notice) and self.running:
             activity.set_status(f"{self.running}: {line}")
         activity.log_line(line)
 
     def watch_running(self, running: str) -> None:
-        if not running and self.query("#activity-pane"):
+        if not running and self.main_screen.query("#activity-pane"):
             self._pane("activity").progress_done()
 
     @on(CopyProgressed)
@@ -441,7 +448,7 @@ class MigctlApp(App[int]):
         activity = self._pane("activity")
         activity.set_status(f"{self.running}: {text}")
         activity.progress(e.done, e.total)
-        self.query_one(StatusHeader).running = f"{self.running} ({e.done:,}/{plural(e.total, 'row')})"
+        self.main_screen.query_one(StatusHeader).running = f"{self.running} ({e.done:,}/{plural(e.total, 'row')})"
 
     # -- actions: availability --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -528,7 +535,7 @@ class MigctlApp(App[int]):
         self.push_screen(ErrorScreen(title, scrub(message), scrub(detail) if detail else None))
 
     def action_show_pane(self, name: str) -> None:
-        self.query_one(TabbedContent).active = name
+        self.main_screen.query_one(TabbedContent).active = name
         self.front = name
         self.focus_pane_table()
 

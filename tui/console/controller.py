@@ -37,7 +37,7 @@ class ConsoleController:
 
     # -- actions: relational --------------------------------------------------------------
     def _selected_revision(self) -> str | None:
-        rev = self.app.query_one(HistoryPane).selected
+        rev = self.app.main_screen.query_one(HistoryPane).selected
         if rev is None:
             self.app.notify("select a revision in the Alembic pane first", severity="warning")
         return rev
@@ -103,7 +103,7 @@ class ConsoleController:
 
     async def _merge_heads(self) -> None:
         api = self.app.api
-        heads = self.app.query_one(HistoryPane).graph.heads if self.app.query_one(HistoryPane).graph else ()
+        heads = self.app.main_screen.query_one(HistoryPane).graph.heads if self.app.main_screen.query_one(HistoryPane).graph else ()
         if len(heads) < 2:
             self.app.notify("only one head: nothing to merge")
             return
@@ -201,7 +201,7 @@ class ConsoleController:
 
     # -- actions: vector ------------------------------------------------------------------
     def _selected_version(self, required: bool = True) -> str | None:
-        on_pane = self.app.query_one(TabbedContent).active == "vector"
+        on_pane = self.app.main_screen.query_one(TabbedContent).active == "vector"
         version = self.app._pane("vector").selected if on_pane else None
         if version is None and required:
             self.app.notify("select a version in the Vector pane first", severity="warning")
@@ -324,7 +324,7 @@ class ConsoleController:
         """Run one operation on the core thread with the console marked busy; report the end."""
         activity = self.app._pane("activity")
         self.app.running = label
-        self.app.query_one(StatusHeader).running = label
+        self.app.main_screen.query_one(StatusHeader).running = label
         activity.log_line(f"--- {label} started")
         log.info("%s started in the console", label)
         activity.set_status(f"{label}: starting ...")
@@ -338,7 +338,7 @@ class ConsoleController:
             return _FAILED
         finally:
             self.app.running = ""
-            self.app.query_one(StatusHeader).running = ""
+            self.app.main_screen.query_one(StatusHeader).running = ""
             await self.app.refresh_state()
         text = done(result)
         took = time.monotonic() - self._op_started
