@@ -22,6 +22,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from migctl.core.errors import MigctlError, MissingExtra
 from migctl.tui.console.actions import ACTIONS, MUTATING, PANES
+from migctl.tui.console.children import Children, exit_on_signals, forget_signals
 from migctl.tui.console.core_thread import CoreThread
 from migctl.tui.console.messages import CopyProgressed, CoreEvent
 from migctl.tui.console.operations import Operations, first_line
@@ -74,6 +75,8 @@ class MigctlApp(Operations, App[int]):
         self.vector_configured = environment.vector_configured or vector_store_type is not None
         self.vector_enabled = vector and self.vector_configured
         self.core = CoreThread()
+        # the processes this console started and stops when it ends (``children`` is Textual's)
+        self.child_processes = Children()
         self.api: Any = None
         self.status: dict[str, Any] = {}
         self._graph_future = graph  # the revision graph, when the caller started reading it early
@@ -106,6 +109,7 @@ class MigctlApp(Operations, App[int]):
         return "URL from env.py (reading ...)" if self.environment.source == "env.py" else "embedded PostgreSQL (starting ...)"
 
     def on_mount(self) -> None:
+        exit_on_signals(self, self.child_processes)
         self.load_graph()
         self.call_after_refresh(self._mount_panes)
 
@@ -159,10 +163,13 @@ class MigctlApp(Operations, App[int]):
             lite = milvus_lite_server(self.environment, self.vector_store_type)
             if lite is not None and not lite.held_elsewhere():
                 lite.ensure_running()
+                self.child_processes.adopt_lite(lite)
 
     def on_unmount(self) -> None:
         api = self.api
         self.core.stop(api.close if api is not None else None)
+        self.child_processes.stop()
+        forget_signals()
 
     # -- loading --------------------------------------------------------------------------
     @work(thread=True, group="graph", exit_on_error=False)
