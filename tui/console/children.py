@@ -31,6 +31,7 @@ class Children:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._stopping = threading.Lock()  # a second stop waits for the first to finish
         self._lite: list[Any] = []  # LiteServer objects that started their server
         self.exit_signal: signal.Signals | None = None  # the signal the console is leaving on
 
@@ -46,18 +47,20 @@ class Children:
             return [lite.started_pid for lite in self._lite if lite.started_pid is not None]
 
     def stop(self) -> None:
-        """Stop every server this console started (each waits for its process to end)."""
-        with self._lock:
-            servers, self._lite = self._lite, []
-        for lite in servers:
-            with contextlib.suppress(OSError):  # already gone, or its files with it
-                lite.stop_if_started()
+        """Stop every server this console started; returns when they have ended, also when
+        another thread is stopping them (the exit path must not outrun a signal's stop)."""
+        with self._stopping:
+            with self._lock:
+                servers, self._lite = self._lite, []
+            for lite in servers:
+                with contextlib.suppress(OSError):  # already gone, or its files with it
+                    lite.stop_if_started()
 
 
 def exit_on_signals(app: Any, children: Children) -> None:
-    """On SIGHUP and SIGTERM: stop the children at once, then let the app exit as on ``q``,
-    after the operation that runs (if any) has ended; it cannot be stopped half-way.
-    Call from the app's event loop (``on_mount``)."""
+    """On SIGHUP and SIGTERM: once the operation that runs (if any) has ended, as it cannot
+    be stopped half-way, stop the children and let the app exit as on ``q``. Call from the
+    app's event loop (``on_mount``)."""
     loop = asyncio.get_running_loop()
     for sig in EXIT_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
