@@ -47,9 +47,8 @@ class SessionService(AppService):
     async def stop(self) -> None:
         """Ask the app to quit; end its process group when it does not in time."""
         try:
-            await asyncio.wait_for(super().stop(), QUIT_GRACE_S)
-        except TimeoutError:
-            self._task = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(super().stop(), QUIT_GRACE_S)
         finally:
             await self.end_process()
 
