@@ -57,8 +57,8 @@ async def test_keys_show_while_50k_rows_copy(pg_db: tuple[str, str], tmp_path: P
     latencies: list[tuple[str, float]] = []
     server = LiteServer(lite)  # the console gives Milvus Lite a process of its own
     try:
-        await _drive(app, latencies)
-        assert server.running_uri(), "the console opened Milvus Lite inside its own process"
+        await _drive(app, latencies, server)
+        assert server.running_uri() is None, "the console left its Milvus Lite server running"
     finally:
         server.stop()
     assert len(latencies) >= 6, "the copy ended before the keys could be tried"
@@ -72,7 +72,7 @@ async def test_keys_show_while_50k_rows_copy(pg_db: tuple[str, str], tmp_path: P
     assert count == ROWS
 
 
-async def _drive(app, latencies: list[tuple[str, float]]) -> None:
+async def _drive(app, latencies: list[tuple[str, float]], server: LiteServer) -> None:
     """Start the vector upgrade, then switch panes and scroll while it copies."""
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
@@ -101,6 +101,7 @@ async def _drive(app, latencies: list[tuple[str, float]]) -> None:
             rounds += 1
         await idle(pilot, 900)
         assert not isinstance(app.screen, ErrorScreen), app.screen
+        assert server.running_uri(), "the console opened Milvus Lite inside its own process"
 
 
 async def _timed_key(pilot, key: str, shown) -> float:

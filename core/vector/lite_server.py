@@ -52,6 +52,9 @@ class LiteServer:
         self.data_dir = Path(data_dir).resolve()
         self.home = self.data_dir.parent / f".{self.data_dir.name}.server"
         self.log_file = self.home / "server.log"
+        # The server this object started, if any: whoever started it may stop it, and only
+        # that one (not a server ``migctl embedded start`` or another console left running).
+        self.started_pid: int | None = None
 
     # -- reading ------------------------------------------------------------------------------
     def running_uri(self) -> str | None:
@@ -99,7 +102,7 @@ class LiteServer:
                     [sys.executable, "-c", _SERVER_BOOT, "server", "--data-dir", str(self.data_dir),
                      "--host", "127.0.0.1", "--port", str(port)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                    env=child_env())  # it outlives the console: none of the console's secrets
+                    env=child_env())  # it may outlive its starter: none of the starter's secrets
             deadline = time.monotonic() + timeout
             while not _port_open(port):
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -110,6 +113,7 @@ class LiteServer:
                 time.sleep(0.05)
             (self.home / "pid").write_text(str(proc.pid))
             (self.home / "port").write_text(str(port))
+            self.started_pid = proc.pid
             return f"http://127.0.0.1:{port}"
 
     def stop(self, timeout: float = 20.0) -> bool:
@@ -124,6 +128,24 @@ class LiteServer:
         for name in ("pid", "port"):
             (self.home / name).unlink(missing_ok=True)
         return True
+
+    def stop_if_started(self, timeout: float = 20.0) -> bool:
+        """Stop the server this object started, if it still runs as that process and no other
+        process is connected to it (a migration run from another terminal uses it by URI and
+        must not lose it half-way). A server someone else (re)started is left alone."""
+        if self.started_pid is None or self.pid != self.started_pid:
+            return False
+        port = self._port()
+        if port is not None and _clients_elsewhere(port):
+            return False
+        self.started_pid = None
+        return self.stop(timeout)
+
+    def _port(self) -> int | None:
+        try:
+            return int((self.home / "port").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
 
     @contextlib.contextmanager
     def _file_lock(self):
@@ -153,6 +175,29 @@ def _wait_gone(pid: int, timeout: float) -> bool:
         except ProcessLookupError:
             return True
         time.sleep(0.05)
+    return False
+
+
+def _clients_elsewhere(port: int) -> bool:
+    """Whether a process other than this one holds an open TCP connection to 127.0.0.1:``port``
+    (Linux: /proc/net/tcp; elsewhere the answer is no)."""
+    own = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                own.add(os.readlink(f"/proc/self/fd/{fd}"))
+    wanted = f"0100007F:{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # remote address is the server's, state 01 is ESTABLISHED; field 9 the socket's inode
+            if len(fields) > 9 and fields[2].endswith(wanted) and fields[3] == "01" \
+                    and f"socket:[{fields[9]}]" not in own:
+                return True
     return False
 
 

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from migctl.core.errors import ConnectionFailed, MigctlError, MissingExtra
 from migctl.tui.console.actions import ACTIONS, MUTATING, PANES, key_label
+from migctl.tui.console.children import Children, exit_on_signals, forget_signals
 from migctl.tui.console.controller import ConsoleController, first_line
 from migctl.tui.console.core_thread import CoreThread
 from migctl.tui.console.messages import CopyProgressed, CoreEvent
@@ -103,6 +104,8 @@ class MigctlApp(App[int]):
         self.vector_enabled = vector and self.vector_configured
         self.vector_requested = vector  # kept for switching environments (key e)
         self.core = CoreThread()
+        # the processes this console started and stops when it ends (``children`` is Textual's)
+        self.child_processes = Children()
         self.api: Any = None
         self.status: dict[str, Any] = {}
         self._graph_future = graph  # the revision graph, when the caller started reading it early
@@ -141,6 +144,7 @@ class MigctlApp(App[int]):
         return MainScreen(id="_default")
 
     def on_mount(self) -> None:
+        exit_on_signals(self, self.child_processes)
         self.load_graph()
         self.focus_pane_table()
         self.call_after_refresh(self._mount_panes)
@@ -233,10 +237,13 @@ class MigctlApp(App[int]):
             lite = milvus_lite_server(self.environment, self.vector_store_type)
             if lite is not None and not lite.held_elsewhere():
                 lite.ensure_running()
+                self.child_processes.adopt_lite(lite)
 
     def on_unmount(self) -> None:
         api = self.api
         self.core.stop(api.close if api is not None else None)
+        self.child_processes.stop()
+        forget_signals()
 
     # -- loading --------------------------------------------------------------------------
     @work(thread=True, group="graph", exit_on_error=False)

@@ -38,7 +38,10 @@ def run_console(args: argparse.Namespace, environment: Any) -> int:
     app = MigctlApp(environment, vector_store_type=getattr(args, "vector_store_type", None),
                     lock_timeout=float(getattr(args, "lock_timeout", 0.0) or 0.0),
                     vector=not getattr(args, "skip_vector_db", False), graph=graph)
-    code = app.run(mouse=not getattr(args, "no_mouse", False))
+    try:
+        code = app.run(mouse=not getattr(args, "no_mouse", False))
+    finally:  # also when the app failed before unmounting: its Lite server ends with it
+        app.child_processes.stop()
     return code or 0
 
 
@@ -48,7 +51,7 @@ def serve(args: argparse.Namespace) -> int:
     from migctl.core.errors import MissingExtra
 
     try:
-        from textual_serve.server import Server
+        from migctl.tui.console.serving import ConsoleServer
     except ImportError:
         raise MissingExtra("migctl serve", "serve") from None
 
@@ -60,6 +63,6 @@ def serve(args: argparse.Namespace) -> int:
     if getattr(args, "database_url", None):
         # through the environment: textual-serve prints the command line it serves
         os.environ["DATABASE_URL"] = args.database_url
-    server = Server(shlex.join(command), host=args.host, port=args.port, title="migctl")
+    server = ConsoleServer(shlex.join(command), host=args.host, port=args.port, title="migctl")
     server.serve()
     return 0
