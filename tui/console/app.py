@@ -571,6 +571,8 @@ class MigctlApp(App[int]):
     async def switch_environment(self, environment: Environment) -> None:
         """Close this environment's connections (on the core thread), then connect to
         ``environment`` as at start-up: graph first, then both databases."""
+        import asyncio
+
         if self.running:
             self.notify(f"{self.running} is running; switch environments when it ends.", severity="warning")
             return
@@ -579,6 +581,9 @@ class MigctlApp(App[int]):
         if old is not None:
             with contextlib.suppress(Exception):  # a dead connection has nothing left to close
                 await self.call(old.close)
+        # The old environment's Lite server, if this console started it: the new one is served
+        # by a server of its own (the same one again when both name the same directory).
+        await asyncio.to_thread(self.child_processes.stop)
         self.environment = environment
         self.vector_configured = environment.vector_configured or self.vector_store_type is not None
         self.vector_enabled = self.vector_requested and self.vector_configured
