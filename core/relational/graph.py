@@ -215,8 +215,6 @@ def read_graph(version_dirs: Iterable[Path], recursive: bool = False,
 
 def build_graph(nodes: list[RevisionNode]) -> RevisionGraph:
     """Link children, flag heads/bases/branch and merge points, order newest first, lay lanes."""
-    from dataclasses import replace
-
     children: dict[str, list[str]] = {n.id: [] for n in nodes}
     for n in nodes:
         for d in n.down_revisions:
@@ -267,8 +265,14 @@ def build_graph(nodes: list[RevisionNode]) -> RevisionGraph:
             lanes.pop()
         kids = children[rev]
         result.append(
-            replace(
-                node,
+            RevisionNode(  # built whole: dataclasses.replace costs more than the lanes
+                id=node.id,
+                down_revisions=node.down_revisions,
+                branch_labels=node.branch_labels,
+                depends_on=node.depends_on,
+                message=node.message,
+                create_date=node.create_date,
+                path=node.path,
                 children=tuple(kids),
                 is_head=not kids,
                 is_base=not node.down_revisions,
