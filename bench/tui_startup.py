@@ -188,7 +188,7 @@ def main() -> int:
     print(f"# console start-up vs alembic history: python {platform.python_version()}, "
           f"textual {version('textual')}, alembic {version('alembic')}, {os.cpu_count()} CPUs; "
           f"median of {args.repeat} runs, seconds until the newest revision id is shown")
-    print(f"{'history':<22}  {'alembic history':>15}  {'migctl tui':>10}  {'ratio':>6}  "
+    print(f"{'history':<26}  {'alembic history':>15}  {'migctl tui':>10}  {'ratio':>6}  "
           f"{'tui, cold cache':>15}  {'ratio':>6}")
     shapes = [(f"linear {size}", size, False) for size in args.sizes]
     shapes += [(f"merge-heavy {size} ({BRANCHES} br.)", size, True) for size in args.merge_heavy]
@@ -205,7 +205,7 @@ def main() -> int:
                 shutil.rmtree(work / "state" / "cache", ignore_errors=True)
                 cold_runs.append(time_console(work, config, newest))
             a, c, k = (statistics.median(r) for r in (alembic_runs, console_runs, cold_runs))
-            print(f"{name:<22}  {a:>15.3f}  {c:>10.3f}  {c / a:>5.2f}x  {k:>15.3f}  {k / a:>5.2f}x", flush=True)
+            print(f"{name:<26}  {a:>15.3f}  {c:>10.3f}  {c / a:>5.2f}x  {k:>15.3f}  {k / a:>5.2f}x", flush=True)
     return 0
 
 
