@@ -96,6 +96,10 @@ class RevisionGraph:
 
 
 _PLAIN_STRING = re.compile(r"""^(?:"([^"\\\n]*)"|'([^'\\\n]*)')\s*(?:#.*)?$""")
+# A merge's parents: a tuple or list of plain strings, also without the cost of ast.
+_ITEM = r"""(?:"[^"\\\n]*"|'[^'\\\n]*')"""
+_PLAIN_SEQUENCE = re.compile(rf"^[(\[]\s*(?P<items>{_ITEM}(?:\s*,\s*{_ITEM})*)\s*,?\s*[)\]]\s*(?:#.*)?$")
+_ITEMS = re.compile(r"""(?:"([^"\\\n]*)"|'([^'\\\n]*)')""")
 
 
 def _literal(value: str) -> object:
@@ -103,6 +107,9 @@ def _literal(value: str) -> object:
     plain = _PLAIN_STRING.match(value)  # the common case, without the cost of ast
     if plain:
         return plain[1] if plain[1] is not None else plain[2]
+    sequence = _PLAIN_SEQUENCE.match(value)
+    if sequence and (value[0] == "[" or "," in value):  # ("a") is a string, not a tuple
+        return tuple(a or b for a, b in _ITEMS.findall(sequence["items"]))
     if value == "None" or value.startswith("None ") and value[5:].lstrip().startswith("#"):
         return None
     value = value.split("#", 1)[0].strip() if not value.startswith(("'", '"')) else value
