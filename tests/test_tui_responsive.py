@@ -24,7 +24,7 @@ from migctl.core.vector.lite_server import LiteServer
 from migctl.tui.console.screens.confirm import ConfirmScreen
 from migctl.tui.console.screens.error import ErrorScreen
 from tests.support import REPO, clean_env, run_cli
-from tests.tui_support import idle, make_app, ready, wait_for
+from tests.tui_support import idle, make_app, ready, screen_text, wait_for
 from tests.vector_support import VectorTarget, snapshot, write_vector_config
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,10 @@ async def _drive(app, latencies: list[tuple[str, float]]) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 60, "the confirmation")
         await pilot.press("tab", "enter")
         status = app.query_one("#activity-status")
-        await wait_for(pilot, lambda: "copying" in str(status.render()), 120, "the copy to start")
+        try:
+            await wait_for(pilot, lambda: "copying" in str(status.render()), 300, "the copy to start")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; on screen: {screen_text(app)}") from None
 
         panes = ["history", "vector", "templates", "collections", "activity"]
         keys = {"history": "1", "vector": "2", "templates": "3", "collections": "4", "activity": "5"}
