@@ -49,6 +49,7 @@ lint: $(STAMP)
 bench: bytecode
 	$(BIN)/python bench/relational.py
 	$(BIN)/python bench/tui_startup.py
+	$(BIN)/python bench/tui_keys.py
 
 clean:
 	-$(BIN)/migctl embedded stop

@@ -86,3 +86,15 @@ def test_reader_falls_back_when_header_is_computed(tmp_path: Path) -> None:
     assert read_graph(project.version_dirs()) is None
     graph = project.graph()
     assert graph.heads == ("ccc333ccc333",)
+
+
+def test_header_literals_read_as_python_reads_them() -> None:
+    """The fast paths for plain strings and a merge's tuple of them agree with ast."""
+    import ast
+
+    from migctl.core.relational.graph import _literal
+
+    for value in ['"abc"', "'abc'  # note", '("a", "b")', "('a', 'b',)", '["a"]', '("a")', '("a,b", "c")',
+                  "('a', 'b')  # merge", '("a\\\\x", "b")', "()", "None"]:
+        assert _literal(value) == (lambda v: tuple(v) if isinstance(v, list) else v)(
+            ast.literal_eval(value.split("  #")[0])), value

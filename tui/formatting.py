@@ -15,6 +15,17 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
+def one_line(message: str | None) -> str:
+    """A revision message on one line, for lists and tables: a message may span lines (the
+    first paragraph of the revision's docstring), and a line break there would print at
+    column 0 and break the columns around it. Its lines are joined with `` / ``."""
+    if not message:
+        return ""
+    if "\n" not in message and "\r" not in message:
+        return message
+    return " / ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def _flags(node: RevisionNode, current: set[str]) -> str:
     flags = []
     if node.branch_labels:
@@ -38,7 +49,7 @@ def revision_line(node: RevisionNode, current: set[str] | frozenset[str] = froze
     if node.depends_on:
         down += " (" + ", ".join(node.depends_on) + ")"
     flags = _flags(node, set(current))
-    return f"{down} -> {node.id}{' ' + flags if flags else ''}, {node.message}"
+    return f"{down} -> {node.id}{' ' + flags if flags else ''}, {one_line(node.message)}"
 
 
 def history_lines(graph: RevisionGraph, *, verbose: bool = False, current: set[str] | None = None) -> list[str]:
@@ -65,7 +76,8 @@ def history_lines(graph: RevisionGraph, *, verbose: bool = False, current: set[s
         lines.append(f"{pad}  Path: {node.path}")
         if node.create_date:
             lines.append(f"{pad}  Create Date: {node.create_date}")
-        lines.append(f"{pad}      {node.message}")
+        # every line of the message indented, as ``alembic history --verbose`` prints it
+        lines.extend(f"{pad}      {line}" for line in (node.message or "").splitlines() or [""])
         lines.append(pad)
     return lines
 
@@ -88,7 +100,7 @@ def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True) -> list[
         if step.destructive:
             marks.append("DESTRUCTIVE")
         mark = f"  [{', '.join(marks)}]" if marks else ""
-        lines.append(f"  {i:>3}. {ARROW[step.direction]:<9} {step.revision}  {step.message}{mark}")
+        lines.append(f"  {i:>3}. {ARROW[step.direction]:<9} {step.revision}  {one_line(step.message)}{mark}")
         for stmt in step.destructive:
             lines.append(f"         ! {stmt[:110]}")
     if not plan.analysed:

@@ -96,6 +96,10 @@ class RevisionGraph:
 
 
 _PLAIN_STRING = re.compile(r"""^(?:"([^"\\\n]*)"|'([^'\\\n]*)')\s*(?:#.*)?$""")
+# A merge's parents: a tuple or list of plain strings, also without the cost of ast.
+_ITEM = r"""(?:"[^"\\\n]*"|'[^'\\\n]*')"""
+_PLAIN_SEQUENCE = re.compile(rf"^[(\[]\s*(?P<items>{_ITEM}(?:\s*,\s*{_ITEM})*)\s*,?\s*[)\]]\s*(?:#.*)?$")
+_ITEMS = re.compile(r"""(?:"([^"\\\n]*)"|'([^'\\\n]*)')""")
 
 
 def _literal(value: str) -> object:
@@ -103,6 +107,9 @@ def _literal(value: str) -> object:
     plain = _PLAIN_STRING.match(value)  # the common case, without the cost of ast
     if plain:
         return plain[1] if plain[1] is not None else plain[2]
+    sequence = _PLAIN_SEQUENCE.match(value)
+    if sequence and (value[0] == "[" or "," in value):  # ("a") is a string, not a tuple
+        return tuple(a or b for a, b in _ITEMS.findall(sequence["items"]))
     if value == "None" or value.startswith("None ") and value[5:].lstrip().startswith("#"):
         return None
     value = value.split("#", 1)[0].strip() if not value.startswith(("'", '"')) else value
@@ -215,8 +222,6 @@ def read_graph(version_dirs: Iterable[Path], recursive: bool = False,
 
 def build_graph(nodes: list[RevisionNode]) -> RevisionGraph:
     """Link children, flag heads/bases/branch and merge points, order newest first, lay lanes."""
-    from dataclasses import replace
-
     children: dict[str, list[str]] = {n.id: [] for n in nodes}
     for n in nodes:
         for d in n.down_revisions:
@@ -267,8 +272,14 @@ def build_graph(nodes: list[RevisionNode]) -> RevisionGraph:
             lanes.pop()
         kids = children[rev]
         result.append(
-            replace(
-                node,
+            RevisionNode(  # built whole: dataclasses.replace costs more than the lanes
+                id=node.id,
+                down_revisions=node.down_revisions,
+                branch_labels=node.branch_labels,
+                depends_on=node.depends_on,
+                message=node.message,
+                create_date=node.create_date,
+                path=node.path,
                 children=tuple(kids),
                 is_head=not kids,
                 is_base=not node.down_revisions,

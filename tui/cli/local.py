@@ -25,7 +25,7 @@ async def _graph_only(args: argparse.Namespace) -> int:
 
     environment = load_environment(_opt(args, "config"), _opt(args, "env"), _opt(args, "database_url"))
     graph = revision_graph(environment, cached=False)
-    from migctl.tui.formatting import history_lines, revision_line
+    from migctl.tui.formatting import history_lines, one_line, revision_line
 
     as_json = _opt(args, "json", False)
     if args.command == "heads":
@@ -45,7 +45,7 @@ async def _graph_only(args: argparse.Namespace) -> int:
             _print(revision_line(n))
             for child in n.children:
                 c = graph.by_id[child]
-                _print(f"{' ' * len(n.id)} -> {c.id}{' (head)' if c.is_head else ''}, {c.message}")
+                _print(f"{' ' * len(n.id)} -> {c.id}{' (head)' if c.is_head else ''}, {one_line(c.message)}")
         return EXIT_OK
     current: set[str] = set()
     if args.indicate_current:

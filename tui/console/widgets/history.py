@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,6 +14,12 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from migctl.tui.console.widgets.cells import plain
+from migctl.tui.formatting import one_line
+
+# Rows added before the first frame: more than any terminal shows at once. The rest follow in
+# chunks after it, so a long history neither delays the first screen nor stalls keys for long.
+FIRST_ROWS = 100
+LATER_ROWS = 250
 
 
 def shown_path(path: object) -> str:
@@ -44,6 +51,10 @@ def revision_marks(node: RevisionNode, current: set[str], drifted: set[str]) -> 
     return " ".join(marks)
 
 
+def _marks_width(marks: Iterable[str]) -> int:
+    return max([5, *(cell_len(m) for m in marks)])
+
+
 class HistoryPane(Container):
     """Revision table on one side, the selected revision's detail (with SQL) on the other."""
 
@@ -60,6 +71,9 @@ class HistoryPane(Container):
         self.applied: set[str] = set()
         self.state_known = False  # until the database answers, current and pending are unknown
         self.sql: dict[str, tuple[str, str]] = {}
+        self._marks: dict[str, str] = {}  # the state column as shown (or about to be)
+        self._state_width = 0
+        self._generation = 0  # which fill the rows being added belong to
 
     def compose(self) -> ComposeResult:
         yield Static("reading revision files ...", id="history-summary", classes="summary", markup=False)
@@ -83,7 +97,25 @@ class HistoryPane(Container):
         self.current, self.drifted = current, drifted
         self.state_known = True
         self.applied = self.graph.ancestors(current) if self.graph else set()
-        self._fill()
+        if self.graph is None:
+            return
+        marks = self._revision_marks(self.graph)
+        if _marks_width(marks.values()) != self._state_width:
+            self._fill()
+            return
+        # The same columns: change only the state cells that differ (a refill of a long
+        # history would make the table flicker and the keys wait).
+        table = self.query_one("#history-table", DataTable)
+        for rev, mark in marks.items():
+            if mark != self._marks.get(rev) and rev in table.rows:
+                table.update_cell(rev, "state", plain(mark)[0])
+        self._marks = marks
+        self._show_summary()
+        self.show_detail()
+
+    def _revision_marks(self, graph: RevisionGraph) -> dict[str, str]:
+        drifted = set(self.drifted)
+        return {node.id: revision_marks(node, self.current, drifted) for node in graph.nodes}
 
     def _fill(self) -> None:
         graph = self.graph
@@ -91,21 +123,44 @@ class HistoryPane(Container):
             return
         table = self.query_one("#history-table", DataTable)
         keep = self.selected
+        self._generation += 1
+        self._marks = self._revision_marks(graph)
+        self._state_width = _marks_width(self._marks.values())
         # Fixed widths, all of them: an auto-sized column is measured when the table next goes
         # idle, and a fill that clears the columns between two idles could leave it at its
         # label's width ("add lo…"), depending on timing.
         table.clear(columns=True)
-        table.add_column("graph", width=max(5, 2 * graph.width - 1))
-        table.add_column("revision", width=max((len(n.id) for n in graph.nodes), default=12))
-        drifted = set(self.drifted)
-        marks = [revision_marks(node, self.current, drifted) for node in graph.nodes]
+        table.add_column("graph", width=max(5, 2 * graph.width - 1), key="graph")
+        table.add_column("revision", width=max((len(n.id) for n in graph.nodes), default=12), key="revision")
         # As wide as the longest marks ("current merge" was cut at a fixed width).
-        table.add_column("state", width=max([5, *(cell_len(m) for m in marks)]))
-        table.add_column("message", width=max([7, *(cell_len(n.message or "") for n in graph.nodes)]))
-        for node, state in zip(graph.nodes, marks, strict=True):
-            table.add_row(*plain(graph.graph_prefix(node), node.id, state, node.message), key=node.id)
-        if keep and keep in graph.by_id:
+        table.add_column("state", width=self._state_width, key="state")
+        table.add_column("message", width=max([7, *(cell_len(one_line(n.message)) for n in graph.nodes)]),
+                         key="message")
+        self._add_rows(self._generation, 0, keep)
+        self._show_summary()
+        self.show_detail()
+
+    def _add_rows(self, generation: int, start: int, keep: str | None) -> None:
+        """Rows from ``start`` on: the first screenful now, the rest after the next frames."""
+        graph = self.graph
+        if generation != self._generation or graph is None:
+            return  # a newer fill started over
+        table = self.query_one("#history-table", DataTable)
+        stop = start + (FIRST_ROWS if start == 0 else LATER_ROWS)
+        marks = self._marks
+        for node in graph.nodes[start:stop]:
+            table.add_row(*plain(graph.graph_prefix(node), node.id, marks[node.id], one_line(node.message)),
+                          key=node.id)
+        if keep and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
+            keep = None  # once: the operator may move on while later rows arrive
+        if stop < len(graph.nodes):
+            self.call_after_refresh(self._add_rows, generation, stop, keep)
+
+    def _show_summary(self) -> None:
+        graph = self.graph
+        if graph is None:
+            return
         heads = ", ".join(graph.heads) or "-"
         if self.state_known:
             current = ", ".join(sorted(self.current)) or "base"
@@ -113,7 +168,6 @@ class HistoryPane(Container):
         else:
             state = f"heads {heads} · current: asking the database ..."
         self.query_one("#history-summary", Static).update(f"{len(graph)} revisions · {state}")
-        self.show_detail()
 
     def show_sql(self, revision: str, upgrade: str, downgrade: str) -> None:
         self.sql[revision] = (upgrade, downgrade)
@@ -135,7 +189,8 @@ class HistoryPane(Container):
             checksum = "not applied"
         lines = [
             f"revision  {node.id}",
-            f"message   {node.message}",
+            # the whole message, each line under the first
+            "message   " + "\n          ".join((node.message or "").splitlines() or [""]),
             f"date      {node.create_date or '-'}",
             f"file      {shown_path(node.path)}",
             f"parents   {', '.join(node.down_revisions) or '<base>'}",
