@@ -83,6 +83,7 @@ def _event_printer(as_json: bool):
     import time
 
     from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+    from migctl.tui.formatting import one_line
     from migctl.tui.log_setup import log_event
 
     last_progress = [0.0]
@@ -94,7 +95,7 @@ def _event_printer(as_json: bool):
         if isinstance(event, StepStarted):
             if not as_json:
                 sys.stderr.write(f"  [{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  "
-                                 f"{event.message} ...")
+                                 f"{one_line(event.message)} ...")
                 sys.stderr.flush()
         elif isinstance(event, StepFinished):
             if not as_json:

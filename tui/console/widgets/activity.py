@@ -10,6 +10,7 @@ from textual.containers import Container
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from migctl.tui.console.widgets.cells import plain
+from migctl.tui.formatting import one_line
 
 
 def event_text(event: Any) -> str:
@@ -18,7 +19,7 @@ def event_text(event: Any) -> str:
     from migctl.core import events as e
 
     if isinstance(event, e.StepStarted):
-        return f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  {event.message}"
+        return f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  {one_line(event.message)}"
     if isinstance(event, e.StepFinished):
         return f"[{event.index + 1}/{event.total}] {event.direction:<5} {event.revision}  done {event.duration_s:.2f}s"
     if isinstance(event, e.StepFailed):
