@@ -282,6 +282,11 @@ class MigctlApp(App[int]):
         header.url = _masked(self.api.url) + ("  (embedded)" if self.environment.embedded else "")
         self.connected = True
         await self.refresh_state()
+        # The cursor settled on a revision before there was a database to render its SQL
+        # with; the history keeps its rows when the state arrives, so no new selection comes.
+        history = self.main_screen.query_one(HistoryPane)
+        if history.selected is not None and history.selected not in history.sql:
+            self.load_sql(history.selected)
         self.ready = True
 
     async def refresh_state(self) -> None:
