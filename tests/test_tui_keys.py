@@ -309,3 +309,25 @@ async def test_the_panes_fill_in_while_help_is_open_from_the_start(pg_db: tuple[
         assert "relational" in app.status  # the first refresh went through
         await _key(pilot, "escape")
         assert "connected" in screen_text(app)
+
+
+async def test_keys_behind_the_overview_start_nothing(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """With the overview (or any dialog) in front, the Alembic letters are neither in the
+    footer nor run: `u` typed there must not plan an upgrade behind it."""
+    from migctl.tui.console.screens.environments import EnvironmentsScreen
+
+    app_url, _ = pg_db
+    app = make_app(console_config(tmp_path, app_url))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        assert "u Upgrade" in [text for text, _ in footer_items(app)]
+        await _key(pilot, "e")
+        await _screen(pilot, EnvironmentsScreen)
+        shown = [text for text, _ in footer_items(app)]
+        assert not {"u Upgrade", "d Down -1", "s Stamp", "x Reset"} & set(shown), shown
+        await _key(pilot, "u")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, EnvironmentsScreen)
+        assert not [w for w in app.workers if w.group == "op" and not w.is_finished]
+        await _key(pilot, "escape")
+        assert "u Upgrade" in [text for text, _ in footer_items(app)]

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from migctl.core.api import Environment
 
 T = TypeVar("T")
+ACTION_NAMES = frozenset(a.name for a in ACTIONS)
 PANE_OF = {a.name: a.pane for a in ACTIONS if a.pane}
 LAZY_PANES = {"vector": ("migctl.tui.console.widgets.vector", "VectorPane"),
               "templates": ("migctl.tui.console.widgets.templates", "TemplatesPane"),
@@ -465,7 +466,12 @@ class MigctlApp(App[int]):
     # -- actions: availability --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "show_pane":
-            return not self.screen.is_modal  # under a dialog the digit is the dialog's
+            return self.screen is self.main_screen  # under a dialog the digit is the dialog's
+        if self.screen is not self.main_screen and action not in ("quit", "help") and (
+                action == "anywhere" or action in ACTION_NAMES):
+            # A dialog, the help or the overview is in front: its own keys only, so that a
+            # letter typed there never starts an operation behind it.
+            return False
         if action == "anywhere":
             action = str(parameters[0])
         elif (pane := PANE_OF.get(action)) is not None and pane != self.front:
