@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -26,8 +25,8 @@ import pytest
 
 from migctl.core.embedded import free_port
 from migctl.core.vector.lite_server import LiteServer
-from tests.support import MIGCTL, clean_env, unique_name
-from tests.tui_support import console_config
+from tests.support import MIGCTL, clean_env
+from tests.tui_support import Tmux, console_config, tmux_session
 
 pytestmark = pytest.mark.slow
 
@@ -95,24 +94,7 @@ def _lite_child(console: int, data_dir: Path) -> int | None:
 
 
 # -- the console in tmux ------------------------------------------------------------------------
-class Tmux:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def __call__(self, *args: str, check: bool = True) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              check=check).stdout
-
-    def capture(self) -> str:
-        return self("capture-pane", "-p", "-t", "console", check=False)
-
-
-@pytest.fixture()
-def tmux() -> Iterator[Tmux]:
-    assert shutil.which("tmux"), "tmux is needed for the end-to-end console test (apt install tmux)"
-    t = Tmux(unique_name("migctl"))
-    yield t
-    t("kill-server", check=False)
+tmux = pytest.fixture(tmux_session)
 
 
 def _start_console(tmux: Tmux, tmp_path: Path, app_url: str) -> tuple[int, Path]:

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.support import MIGCTL, clean_env, unique_name
-from tests.tui_support import console_config
+from tests.support import MIGCTL, clean_env
+from tests.tui_support import Tmux, console_config, tmux_session
 
 pytestmark = pytest.mark.slow
 
@@ -32,41 +28,7 @@ _BRIGHT_BACKGROUND_SGR = re.compile(r"\x1b\[(?:[0-9;]*;)?10[0-7](?:;[0-9;]*)?m")
 _REVERSE_SGR = re.compile(r"\x1b\[(?:[0-9;]*;)?7(?:;[0-9;]*)?m")
 SIZES = [(100, 30), (80, 24)]
 SIZE_IDS = ["100x30", "80x24"]
-
-
-class Tmux:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def __call__(self, *args: str, check: bool = True) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              check=check).stdout
-
-    def capture(self, escapes: bool = False) -> str:
-        return self("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "console", check=False)
-
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.capture()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared on the screen; last screen:\n{screen}")
-
-    def keys(self, *keys: str) -> None:
-        for key in keys:
-            self("send-keys", "-t", "console", key)
-            time.sleep(0.15)
-
-
-@pytest.fixture()
-def tmux() -> Iterator[Tmux]:
-    assert shutil.which("tmux"), "tmux is needed for the end-to-end console test (apt install tmux)"
-    t = Tmux(unique_name("migctl"))
-    yield t
-    t("kill-server", check=False)
+tmux = pytest.fixture(tmux_session)
 
 
 def _version(url: str) -> set[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.support import REPO
+from tests.support import REPO, unique_name
 
 
 def console_config(tmp: Path, url: str, *, name: str = "test", protected: bool = False,
@@ -83,3 +84,39 @@ async def click_again(pilot: Any, selector: str) -> None:
     button = pilot.app.screen.query_one(selector)
     await wait_for(pilot, lambda: not button.has_class("-active"), 5, f"{selector}'s press animation to end")
     await pilot.click(selector)
+
+
+# -- the real console in tmux ---------------------------------------------------------------
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str, check: bool = True) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              check=check).stdout
+
+    def capture(self, escapes: bool = False) -> str:
+        return self("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "console", check=False)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared on the screen; last screen:\n{screen}")
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self("send-keys", "-t", "console", key)
+            time.sleep(0.15)
+
+
+def tmux_session() -> Iterator[Tmux]:
+    """A tmux server of its own (a fixture in the tests that drive the real console)."""
+    assert shutil.which("tmux"), "tmux is needed for the end-to-end console test (apt install tmux)"
+    t = Tmux(unique_name("migctl"))
+    yield t
+    t("kill-server", check=False)
