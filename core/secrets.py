@@ -118,7 +118,9 @@ def _token(secret: str) -> str:
 
 
 def _replace_known(text: str) -> str:
-    secrets = sorted((s for s in _known if s not in _public), key=len, reverse=True)
+    # tuple(): other threads (the core's, the overview's) may remember a secret meanwhile
+    public = tuple(_public)
+    secrets = sorted((s for s in tuple(_known) if s not in public), key=len, reverse=True)
     if not secrets:
         return text
     return re.sub("|".join(map(_token, secrets)), "***", text)

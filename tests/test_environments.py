@@ -209,9 +209,13 @@ def test_embedded_not_running_is_not_started_and_a_broken_environment_is_a_row(t
     (tmp_path / "alembic" / "env.py").write_text("")
     config = tmp_path / "migctl.yaml"
     config.write_text("environments:\n  local: {database_url: embedded}\n"
-                      "  broken: {database_url: \"${NOT_SET_ANYWHERE}\"}\n")
+                      "  broken: {database_url: \"${NOT_SET_ANYWHERE}\"}\n"
+                      f"  lite: {{database_url: \"sqlite:///{tmp_path / 'never.db'}\"}}\n")
     rows = asyncio.run(environments_overview(config, timeout=2.0))
     assert [(r.name, r.state) for r in rows][0] == ("local", "embedded: not running")
+    # Connecting would have created the SQLite file: a look creates nothing.
+    assert (rows[2].name, rows[2].state) == ("lite", "no database yet (migctl init creates it)")
+    assert not (tmp_path / "never.db").exists()
     assert rows[1].name == "broken" and rows[1].state.startswith("error: ") and "NOT_SET_ANYWHERE" in rows[1].state
     assert rows[1].environment is None
     assert not (tmp_path / ".migctl").exists()

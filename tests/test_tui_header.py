@@ -230,3 +230,19 @@ async def test_80x24_help_history_vector_and_activity_are_not_cut(pg_db: tuple[s
         text = "\n".join(screen_lines(app))
         assert "upgrade done: 10 step(s)" in text
         assert not app.query_one("#activity-progress").display and "0%" not in text and "100%" not in text, text
+
+
+def test_wide_characters_are_cut_by_cells_and_never_hang() -> None:
+    """A lock holder named in CJK (USER and hostname): cut by cells, and the fitting ends
+    (cutting by characters made a wide value longer each round, and the header hung)."""
+    from rich.cells import cell_len
+
+    from migctl.tui.console.widgets.header import end_ellipsis, fit_values, middle_ellipsis
+
+    assert end_ellipsis("日本語", 5) == "日本…" and cell_len(end_ellipsis("日本語", 4)) <= 4
+    url = "postgresql://山田@ホスト/データベース名前"
+    assert cell_len(middle_ellipsis(url, 20)) <= 20 and "…" in middle_ellipsis(url, 20)
+    parts = fit_values([(" · lock held by ", "山田太郎@サーバー running upgrade"), ("db: ", "connected")],
+                       40, first=(0,))
+    assert sum(cell_len(a) + cell_len(b) for a, b in parts) <= 40
+    assert parts[0][0] == " · lock held by " and parts[1] == ("db: ", "connected")

@@ -331,3 +331,29 @@ async def test_keys_behind_the_overview_start_nothing(pg_db: tuple[str, str], tm
         assert not [w for w in app.workers if w.group == "op" and not w.is_finished]
         await _key(pilot, "escape")
         assert "u Upgrade" in [text for text, _ in footer_items(app)]
+
+
+async def test_palette_runs_an_action_and_respects_its_state(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """An action picked in the palette runs as its key would, through check_action."""
+    from migctl.tui.console.screens.environments import EnvironmentsScreen
+
+    app_url, _ = pg_db
+    app = make_app(console_config(tmp_path, app_url))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"Environments overview")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await _screen(pilot, EnvironmentsScreen)
+        await _key(pilot, "escape")
+        app.connected = False  # as while connecting: mutating actions are disabled
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"upgrade to head")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert not [w for w in app.workers if w.group == "op" and not w.is_finished]

@@ -143,6 +143,9 @@ async def read_environment(row: EnvironmentRow, *, timeout: float, vector: bool 
             row.state = "embedded: not running"
             return row
         row.url = mask_url(url) + ("  (embedded)" if env.embedded else "")
+        if _sqlite_file_missing(url):  # connecting would create the file: a look creates nothing
+            row.state = "no database yet (migctl init creates it)"
+            return row
         service = RelationalService(env, url, ignore)
         graph = _graph(env, graphs if graphs is not None else {})
         await asyncio.wait_for(_read(row, service, graph, vector), max(0.0, timeout - (time.monotonic() - started)))
@@ -165,6 +168,18 @@ async def read_environment(row: EnvironmentRow, *, timeout: float, vector: bool 
         if service is not None:
             _close_later(service)
     return row
+
+
+def _sqlite_file_missing(url: str) -> bool:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database not in ("", ":memory:") and not database.startswith("file:") and not Path(database).exists()
 
 
 async def _url(env: Environment) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import events, on, work
@@ -243,7 +244,7 @@ class MigctlApp(App[int]):
     def on_unmount(self) -> None:
         api = self.api
         self.core.stop(api.close if api is not None else None)
-        self.child_processes.stop()
+        self.child_processes.close()
         forget_signals()
 
     # -- loading --------------------------------------------------------------------------
@@ -493,8 +494,9 @@ class MigctlApp(App[int]):
             if a.name in ("help", "quit"):
                 continue
             # One entry per action; the help line is Textual markup, so the key is escaped.
+            # Through run_action, so check_action applies (disabled while an operation runs).
             yield SystemCommand(a.description, escape(f"key [{key_label(a.key)}]"),
-                                getattr(self, f"action_{a.name}"))
+                                partial(self.run_action, a.name))
 
     # -- actions: the operator's verbs, carried out by the controller -----------------------
     def action_upgrade_heads(self) -> None:
@@ -584,8 +586,10 @@ class MigctlApp(App[int]):
         ``environment`` as at start-up: graph first, then both databases."""
         import asyncio
 
-        if self.running:
-            self.notify(f"{self.running} is running; switch environments when it ends.", severity="warning")
+        if self.running or [w for w in self.workers if w.group == "op" and not w.is_finished]:
+            # also while an operation is still planning or waiting for its confirmation
+            self.notify(f"{self.running or 'an operation'} is under way; switch environments when it ends.",
+                        severity="warning")
             return
         old, self.api = self.api, None
         self.connected = self.ready = False

@@ -33,13 +33,26 @@ class Children:
         self._lock = threading.Lock()
         self._stopping = threading.Lock()  # a second stop waits for the first to finish
         self._lite: list[Any] = []  # LiteServer objects that started their server
+        self._closed = False  # the console is leaving: a server started from now on stops at once
         self.exit_signal: signal.Signals | None = None  # the signal the console is leaving on
 
     def adopt_lite(self, lite: Any) -> None:
         """Keep ``lite`` when it started its server just now (``started_pid`` set)."""
-        if getattr(lite, "started_pid", None) is not None:
-            with self._lock:
+        if getattr(lite, "started_pid", None) is None:
+            return
+        with self._lock:
+            if not self._closed:
                 self._lite.append(lite)
+                return
+        # Started by a worker that was still running when the console stopped its children.
+        with contextlib.suppress(OSError):
+            lite.stop_if_started()
+
+    def close(self) -> None:
+        """Stop every server, and any a still-running worker starts afterwards (quitting)."""
+        with self._lock:
+            self._closed = True
+        self.stop()
 
     @property
     def lite_pids(self) -> list[int]:
@@ -93,7 +106,7 @@ def _on_signal(app: Any, children: Children, sig: signal.Signals) -> None:
 
 
 def _stop_then_watch(children: Children) -> None:
-    children.stop()
+    children.close()
     # The app exits on its own as a rule; a dead terminal can keep its last writes from
     # returning, and the children are already stopped by now.
     threading.Event().wait(EXIT_GRACE_S)

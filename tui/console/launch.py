@@ -41,7 +41,7 @@ def run_console(args: argparse.Namespace, environment: Any) -> int:
     try:
         code = app.run(mouse=not getattr(args, "no_mouse", False))
     finally:  # also when the app failed before unmounting: its Lite server ends with it
-        app.child_processes.stop()
+        app.child_processes.close()
     return code or 0
 
 

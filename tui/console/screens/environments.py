@@ -83,7 +83,10 @@ class EnvironmentsScreen(Screen[Any]):
 
             rows = await app.call(resolve)
         except Exception as exc:  # an unreadable config: say so here, nothing to list
-            summary.update(f"Environments: cannot read the config: {exc}")
+            from migctl.core.errors import scrub
+
+            # a YAML error quotes the offending line, which may hold a URL with its password
+            summary.update(f"Environments: cannot read the config: {scrub(str(exc))}")
             return
         self._show_rows(rows)
         summary.update(f"Environments: {len(rows)} in {self.config_file or 'alembic.ini'}; reading each "
@@ -107,8 +110,10 @@ class EnvironmentsScreen(Screen[Any]):
     @on(RowRead)
     def _row_read(self, message: RowRead) -> None:
         row = message.row
-        self.rows[row.name] = row
         table = self.query_one(DataTable)
+        if row.name not in self.rows or row.name not in table.rows:
+            return  # a late answer for an environment a re-read (r) no longer lists
+        self.rows[row.name] = row
         for column, cell in zip(OVERVIEW_COLUMNS, self._cells(row), strict=True):
             table.update_cell(row.name, column, cell, update_width=True)
 

@@ -11,7 +11,7 @@ the host's end, port and database stay readable), and the state line keeps every
 
 from __future__ import annotations
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -30,13 +30,19 @@ def middle_ellipsis(text: str, width: int) -> str:
         return ELLIPSIS[:width]
     keep = width - 1
     head = keep * 2 // 5  # the end (host, port, database) tells targets apart more than the start
-    return text[:head] + ELLIPSIS + text[len(text) - (keep - head):]
+    tail = keep - head
+    while tail > 0 and cell_len(text[len(text) - tail:]) > keep - head:
+        tail -= 1  # wide characters: count cells, not characters
+    return set_cell_size(text, head).rstrip() + ELLIPSIS + (text[len(text) - tail:] if tail else "")
 
 
 def end_ellipsis(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut by cells (a wide character is two)."""
     if cell_len(text) <= width:
         return text
-    return text[: max(width - 1, 0)] + ELLIPSIS if width > 0 else ""
+    if width <= 0:
+        return ""
+    return set_cell_size(text, width - 1).rstrip() + ELLIPSIS
 
 
 def fit_values(parts: list[tuple[str, str]], width: int, *, first: tuple[int, ...] = (),
@@ -57,7 +63,10 @@ def fit_values(parts: list[tuple[str, str]], width: int, *, first: tuple[int, ..
             if longest is None or cell_len(parts[longest][1]) <= down_to:
                 return
             label, value = parts[longest]  # a cell at a time: the longest values end up even
-            parts[longest] = (label, end_ellipsis(value, cell_len(value) - 1))
+            shorter = end_ellipsis(value, cell_len(value) - 1)
+            if cell_len(shorter) >= cell_len(value):
+                return  # cannot shrink further (guards the loop whatever the text holds)
+            parts[longest] = (label, shorter)
 
     original = list(parts)
     shrink(list(first), floor)
