@@ -259,7 +259,12 @@ async def test_serve_page_works_through_a_forwarded_port(served) -> None:
             static = re.search(r'<script src="([^"]+)"', page).group(1)
             async with http.get(f"http://127.0.0.1:{forwarder.port}{static}") as resp:
                 assert resp.status == 200, static
-            ws = await http.ws_connect(ws_url + "?width=80&height=24")
+            # A page of another origin (any site the operator visits) may not drive the console.
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(ws_url, headers={"Origin": "http://evil.example"})
+            assert refused.value.status == 403
+            ws = await http.ws_connect(ws_url + "?width=80&height=24",
+                                       headers={"Origin": f"http://127.0.0.1:{forwarder.port}"})
             output = b""
             deadline = time.monotonic() + 90
             while b"Alembic" not in output and time.monotonic() < deadline:

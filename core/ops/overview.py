@@ -105,7 +105,11 @@ async def environments_overview(config_file: str | None = None, *, timeout: floa
     environments = [r.environment for r in rows if r.environment is not None]
     for env in environments:
         _graph(env, graphs)
-    await asyncio.gather(asyncio.to_thread(_load_drivers, environments), *graphs.values(), return_exceptions=True)
+    local = asyncio.gather(asyncio.to_thread(_load_drivers, environments), *graphs.values(), return_exceptions=True)
+    # Bounded too: reading a graph waits for a migration this process runs (Alembic's lock);
+    # the rows then say "timeout" instead of all staying unread until it ends.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(local), timeout)
 
     async def one(row: EnvironmentRow) -> EnvironmentRow:
         if row.environment is not None:

@@ -396,6 +396,8 @@ class MigctlApp(App[int]):
 
     @on(HistoryPane.Selected)
     def _revision_selected(self, message: HistoryPane.Selected) -> None:
+        if not self.screen_stack:  # the app is closing: nothing left to show it on
+            return
         # The main screen's pane: a message can arrive after another screen (e) came in front.
         if self.api is not None and message.revision not in self.main_screen.query_one(HistoryPane).sql:
             self.load_sql(message.revision)
@@ -429,6 +431,8 @@ class MigctlApp(App[int]):
     # -- events from the core -------------------------------------------------------------
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
+        if not self.screen_stack:  # the app is closing: nothing left to show it on
+            return
         from migctl.core.events import LockAcquired, LockWaiting, Notice, StepFinished, StepStarted
         from migctl.tui.console.widgets.activity import event_text
 
@@ -450,11 +454,15 @@ class MigctlApp(App[int]):
         activity.log_line(line)
 
     def watch_running(self, running: str) -> None:
+        if not self.screen_stack:  # the app is closing: nothing left to show it on
+            return
         if not running and self.main_screen.query("#activity-pane"):
             self._pane("activity").progress_done()
 
     @on(CopyProgressed)
     def _copy_progress(self, message: CopyProgressed) -> None:
+        if not self.screen_stack:  # the app is closing: nothing left to show it on
+            return
         e = message.event
         eta = f", ETA {e.eta_s:.0f}s" if e.eta_s is not None else ""
         text = (f"copying {e.source} -> {e.target}: {e.done:,}/{plural(e.total, 'row')}, "
@@ -577,8 +585,14 @@ class MigctlApp(App[int]):
         self.push_screen(screen, self._environment_chosen)
 
     def _environment_chosen(self, environment: Environment | None) -> None:
-        if environment is not None:
-            self.switch_environment(environment)
+        if environment is None:
+            return
+        if environment.name == self.environment.name:
+            # The overview reads the config's own URL; the console may be on an override
+            # (--database-url, DATABASE_URL) of this environment: stay on what it shows.
+            self.notify(f"already on {environment.name}", timeout=3)
+            return
+        self.switch_environment(environment)
 
     @work(group="switch", exclusive=True, exit_on_error=False)
     async def switch_environment(self, environment: Environment) -> None:
@@ -591,6 +605,9 @@ class MigctlApp(App[int]):
             self.notify(f"{self.running or 'an operation'} is under way; switch environments when it ends.",
                         severity="warning")
             return
+        for group in ("connect", "refresh", "sql"):
+            # their answers are about the old environment: they must not land under the new name
+            self.workers.cancel_group(self, group)
         old, self.api = self.api, None
         self.connected = self.ready = False
         if old is not None:

@@ -81,6 +81,14 @@ class SessionService(AppService):
                 os.killpg(self._process.pid, signal.SIGKILL)
 
 
+def _same_origin(request: web.Request) -> bool:
+    """No Origin (not a browser), or one naming the host and port the request came to."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc == request.host
+
+
 def _group_alive(pgid: int) -> bool:
     """Whether process group ``pgid`` still has a member (its number stays taken until then)."""
     try:
@@ -130,6 +138,10 @@ class ConsoleServer(Server):
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """As textual-serve's, with :class:`SessionService` for the session's process."""
+        if not _same_origin(request):
+            # Any page the operator visits could otherwise open this socket and type into
+            # the console (browsers send Origin on every websocket; scripts need not).
+            raise web.HTTPForbidden(text="migctl serve: websocket from another origin refused")
         websocket = web.WebSocketResponse(heartbeat=15)
         width = to_int(request.query.get("width", "80"), 80)
         height = to_int(request.query.get("height", "24"), 24)
