@@ -380,7 +380,7 @@ def test_base_install_runs_an_alembic_project_on_postgresql(venv_base: Venv, out
     script.write_text(CONSOLE_SMOKE)
     console = venv_base.run("python", str(script), str(config), cwd=outside, timeout=180)
     assert console.code == 0, console.err[-3000:]
-    assert "screen: Screen ready: True" in console.out, console.out
+    assert "screen: MainScreen ready: True" in console.out, console.out
     assert "1 revisions · current 5a1e00000001 · heads 5a1e00000001 · pending 0" in console.out
     assert "not configured" in console.out, console.out
     assert not list(state.rglob("milvus.db"))

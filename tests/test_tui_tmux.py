@@ -130,7 +130,8 @@ def test_operator_session_on_the_linux_console(pg_db: tuple[str, str], tmp_path:
 
     if importlib.util.find_spec("migctl.tui.console.screens.environments") is not None:
         tmux.keys("e")
-        screen = tmux.wait_for("nvironments", 30)  # the overview's title
+        tmux.wait_for("nvironments", 30)  # the overview's title, while it reads
+        screen = tmux.wait_for("1 read", 30)  # its summary once the environment answered
         assert "test" in screen and "4b6d8e0f2a37" in screen
         tmux.keys("Escape")
         tmux.wait_for("revisions · current 4b6d8e0f2a37", 10)
