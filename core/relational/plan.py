@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migctl.core.errors import UsageError
+from migctl.core.relational.assessment import LintFinding, Verdict
 from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject, honour_version_table
 
 if TYPE_CHECKING:
@@ -38,10 +39,18 @@ class PlanStep:
     non_transactional: bool = False
     destructive: tuple[str, ...] = ()
     sql: str = ""
+    render_error: str | None = None  # why this step's offline SQL could not be rendered
+    verdict: Verdict | None = None  # from ``migctl verify``, for this file's bytes; None: not verified
+    lint: tuple[LintFinding, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.revision, self.direction)
+
+    @property
+    def broken(self) -> bool:
+        """Verified as failing in this step's direction: running it needs --allow-broken."""
+        return self.verdict is not None and self.verdict.breaks(self.direction)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,10 @@ class Plan:
     @property
     def non_transactional(self) -> tuple[PlanStep, ...]:
         return tuple(s for s in self.steps if s.non_transactional)
+
+    @property
+    def broken_steps(self) -> tuple[PlanStep, ...]:
+        return tuple(s for s in self.steps if s.broken)
 
     @property
     def confirm_name(self) -> str:
