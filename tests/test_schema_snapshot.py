@@ -74,6 +74,15 @@ def test_summary_shortens_long_definitions() -> None:
     assert diff.lines() == [f"view public.v: {long_view} -> {long_view} WHERE x"]
 
 
+def test_summary_of_a_function_whose_definitions_hold_arrows() -> None:
+    before = _after(function={"public.f(a integer)": "(a integer) -> integer sql body:0123456789ab"})
+    after = _after(function={"public.f(a integer)": "(a integer) -> bigint sql body:0123456789ab"})
+    diff = compare(before, after)
+    assert diff.summary() == "function public.f(a integer) changed"
+    assert diff.lines() == ["function public.f(a integer): (a integer) -> integer sql body:0123456789ab -> "
+                            "(a integer) -> bigint sql body:0123456789ab"]
+
+
 def test_a_missing_table_stands_for_its_columns_and_constraints() -> None:
     actual = _after(table={"public.chunks": None},
                     column={"public.chunks.id": None, "public.chunks.doc_id": None},
@@ -222,6 +231,18 @@ def test_postgresql_compare_names_exactly_the_changes(pg_engine: sa.Engine) -> N
         "column public.chunks.n: integer -> bigint",
     ]
     assert diff.summary(limit=2) == "index public.ix_docs_title missing; column public.documents.note extra (+1 more)"
+
+
+def test_postgresql_invalid_index_left_by_a_failed_concurrent_build(pg_engine: sa.Engine) -> None:
+    """What an ``autocommit_block`` half-commits: the index exists but is not valid."""
+    before = _pg_capture(pg_engine)
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("INSERT INTO reporting.daily VALUES ('2025-01-01', 1), ('2025-01-02', 1)")
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.exec_driver_sql("CREATE UNIQUE INDEX CONCURRENTLY ux_daily_docs ON reporting.daily (docs)")
+    assert compare(before, _pg_capture(pg_engine)).lines() == ["extra index reporting.ux_daily_docs"]
+    assert _pg_capture(pg_engine).objects["index"]["reporting.ux_daily_docs"] == (
+        "CREATE UNIQUE INDEX ON reporting.daily USING btree (docs) INVALID")
 
 
 def test_postgresql_snapshot_of_named_schemas(pg_engine: sa.Engine) -> None:

@@ -89,12 +89,13 @@ class SchemaDiff:
     def __bool__(self) -> bool:
         return not self.empty
 
-    def _entries(self) -> list[tuple[str, str, str]]:
-        """(kind, name, what) per difference, what being "missing", "extra" or "a -> b".
+    def _entries(self) -> list[tuple[str, str, str, str, str]]:
+        """(kind, name, word, expected, actual) per difference, word being "missing", "extra"
+        or "changed".
 
         A missing or extra table stands for its columns, constraints and triggers: one line
         instead of one per column. (Indexes stay listed: their names do not name the table.)"""
-        out: list[tuple[str, str, str]] = []
+        out: list[tuple[str, str, str, str, str]] = []
         for word, pairs in (("missing", self.missing), ("extra", self.extra)):
             tables = {name for kind, name in pairs if kind == "table"}
             counts: dict[str, dict[str, int]] = {}
@@ -112,28 +113,28 @@ class SchemaDiff:
                 if parts:
                     suffix = " (with " + ", ".join(
                         _plural(n, k) for k, n in sorted(parts.items(), key=lambda kv: _KIND_ORDER[kv[0]])) + ")"
-                out.append((kind, name + suffix, word))
-        for kind, name, before, after in self.changed:
-            out.append((kind, name, f"{before} -> {after}"))
+                out.append((kind, name + suffix, word, "", ""))
+        out += [(kind, name, "changed", before, after) for kind, name, before, after in self.changed]
         return out
 
     def lines(self) -> list[str]:
         """One line per difference: ``missing index public.ix_a``, ``extra column
         public.t.c``, ``column public.t.c: character varying(200) -> integer``."""
-        return [f"{what} {kind} {name}" if what in ("missing", "extra") else f"{kind} {name}: {what}"
-                for kind, name, what in self._entries()]
+        return [f"{kind} {name}: {before} -> {after}" if word == "changed" else f"{word} {kind} {name}"
+                for kind, name, word, before, after in self._entries()]
 
     def summary(self, limit: int = 3) -> str:
-        """One line for a verdict or an error message: the first ``limit`` differences."""
+        """One line for a verdict or an error message: the first ``limit`` differences (a
+        change with its definitions when they are short, a view's body is not)."""
         entries = self._entries()
         parts = []
-        for kind, name, what in entries[:max(limit, 1)]:
-            if what in ("missing", "extra"):
-                parts.append(f"{kind} {name} {what}")
+        for kind, name, word, before, after in entries[:max(limit, 1)]:
+            if word != "changed":
+                parts.append(f"{kind} {name} {word}")
+            elif len(before) <= 40 and len(after) <= 40:
+                parts.append(f"{kind} {name}: {before} -> {after}")
             else:
-                before, after = what.split(" -> ", 1) if " -> " in what else (what, "")
-                short = len(before) <= 40 and len(after) <= 40
-                parts.append(f"{kind} {name}: {what}" if short else f"{kind} {name} changed")
+                parts.append(f"{kind} {name} changed")
         more = len(entries) - len(parts)
         return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
@@ -155,12 +156,12 @@ def _plural(n: int, kind: str) -> str:
 
 
 def _owning_table(kind: str, name: str, tables: Collection[str]) -> str | None:
-    if not tables:
+    """The table (among ``tables``) a column, constraint or trigger name belongs to: the
+    longest ``<table>.`` prefix, since SQLite's constraint keys may hold dots of their own."""
+    if kind not in _TABLE_PARTS:
         return None
-    if kind in _TABLE_PARTS:
-        owner = name.rsplit(".", 1)[0] if "." in name else ""
-        return owner if owner in tables else None
-    return None
+    owners = [t for t in tables if name.startswith(t + ".")]
+    return max(owners, key=len) if owners else None
 
 
 def _sort_key(item: tuple[str, ...]) -> tuple[int, str, str]:
