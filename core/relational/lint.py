@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migctl.core.relational.assessment import LintFinding
+from migctl.core.secrets import child_env
 
 if TYPE_CHECKING:
     from migctl.core.db import ThreadedConnection
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
 # Rules left out of every run. Both fire once per file on its first locking statement: with a
 # file per step they would repeat on every step of a plan and drown the findings that differ.
 # The timeouts belong to the session that runs the migration, not to each revision.
-EXCLUDED_RULES = ("require-lock-timeout", "require-statement-timeout")
+# Left out: the timeout rules fire on every step linted on its own, and the prefer-* rules are
+# schema-design advice for code review, not hazards an operator weighs before running a plan.
+EXCLUDED_RULES = ("require-lock-timeout", "require-statement-timeout", "prefer-identity",
+                  "prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-robust-stmts")
 SQUAWK_TIMEOUT = 120.0  # seconds for the one run over a whole plan
 SMALL_TABLE = 10 * 1024 * 1024  # never-analysed tables below this are counted exactly
 STATEMENT_CHARS = 2000  # a finding keeps at most this much of its statement
@@ -197,7 +201,7 @@ def run_squawk(files: Mapping[str, str], *, pg_version: str | None = None,
         if pg_version:
             argv += ["--pg-version", pg_version]
         proc = subprocess.run([*argv, *files], cwd=tmp, capture_output=True, text=True, timeout=SQUAWK_TIMEOUT,
-                              env={**os.environ, "NO_COLOR": "1"})
+                              env=child_env(NO_COLOR="1"))  # no secrets of ours in its environ
     # 1: violations found, printed as JSON; anything else (or 1 with nothing printed) went wrong
     if proc.returncode not in (0, 1) or (proc.returncode == 1 and not proc.stdout.strip()):
         why = next((ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()),
