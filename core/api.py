@@ -201,9 +201,12 @@ class Migctl:
 
     # Changing
     async def execute(self, plan: Plan, *, strict: bool = True, confirm_env: str | None = None,
-                      allow_drift: bool = False) -> ExecutionResult:
+                      allow_drift: bool = False, allow_broken: bool = False) -> ExecutionResult:
+        """Run ``plan``. ``allow_broken``: run it even through a step ``migctl verify`` found
+        broken in its direction (``plan.broken_steps``); without it such a plan is refused."""
         return await self.relational.execute(plan, lock_timeout=self.lock_timeout, strict=strict,
-                                             confirm_env=confirm_env, allow_drift=allow_drift)
+                                             confirm_env=confirm_env, allow_drift=allow_drift,
+                                             allow_broken=allow_broken)
 
     async def record_refusal(self, action: str, target: str | None, reason: str) -> None:
         await self.relational.record_refusal(action, target, reason)
@@ -223,10 +226,11 @@ class Migctl:
         return await plan_migrate(self, skip_vector=skip_vector, with_sql=with_sql, init=init)
 
     async def execute_migrate(self, plan: MigratePlan, *, confirm_env: str | None, seed: bool = False,
-                              action: str = "migrate") -> MigrateResult:
+                              action: str = "migrate", allow_broken: bool = False) -> MigrateResult:
         from migctl.core.ops.unified import execute_migrate
 
-        return await execute_migrate(self, plan, confirm_env=confirm_env, seed=seed, action=action)
+        return await execute_migrate(self, plan, confirm_env=confirm_env, seed=seed, action=action,
+                                     allow_broken=allow_broken)
 
     # Protection: bound to the database (see core/guard.py)
     async def protection(self) -> Protection:

@@ -285,10 +285,14 @@ def _tool_migctl(path: Path, text: str) -> Any:
 # misreading that would otherwise be ignored silently (`protectd: true` left prod unprotected;
 # `protected: "false"`, a string, read as true). None (an empty value) means "not set", except
 # for `protected`, which must say true or false.
-TOP_TYPES: dict[str, type] = {"default_environment": str, "state_dir": str, "log_file": str, "environments": dict,
-                              "alembic": dict, "vector": dict, "seed_sql": str, "check": dict, "lint": dict}
-ENVIRONMENT_TYPES: dict[str, type] = {"database_url": str, "protected": bool, "alembic": dict, "vector": dict,
-                                      "seed_sql": str, "log_file": str, "check": dict, "lint": dict}
+# `verify: required` (a word), or a mapping of `migctl verify`'s settings; core/ops/check.py reads it.
+VERIFY_TYPE = (str, dict)
+TOP_TYPES: dict[str, type | tuple[type, ...]] = {
+    "default_environment": str, "state_dir": str, "log_file": str, "environments": dict, "alembic": dict,
+    "vector": dict, "seed_sql": str, "check": dict, "lint": dict, "verify": VERIFY_TYPE}
+ENVIRONMENT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "database_url": str, "protected": bool, "alembic": dict, "vector": dict, "seed_sql": str, "log_file": str,
+    "check": dict, "lint": dict, "verify": VERIFY_TYPE}
 SECTION_TYPES: dict[str, dict[str, type]] = {
     "alembic": dict.fromkeys(("script_location", "ini", "version_table", "version_table_schema"), str),
     "vector": dict.fromkeys(("store", "uri", "token", "migrations_dir", "templates", "schema"), str),
@@ -298,13 +302,14 @@ SECTION_TYPES: dict[str, dict[str, type]] = {
 TOP_KEYS = tuple(TOP_TYPES)
 ENVIRONMENT_KEYS = tuple(ENVIRONMENT_TYPES)
 SECTION_KEYS = {name: tuple(keys) for name, keys in SECTION_TYPES.items()}
-_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number"}
+_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number",
+             VERIFY_TYPE: "a word (required) or a mapping"}
 _YAML_TYPE = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list",
               dict: "a mapping"}
 
 
 def _check_keys(path: Path, lines: Mapping[tuple[str, ...], int], parts: tuple[str, ...],
-                mapping: Mapping[Any, Any], types: Mapping[str, type]) -> None:
+                mapping: Mapping[Any, Any], types: Mapping[str, type | tuple[type, ...]]) -> None:
     import difflib
 
     def fail(key_parts: tuple[str, ...], message: str) -> None:

@@ -171,3 +171,51 @@ def spawn_lock_holder(url: str, seconds: float = 20, operation: str = "test-hold
             break
     reap([proc])
     pytest.fail(f"lock holder never said 'locked' (exit {proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
+
+
+REVISION_FILE = '''"""{message}
+
+Revision ID: {rev}
+Revises: {down_doc}
+"""
+import sqlalchemy as sa
+
+from alembic import op
+
+revision = "{rev}"
+down_revision = {down}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+
+def make_chain_project(tmp: Path, revisions: list[tuple[str, str, str, str]], name: str = "chain") -> Path:
+    """An ``alembic init`` project whose revisions form one chain, written from
+    (id, message, upgrade body, downgrade body) in order (bodies: statements, one per line).
+    Returns the path of its ``alembic.ini``."""
+    proj = tmp / name
+    proj.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ALEMBIC, "init", "-t", "generic", "migrations"], cwd=proj, check=True, capture_output=True)
+    down: str | None = None
+    for i, (rev, message, up, back) in enumerate(revisions, 1):
+        def body(code: str) -> str:
+            return "\n".join("    " + line for line in code.strip().splitlines())
+
+        (proj / "migrations" / "versions" / f"{i:04d}_{rev}.py").write_text(REVISION_FILE.format(
+            message=message, rev=rev, down_doc=down or "", down=f'"{down}"' if down else "None",
+            upgrade=body(up), downgrade=body(back)))
+        down = rev
+    return proj / "alembic.ini"
+
+
+def revision_file(ini: Path, rev: str) -> Path:
+    """The file of revision ``rev`` in a project made by :func:`make_chain_project`."""
+    return next((ini.parent / "migrations" / "versions").glob(f"*_{rev}.py"))

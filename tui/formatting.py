@@ -82,8 +82,14 @@ def history_lines(graph: RevisionGraph, *, verbose: bool = False, current: set[s
     return lines
 
 
-def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True) -> list[str]:
-    """``cli=False`` for the console, where no command-line flag can be passed."""
+def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True, allow_broken: bool = False,
+               would_refuse: bool = True) -> list[str]:
+    """``cli=False`` for the console, where no command-line flag can be passed. ``would_refuse``:
+    end with the refusal a broken step brings (a dry run; a real run prints the refusal itself).
+
+    Per step: its flags and, when ``migctl verify`` has a verdict for its file, ``verified``,
+    ``BROKEN``, or ``incomplete`` (the verdict's detail on the line under a broken step). Unverified
+    steps are counted on one line rather than marked one by one when no step is verified."""
     head = f"Plan: {plan.action} to {plan.target} on {plan.environment} ({plan.url})"
     if plan.protected:
         head += "  [PROTECTED]"
@@ -93,25 +99,51 @@ def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True) -> list[
         return lines
     for note in plan.notes:
         lines.append(f"  note: {note}")
+    unrendered = plan.unrendered
+    any_verdict = any(s.verdict is not None for s in plan.steps)
     for i, step in enumerate(plan.steps, 1):
         marks = []
+        if step.verdict is not None:
+            marks.append(step.verdict_label.split(":")[0])  # "verified", "BROKEN downgrade", ...
+        elif any_verdict and step.direction != "stamp":
+            marks.append("not verified")
         if step.non_transactional:
             marks.append("NON-TRANSACTIONAL")
         if step.destructive:
             marks.append("DESTRUCTIVE")
+        if step.render_error is not None:
+            marks.append("SQL NOT RENDERED")
         mark = f"  [{', '.join(marks)}]" if marks else ""
         lines.append(f"  {i:>3}. {ARROW[step.direction]:<9} {step.revision}  {one_line(step.message)}{mark}")
+        if step.broken and step.verdict is not None:
+            where = f" (verified on {step.verdict.server})" if step.verdict.server else ""
+            lines.append(f"         {one_line(step.verdict_label)[:200]}{where}")
         for stmt in step.destructive:
             lines.append(f"         ! {stmt[:110]}")
+        # A reason the plan's note gives (env.py cannot run offline at all) is not repeated per step.
+        if step.render_error is not None and not any(step.render_error in note for note in plan.notes):
+            lines.append(f"         offline SQL could not be rendered: {step.render_error}")
         if step.lint:
             from migctl.core.api import describe_lint
 
             lines.extend(f"         lint: {describe_lint(f)}" for f in step.lint)
-    if not plan.analysed:
+    if unrendered:
+        lines.append(f"  ({plural(len(unrendered), 'step')} not rendered offline: "
+                     f"{'its' if len(unrendered) == 1 else 'their'} destructive statements are unknown)")
+    elif not plan.analysed:
         lines.append("  (SQL not analysed for destructive statements"
                      + (": --dry-run shows the SQL and flags)" if cli else ")"))
     if plan.non_transactional:
         lines.append("  Non-transactional steps run outside a transaction: a failure there cannot be rolled back.")
+    unverified = plan.unverified
+    if unverified and cli:
+        of = f" of {len([s for s in plan.steps if s.direction != 'stamp'])}" if any_verdict else ""
+        lines.append(f"  {plural(len(unverified), 'step')}{of} not verified (run migctl verify)")
+    if (why := plan.broken_refusal()) is not None and (would_refuse or allow_broken):
+        if allow_broken:
+            lines.append(f"  --allow-broken: runs anyway through {plural(len(plan.broken_steps), 'broken step')}")
+        else:
+            lines.append(f"  would be refused: {why if cli else why.split('; pass --allow-broken')[0]}")
     if show_sql and plan.sql:
         lines.append("")
         lines.append("-- SQL --")

@@ -4,6 +4,8 @@ Online: the database is at the heads, the revision graph has at most ``max_heads
 applied revision file changed since migctl applied it (the checksums ``status`` compares), and
 the vector side has nothing pending and no drift. Offline (no database): every revision file
 loads, at most ``max_heads`` heads, and the vector migrations form one chain (no fork).
+With ``verify: required`` in the config, online and offline: every revision has a ``migctl
+verify`` verdict for its file as it is now, and none is broken.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from migctl.core.config import Environment
-from migctl.core.errors import ConfigError, UsageError
+from migctl.core.errors import ConfigError, UsageError, clip
 
 if TYPE_CHECKING:
+    from migctl.core.relational.graph import RevisionGraph
     from migctl.core.relational.service import RelationalService
     from migctl.core.vector.service import VectorService
 
@@ -28,7 +31,9 @@ if TYPE_CHECKING:
 class Finding:
     """One reason the check fails; ``text`` is the line a shell prints."""
 
-    kind: str  # load, heads, pending, edited, missing, unknown, vector load, vector fork, vector pending, vector drift
+    # load, heads, pending, edited, missing, unknown, unverified, broken, vector load, vector fork,
+    # vector pending, vector drift
+    kind: str
     text: str
     items: tuple[str, ...] = ()
 
@@ -45,6 +50,7 @@ class CheckResult:
     current: tuple[str, ...] | None = None  # None offline
     vector: str = "skipped"  # checked, skipped, not configured
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    verify_required: bool = False  # ``verify: required``: every revision verified, none broken
 
     @property
     def ok(self) -> bool:
@@ -54,7 +60,7 @@ class CheckResult:
         return {"ok": self.ok, "environment": self.environment, "offline": self.offline,
                 "max_heads": self.max_heads, "heads": list(self.heads),
                 "current": None if self.current is None else list(self.current), "vector": self.vector,
-                "findings": [f.as_dict() for f in self.findings]}
+                "verify_required": self.verify_required, "findings": [f.as_dict() for f in self.findings]}
 
 
 def _shown(path: str | Path) -> str:
@@ -67,6 +73,28 @@ def _shown(path: str | Path) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _setting(environment: Environment, key: str) -> tuple[Any, Path | None]:
+    """``key`` of the environment's section, else of the config file's top level (``None``
+    when neither sets it), and the file it was read from."""
+    path = environment.config_file
+    if path is None or not path.is_file():
+        return None, None
+    try:
+        if path.suffix == ".toml":
+            data: Any = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("migctl", {})
+        else:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return None, path  # loading the environment already read this file; its errors were reported there
+    if not isinstance(data, dict):
+        return None, path
+    env_section = (data.get("environments") or {}).get(environment.name)
+    for section in (env_section, data):
+        if isinstance(section, dict) and section.get(key) is not None:
+            return section[key], path
+    return None, path
 
 
 def max_heads(environment: Environment) -> int:
@@ -95,7 +123,47 @@ def max_heads(environment: Environment) -> int:
     return 1
 
 
-async def check_relational(relational: RelationalService, *, offline: bool, limit: int,
+def verify_required(environment: Environment) -> bool:
+    """``verify: required`` (or ``verify: {required: true}``) in the environment's section, else
+    at the config file's top level: ``check`` then fails on revisions not verified or broken."""
+    value, path = _setting(environment, "verify")
+    if value is None:
+        return False
+    if isinstance(value, str) and value in ("required", "optional"):
+        return value == "required"
+    if isinstance(value, dict):  # the mapping also holds `migctl verify`'s own settings
+        required = value.get("required", False)
+        if isinstance(required, bool):
+            return required
+        raise ConfigError(f"{path}: verify.required must be true or false, not {required!r}")
+    raise ConfigError(f"{path}: verify must be 'required', 'optional' or a mapping, not {clip(repr(value), 60)}")
+
+
+def check_verdicts(relational: RelationalService, graph: RevisionGraph) -> list[Finding]:
+    """``verify: required``: every revision's verdict for its file as it is now (an edited file
+    has none), from the state dir's verdict cache; no database is reached."""
+    from migctl.core.relational.verdict_cache import VerdictCache
+
+    files = {node.id: node.path for node in graph.nodes}
+    verdicts = VerdictCache(relational.environment.state_dir).for_files(files, relational.project.file_digests)
+    findings: list[Finding] = []
+    unverified = [node.id for node in graph.nodes if node.id not in verdicts]
+    if unverified:
+        shown = ", ".join(unverified[:10]) + (f", ... ({len(unverified) - 10} more)" if len(unverified) > 10 else "")
+        findings.append(Finding("unverified", f"unverified: {_plural(len(unverified), 'revision')} ({shown}); "
+                                "run migctl verify", tuple(unverified)))
+    for node in graph.nodes:
+        verdict = verdicts.get(node.id)
+        if verdict is None or verdict.ok:
+            continue
+        detail = next((ln.strip() for ln in verdict.detail.splitlines() if ln.strip()), "")
+        where = f" (verified on {verdict.server})" if verdict.server else ""
+        findings.append(Finding("broken", f"broken: {node.id} {verdict.state}"
+                                f"{': ' + clip(detail, 200) if detail else ''}{where}", (node.id,)))
+    return findings
+
+
+async def check_relational(relational: RelationalService, *, offline: bool, limit: int, verify: bool = False,
                            ) -> tuple[list[Finding], tuple[str, ...], tuple[str, ...] | None]:
     """(findings, heads, current revisions or ``None`` offline)."""
     findings: list[Finding] = []
@@ -113,6 +181,8 @@ async def check_relational(relational: RelationalService, *, offline: bool, limi
     heads = tuple(graph.heads)
     if len(heads) > limit:
         findings.append(Finding("heads", f"heads: {len(heads)} ({', '.join(heads)})", heads))
+    if verify:
+        findings += await asyncio.to_thread(check_verdicts, relational, graph)
     if offline:
         return findings, heads, None
     status = await relational.status()
@@ -170,9 +240,10 @@ async def run_check(environment: Environment, relational: RelationalService, vec
     """Every finding for ``environment``; ``vector`` is ``None`` when the vector side is skipped
     or not configured (``vector_state`` says which)."""
     limit = max_heads(environment)
-    findings, heads, current = await check_relational(relational, offline=offline, limit=limit)
+    required = verify_required(environment)
+    findings, heads, current = await check_relational(relational, offline=offline, limit=limit, verify=required)
     state = vector_state
     if vector is not None:
         findings += await check_vector(vector, offline=offline)
         state = "checked"
-    return CheckResult(environment.name, offline, limit, heads, current, state, tuple(findings))
+    return CheckResult(environment.name, offline, limit, heads, current, state, tuple(findings), required)

@@ -72,7 +72,7 @@ async def plan_migrate(api: Target, *, skip_vector: bool, with_sql: bool = False
 
 
 async def execute_migrate(api: Target, plan: MigratePlan, *, confirm_env: str | None,
-                          seed: bool = False, action: str = "migrate") -> MigrateResult:
+                          seed: bool = False, action: str = "migrate", allow_broken: bool = False) -> MigrateResult:
     """After the confirmation: the database and extension ``init`` planned, then relational,
     then vector, all one guarded run (one audit row of its own, one per side within it)."""
     result = MigrateResult()
@@ -85,7 +85,8 @@ async def execute_migrate(api: Target, plan: MigratePlan, *, confirm_env: str | 
         if plan.create_extension:
             await ensure_vector_extension(api)
         if not plan.relational.empty:
-            done = await api.relational.execute(plan.relational, strict=False, confirm_env=confirm_env, within=run)
+            done = await api.relational.execute(plan.relational, strict=False, confirm_env=confirm_env, within=run,
+                                                allow_broken=allow_broken)
             result.relational_applied = [r for r, _, _ in done.applied]
         if seed:
             result.seeded = await run_seed_sql(api)

@@ -25,7 +25,7 @@ from migctl.core.guard import Guard, GuardedRun
 from migctl.core.identity import current_actor
 from migctl.core.lock import read_holder
 from migctl.core.relational.graph import RevisionGraph
-from migctl.core.relational.plan import Plan, build_plan, offline_sql
+from migctl.core.relational.plan import Plan, build_plan, offline_sql, with_verdicts
 from migctl.core.relational.project import AlembicProject
 from migctl.core.relational.state import current_revisions, drifted, file_sha256, record_checksums
 from migctl.core.secrets import mask_url
@@ -243,16 +243,33 @@ class RelationalService:
                          with_sql: bool) -> Plan:
         plan = await asyncio.to_thread(build_plan, self.project, self.alembic_url, action, target, current,
                                        purge=purge, with_sql=with_sql)
+        plan = self.with_verdicts(plan)
         return replace(plan, environment=self.environment.name, url=mask_url(self.url),
                        protected=self.environment.protected,
                        protected_as=self.environment.name if self.environment.protected else None)
 
+    def with_verdicts(self, plan: Plan) -> Plan:
+        """``plan`` with each step's ``migctl verify`` verdict for its file as it is now: one
+        read of the verdict cache (nothing hashed when it is empty; the files loaded for the
+        plan were hashed as they were read)."""
+        from migctl.core.relational.verdict_cache import VerdictCache
+
+        files = {s.revision: s.path for s in plan.steps if s.path and s.direction != "stamp"}
+        if not files:
+            return plan
+        verdicts = VerdictCache(self.environment.state_dir).for_files(files, self.project.file_digests)
+        return with_verdicts(plan, verdicts)
+
     async def offline_sql(self, action: str, target: str, start: str | None = None) -> str:
-        """``--sql``: the script for the action from ``start`` (or the current revisions)."""
+        """``--sql``: the script for the action from ``start`` (or the current revisions).
+
+        A step that cannot be rendered offline raises ``OfflineRenderFailed`` (an
+        ``OperationFailed``) whose ``sql`` is the script up to that step."""
         current = tuple(start.split(",")) if start else await self.current()
         if start in ("base", ""):
             current = ()
-        plan = await self._plan_from(action, target, current, purge=False, with_sql=False)
+        plan = await asyncio.to_thread(build_plan, self.project, self.alembic_url, action, target, current,
+                                       with_sql=False)
         if not plan.steps:
             return "-- nothing to do\n"
         from migctl.core.relational.plan import compute_steps
@@ -275,22 +292,24 @@ class RelationalService:
 
     # -- changing -------------------------------------------------------------
     async def execute(self, plan: Plan, *, lock_timeout: float = 0.0, strict: bool = True,
-                      confirm_env: str | None = None, allow_drift: bool = False,
+                      confirm_env: str | None = None, allow_drift: bool = False, allow_broken: bool = False,
                       within: GuardedRun | None = None) -> ExecutionResult:
         """Run ``plan`` through the guard (protection, migration lock, audit).
 
         ``strict``: refuse (exit 3) if the database moved since the plan was made and the steps
         would now differ; a database that reached the target meanwhile is "nothing to do".
         Without ``strict`` (application start-up) the fresh plan runs instead.
-        Applied revisions edited since they ran refuse the run unless ``allow_drift``.
+        Applied revisions edited since they ran refuse the run unless ``allow_drift``; a step
+        ``migctl verify`` found broken in its direction refuses it unless ``allow_broken``.
         ``within``: the guarded run of a larger operation (migrate, init) this is a step of.
         """
         async with self.guard.run(plan.action, plan.target, confirm_env, lock_timeout=lock_timeout,
                                   within=within) as run:
-            return await self._execute_guarded(run, plan, strict=strict, allow_drift=allow_drift)
+            return await self._execute_guarded(run, plan, strict=strict, allow_drift=allow_drift,
+                                               allow_broken=allow_broken)
 
     async def _execute_guarded(self, run: GuardedRun, plan: Plan, *, strict: bool,
-                               allow_drift: bool) -> ExecutionResult:
+                               allow_drift: bool, allow_broken: bool = False) -> ExecutionResult:
         from sqlalchemy.exc import SQLAlchemyError
 
         from migctl.core.db import first_line
@@ -316,6 +335,12 @@ class RelationalService:
                 names = ", ".join(f"{d['revision']} ({d['reason']})" for d in drift)
                 await run.refuse(f"applied revision(s) changed since they ran: {names}; restore the file(s) "
                                  "or pass --allow-drift")
+        if not allow_broken:
+            # The verdicts as they are now, under the lock: a walk may have finished, or a file
+            # been edited (losing its verdict), since the plan was shown.
+            plan = self.with_verdicts(plan)
+            if (why := plan.broken_refusal()) is not None:
+                await run.refuse(why)
         await run.begin()
         from migctl.core.relational.runner import StopFlag, run_plan
 

@@ -81,7 +81,7 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     parser = _Parser(prog="migctl", parents=[g], description=(
         "Operate Alembic schemas (and vector collections) safely: plan, confirm, lock, audit."),
         epilog="Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused "
-               "(lock held, confirmation declined, drift), 4 check found problems. Under --json a "
+               "(lock held, confirmation declined, drift, a broken revision), 4 check found problems. Under --json a "
                "failure also prints {\"error\": ..., \"exit\": N} on stdout. migctl reads ./migctl.yaml "
                "(or --config, [tool.migctl] in ./pyproject.toml), else ./alembic.ini; 'migctl init-project' "
                "writes one.")
@@ -131,6 +131,9 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
         p.add_argument("--sql", action="store_true", help="print the offline SQL and change nothing")
         p.add_argument("--allow-drift", action="store_true",
                        help="run even though applied revision files changed since they ran")
+        if verb != "stamp":
+            p.add_argument("--allow-broken", action="store_true",
+                           help="run even through a revision `migctl verify` found broken in this direction")
         if verb == "stamp":
             p.add_argument("--purge", action="store_true", help="empty the version table first")
     p = add("merge", "create a merge revision of several heads")

@@ -1,7 +1,7 @@
 """``migctl`` — the headless shell over ``core.api``.
 
 Exit codes: 0 ok, 1 operation failed, 2 usage or bad input, 3 refused (lock held,
-confirmation declined, drift), 4 ``check`` found problems. Under ``--json`` every failure also
+confirmation declined, drift, a broken revision), 4 ``check`` found problems. Under ``--json`` every failure also
 prints one object ``{"error": ..., "exit": N}`` on stdout.
 """
 
@@ -184,15 +184,22 @@ def _writes_files_only(args: argparse.Namespace) -> bool:
 
 
 async def _mutate(api: Any, args: argparse.Namespace) -> int:
-    from migctl.core.errors import UsageError
+    from migctl.core.errors import OperationFailed, UsageError
     from migctl.tui.formatting import at_risk_lines, plan_lines
 
     as_json = _opt(args, "json", False)
     if args.sql:
         if getattr(args, "purge", False):
             raise UsageError("--purge cannot be combined with --sql (offline SQL has no version table to purge)")
-        sys.stdout.write(await api.offline_sql(args.command, args.target))
+        try:
+            sys.stdout.write(await api.offline_sql(args.command, args.target))
+        except OperationFailed as exc:
+            partial = getattr(exc, "sql", None)  # a step that cannot render: the script up to it, then why
+            if partial is not None:
+                sys.stdout.write(partial + f"-- {exc}\n")
+            raise
         return EXIT_OK
+    allow_broken = bool(_opt(args, "allow_broken", False))
     interactive = _interactive() and not _opt(args, "yes") and not as_json
     # Destructive statements are found in the offline SQL; an unattended upgrade skips that work.
     analyse = args.dry_run or interactive or args.command != "upgrade"
@@ -206,7 +213,7 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
         if as_json:
             _print_json(plan.as_dict())
         else:
-            _print("\n".join(plan_lines(plan, show_sql=True)))
+            _print("\n".join(plan_lines(plan, show_sql=True, allow_broken=allow_broken)))
         return EXIT_OK
     if plan.empty:
         if as_json:
@@ -217,7 +224,12 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
     if not as_json:
         out = sys.stdout if interactive else sys.stderr
         at_risk = await api.rows_at_risk(plan) if interactive else []
-        out.write("\n".join(plan_lines(plan, show_sql=False) + at_risk_lines(at_risk)) + "\n")
+        out.write("\n".join(plan_lines(plan, show_sql=False, allow_broken=allow_broken, would_refuse=False)
+                             + at_risk_lines(at_risk)) + "\n")
+    if not allow_broken and (broken := plan.broken_refusal()) is not None:
+        # Refused before asking: nobody should confirm a run that would be refused anyway.
+        await api.record_refusal(plan.action, plan.target, broken)
+        return refuse(args, broken)
     go, confirm_env, why = _confirm(plan, args)
     if not go:
         await api.record_refusal(plan.action, plan.target, why)
@@ -225,7 +237,7 @@ async def _mutate(api: Any, args: argparse.Namespace) -> int:
     log.info("%s to %s on %s: %d step(s)", plan.action, plan.target, plan.environment, len(plan.steps))
     _freeze_what_is_loaded()
     result = await api.execute(plan, strict=True, confirm_env=confirm_env,
-                               allow_drift=bool(_opt(args, "allow_drift", False)))
+                               allow_drift=bool(_opt(args, "allow_drift", False)), allow_broken=allow_broken)
     if as_json:
         _print_json({"plan": result.plan.as_dict(), "before": list(result.before), "after": list(result.after),
                      "applied": [{"revision": r, "direction": d, "seconds": round(t, 4)}
@@ -345,7 +357,8 @@ async def _check(api: Any, args: argparse.Namespace) -> int:
     elif result.ok:
         where = "files" if result.offline else f"at {', '.join(result.current or ()) or 'base'}"
         _print(f"ok: {api.environment.name} {where}; {len(result.heads)} head(s), at most {result.max_heads}"
-               f"{'' if result.offline else ', no applied revision edited'}; vector {result.vector}")
+               f"{'' if result.offline else ', no applied revision edited'}"
+               f"{', every revision verified' if result.verify_required else ''}; vector {result.vector}")
     else:
         _print("\n".join(f.text for f in result.findings))
     if not result.ok:

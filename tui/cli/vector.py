@@ -37,6 +37,8 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], g: argparse
         p = add(name, text)
         p.add_argument("--skip-vector-db", action="store_true", help="leave the vector store alone")
         p.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+        p.add_argument("--allow-broken", action="store_true",
+                       help="run even through a revision `migctl verify` found broken on upgrade")
         if name == "init":
             p.add_argument("--force-recreate", action="store_true",
                            help="reset first (plan shown, backup taken, confirmation needed), then init")
@@ -144,7 +146,8 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
         folder = await api.execute_reset(reset_plan, confirm_env=confirm_env)
         sys.stderr.write(f"reset done; backup in {folder}\n" if folder else "reset done\n")
     plan = await api.plan_migrate(skip_vector=skip_vector, with_sql=args.dry_run, init=args.command == "init")
-    lines = plan.preamble() + plan_lines(plan.relational) + (
+    allow_broken = bool(cli._opt(args, "allow_broken", False))
+    lines = plan.preamble() + plan_lines(plan.relational, allow_broken=allow_broken, would_refuse=args.dry_run) + (
         ([] if (skip_vector and api.vector_configured) or plan.vector_deferred else ["vector: not configured"])
         if plan.vector is None
         else vector_plan_lines(plan.vector, api.environment.name))
@@ -156,6 +159,9 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
     if plan.empty and args.command == "migrate":
         _out(cli, "nothing to do: both databases are at the latest version")
         return cli.EXIT_OK
+    if not allow_broken and (broken := plan.relational.broken_refusal()) is not None:
+        await api.record_refusal(args.command, "latest", broken)
+        return cli.refuse(args, broken)
     go, confirm_env, why = (True, cli._opt(args, "confirm_env"), "")
     protected = await cli.protected_as(api)
     if not plan.empty or protected:
@@ -163,7 +169,8 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
     if not go:
         await api.record_refusal(args.command, "latest", why)
         return cli.refuse(args, why)
-    result = await api.execute_migrate(plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command)
+    result = await api.execute_migrate(plan, confirm_env=confirm_env, seed=args.command == "init", action=args.command,
+                                       allow_broken=allow_broken)
     summary = {"created_database": result.created_database, "relational_applied": result.relational_applied,
                "seeded": result.seeded, "vector_applied": result.vector_applied,
                "vector_configured": api.vector_configured}
