@@ -19,6 +19,7 @@ from migctl.core.config import Environment, ensure_state_dir, load_environment
 from migctl.core.events import EventSink, ignore
 from migctl.core.guard import Protection
 from migctl.core.ops.check import CheckResult, Finding
+from migctl.core.relational.assessment import Verdict
 from migctl.core.relational.graph import RevisionGraph, RevisionNode
 from migctl.core.relational.plan import Plan
 from migctl.core.relational.service import ExecutionResult, RelationalService
@@ -147,6 +148,10 @@ class Migctl:
 
     async def current(self) -> tuple[str, ...]:
         return await self.relational.current()
+
+    async def verdicts(self) -> dict[str, Verdict]:
+        """Verify verdicts by revision, for the revision files as they are now."""
+        return await self.relational.verdicts()
 
     async def status(self, vector: bool = False) -> dict[str, Any]:
         rel = await self.relational.status()

@@ -52,6 +52,17 @@ class Verdict:
     def breaks(self, direction: str) -> bool:
         return self.breaks_downgrade if direction == "down" else self.breaks_upgrade if direction == "up" else False
 
+    @property
+    def short(self) -> str:
+        """The verdict in one word, for a table cell (``label`` has the whole of it)."""
+        if self.breaks_upgrade:
+            return "BROKEN-up"
+        if self.state == DOWNGRADE_INCOMPLETE:
+            return "incomplete-down"
+        if self.breaks_downgrade:
+            return "BROKEN-down"
+        return "verified" if self.ok else self.state.split(" ")[0] + "?"
+
     def label(self, direction: str) -> str:
         """The per-step word a plan shows: ``verified``, ``BROKEN downgrade: …`` and so on."""
         if self.breaks(direction):

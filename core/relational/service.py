@@ -24,6 +24,7 @@ from migctl.core.events import Event, EventSink, Notice, StepFinished, ignore
 from migctl.core.guard import Guard, GuardedRun
 from migctl.core.identity import current_actor
 from migctl.core.lock import read_holder
+from migctl.core.relational.assessment import Verdict
 from migctl.core.relational.graph import RevisionGraph
 from migctl.core.relational.plan import Plan, build_plan, offline_sql, with_verdicts
 from migctl.core.relational.project import AlembicProject
@@ -247,6 +248,15 @@ class RelationalService:
         return replace(plan, environment=self.environment.name, url=mask_url(self.url),
                        protected=self.environment.protected,
                        protected_as=self.environment.name if self.environment.protected else None)
+
+    async def verdicts(self) -> dict[str, Verdict]:
+        """``migctl verify``'s verdict of every revision whose file is as it was verified."""
+        from migctl.core.relational.verdict_cache import VerdictCache
+
+        graph = await self.history()
+        cache = VerdictCache(self.environment.state_dir)
+        files = {n.id: n.path for n in graph.nodes}
+        return await asyncio.to_thread(cache.for_files, files, self.project.file_digests)
 
     def with_verdicts(self, plan: Plan) -> Plan:
         """``plan`` with each step's ``migctl verify`` verdict for its file as it is now: one

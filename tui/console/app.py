@@ -307,8 +307,9 @@ class MigctlApp(App[int]):
             header.protected = bool(status.get("protected"))  # the database's own mark counts too
             lock = status.get("lock")
             header.lock_holder = f"{lock['who']} running {lock['operation']}" if lock else ""
-            self.main_screen.query_one(HistoryPane).show_state(
-                set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]})
+            history = self.main_screen.query_one(HistoryPane)
+            history.show_state(set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]})
+            history.show_verdicts(await self.call(lambda: api.verdicts()))
             audit = await self.call(lambda: api.audit(100))
             self._pane("activity").show_audit(audit)
         except MigctlError as exc:

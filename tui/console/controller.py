@@ -94,7 +94,11 @@ class ConsoleController:
         if typed is None:
             await self._declined(action, target)
             return
-        await self._run(f"{action} {target}", lambda: api.execute(plan, confirm_env=typed or None),
+        allow_broken = await self._confirm_broken(plan, action, target)
+        if allow_broken is None:
+            return
+        await self._run(f"{action} {target}", lambda: api.execute(plan, confirm_env=typed or None,
+                                                                   allow_broken=allow_broken),
                         done=lambda r: f"{action} done: {len(r.applied)} step(s); now at "
                                        f"{', '.join(r.after) or 'base'}")
 
@@ -155,8 +159,12 @@ class ConsoleController:
         if typed is None:
             await self._declined(command, "latest")
             return
+        allow_broken = await self._confirm_broken(plan.relational, command, "latest")
+        if allow_broken is None:
+            return
         await self._run(command, lambda: api.execute_migrate(plan, confirm_env=typed or None,
-                                                         seed=command == "init", action=command),
+                                                         seed=command == "init", action=command,
+                                                         allow_broken=allow_broken),
                         done=lambda r: f"{command} done: {len(r.relational_applied)} revision(s)"
                                        + (f", {len(r.vector_applied)} vector migration(s)"
                                           if self.app.vector_configured else ""))
@@ -302,6 +310,29 @@ class ConsoleController:
             await self.app.call(lambda: api.record_refusal(action, target, "declined in the console"))
         except Exception:  # a read-only role cannot audit; declining still stands
             pass
+
+    async def _confirm_broken(self, plan: Any, action: str, target: str) -> bool | None:
+        """A plan through a step ``migctl verify`` found broken needs a second, typed yes: the
+        first broken revision's id. ``False``: nothing broken; ``True``: typed; ``None``: declined."""
+        broken = plan.broken_steps
+        if not broken:
+            return False
+        first = broken[0].revision
+        lines = [f"This {action} runs through {len(broken)} step(s) that migctl verify found broken:", ""]
+        for step in broken:
+            lines.append(f"  {step.revision} ({step.direction}): {step.verdict_label}")
+            if step.verdict is not None and step.verdict.server:
+                lines.append(f"      verified on {step.verdict.server}")
+        lines += ["", "It may fail part-way or leave the schema other than the revision it records."]
+        typed = await self.app.push_screen_wait(_confirm_screen(
+            f"Run through a BROKEN step? ({self.app.environment.name})", "\n".join(lines),
+            environment=first, protected=True, destructive=True, confirm_label="Run anyway",
+            typed_note=f"type the broken revision {first} to run it anyway",
+            on_refused=self._audit_refusal(action, target)))
+        if typed is None:
+            await self._declined(action, target)
+            return None
+        return True
 
     def _audit_refusal(self, action: str, target: str | None) -> Callable[[str], None]:
         """Each wrong typed name is audited as refused, as a wrong ``--confirm-env`` is in the

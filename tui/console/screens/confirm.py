@@ -19,7 +19,7 @@ class ConfirmScreen(Dialog[str | None]):
 
     def __init__(self, title: str, plan_text: str, *, sql: str | None = None, environment: str,
                  protected: bool, destructive: bool = False, confirm_label: str = "Confirm",
-                 on_refused: RefusalSink | None = None) -> None:
+                 on_refused: RefusalSink | None = None, typed_note: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.plan_text = plan_text
@@ -29,6 +29,8 @@ class ConfirmScreen(Dialog[str | None]):
         self.destructive = destructive
         self.confirm_label = confirm_label
         self.on_refused = on_refused
+        # What the typed-name line says; by default the protected database's name is asked for.
+        self.typed_note = typed_note or f"{environment} is PROTECTED: type its name to confirm"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-destructive" if self.destructive else ""):
@@ -38,8 +40,7 @@ class ConfirmScreen(Dialog[str | None]):
                 if self.sql:
                     yield Static("-- SQL --\n" + self.sql.rstrip(), id="plan-sql", markup=False)
             if self.protected:
-                yield Static(f"{self.environment} is PROTECTED: type its name to confirm",
-                             classes="protected-note", markup=False)
+                yield Static(self.typed_note, classes="protected-note", markup=False)
                 yield Input(placeholder="type the name here", id="typed-name")
             yield Static("", id="dialog-error", markup=False)
             how = "shift+tab: name field · enter" if self.protected else "tab, enter"

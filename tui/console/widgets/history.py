@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from migctl.core.api import RevisionGraph, RevisionNode
+    from migctl.core.api import RevisionGraph, RevisionNode, Verdict
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
@@ -35,8 +35,14 @@ def shown_path(path: object) -> str:
     return text if rel.startswith("..") else rel
 
 
-def revision_marks(node: RevisionNode, current: set[str], drifted: set[str]) -> str:
-    """Short state marks for a row: current, head, merge/branch point, drifted."""
+def verdict_mark(verdict: Verdict | None) -> str:
+    """Nothing when not verified, so an unverified history reads as before."""
+    return "" if verdict is None else verdict.short
+
+
+def revision_marks(node: RevisionNode, current: set[str], drifted: set[str],
+                   verdicts: Mapping[str, Verdict] | None = None) -> str:
+    """Short state marks for a row: current, head, merge/branch point, drifted, verdict."""
     marks = []
     if node.id in current:
         marks.append("current")
@@ -48,6 +54,8 @@ def revision_marks(node: RevisionNode, current: set[str], drifted: set[str]) -> 
         marks.append("branch")
     if node.id in drifted:
         marks.append("DRIFTED")
+    if mark := verdict_mark((verdicts or {}).get(node.id)):
+        marks.append(mark)
     return " ".join(marks)
 
 
@@ -68,6 +76,7 @@ class HistoryPane(Container):
         self.graph: RevisionGraph | None = None
         self.current: set[str] = set()
         self.drifted: dict[str, str] = {}
+        self.verdicts: dict[str, Verdict] = {}
         self.applied: set[str] = set()
         self.state_known = False  # until the database answers, current and pending are unknown
         self.sql: dict[str, tuple[str, str]] = {}
@@ -93,10 +102,18 @@ class HistoryPane(Container):
         self.graph = graph
         self._fill()
 
+    def show_verdicts(self, verdicts: Mapping[str, Verdict]) -> None:
+        if dict(verdicts) != self.verdicts:
+            self.verdicts = dict(verdicts)
+            self._update_marks()
+
     def show_state(self, current: set[str], drifted: dict[str, str]) -> None:
         self.current, self.drifted = current, drifted
         self.state_known = True
         self.applied = self.graph.ancestors(current) if self.graph else set()
+        self._update_marks()
+
+    def _update_marks(self) -> None:
         if self.graph is None:
             return
         marks = self._revision_marks(self.graph)
@@ -115,7 +132,7 @@ class HistoryPane(Container):
 
     def _revision_marks(self, graph: RevisionGraph) -> dict[str, str]:
         drifted = set(self.drifted)
-        return {node.id: revision_marks(node, self.current, drifted) for node in graph.nodes}
+        return {node.id: revision_marks(node, self.current, drifted, self.verdicts) for node in graph.nodes}
 
     def _fill(self) -> None:
         graph = self.graph
@@ -196,10 +213,20 @@ class HistoryPane(Container):
             f"parents   {', '.join(node.down_revisions) or '<base>'}",
             f"labels    {', '.join(node.branch_labels) or '-'}",
             f"checksum  {checksum}",
+            f"verify    {self._verify_line(rev)}",
         ]
         up, down = self.sql.get(rev, ("(loading ...)", "(loading ...)"))
         text = "\n".join(lines) + "\n\n-- upgrade SQL --\n" + up.rstrip() + "\n\n-- downgrade SQL --\n" + down.rstrip()
         detail.update(text)
+
+    def _verify_line(self, rev: str) -> str:
+        verdict = self.verdicts.get(rev)
+        if verdict is None:
+            return "not verified (migctl verify walks up, down and up again on a throwaway database)"
+        if verdict.ok:
+            return f"verified up, down, up on {verdict.server or 'a throwaway database'}"
+        label = verdict.label("up" if verdict.breaks_upgrade else "down")
+        return f"{label} ({verdict.server})" if verdict.server else label
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "history-table" or event.row_key is None:
