@@ -283,18 +283,19 @@ def _tool_migctl(path: Path, text: str) -> Any:
 # `protected: "false"`, a string, read as true). None (an empty value) means "not set", except
 # for `protected`, which must say true or false.
 TOP_TYPES: dict[str, type] = {"default_environment": str, "state_dir": str, "log_file": str, "environments": dict,
-                              "alembic": dict, "vector": dict, "seed_sql": str, "check": dict}
+                              "alembic": dict, "vector": dict, "seed_sql": str, "check": dict, "verify": dict}
 ENVIRONMENT_TYPES: dict[str, type] = {"database_url": str, "protected": bool, "alembic": dict, "vector": dict,
-                                      "seed_sql": str, "log_file": str, "check": dict}
+                                      "seed_sql": str, "log_file": str, "check": dict, "verify": dict}
 SECTION_TYPES: dict[str, dict[str, type]] = {
     "alembic": dict.fromkeys(("script_location", "ini", "version_table", "version_table_schema"), str),
     "vector": dict.fromkeys(("store", "uri", "token", "migrations_dir", "templates", "schema"), str),
     "check": {"max_heads": int},
+    "verify": {"on": str, "extensions": list},  # where `migctl verify` makes its scratch database
 }
 TOP_KEYS = tuple(TOP_TYPES)
 ENVIRONMENT_KEYS = tuple(ENVIRONMENT_TYPES)
 SECTION_KEYS = {name: tuple(keys) for name, keys in SECTION_TYPES.items()}
-_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number"}
+_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number", list: "a list"}
 _YAML_TYPE = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list",
               dict: "a mapping"}
 
@@ -309,6 +310,8 @@ def _check_keys(path: Path, lines: Mapping[tuple[str, ...], int], parts: tuple[s
 
     known = tuple(types)
     for key, value in mapping.items():
+        if key is True and "on" in types:  # YAML 1.1 reads a bare `on:` key as true
+            key = "on"
         where = ".".join((*parts, "")) if parts else ""
         if key not in types:
             close = difflib.get_close_matches(str(key), known, n=1)

@@ -244,13 +244,24 @@ def _logging_kept() -> Iterator[None]:
 
 def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Callable[..., Any],
              on_apply: Callable[..., None], mode: _Mode) -> None:
-    config = project.make_config(url)
-    kwargs: dict[str, Any] = {"fn": fn, "as_sql": False, "destination_rev": plan.target}
+    kwargs: dict[str, Any] = {"destination_rev": plan.target}
     if plan.action == "stamp":
         kwargs["purge"] = plan.purge
+    run_env(project, url, script, fn, on_apply, mode=mode, **kwargs)
+
+
+def run_env(project: AlembicProject, url: str, script: Any, fn: Callable[..., Any], on_apply: Callable[..., None],
+            *, mode: _Mode | None = None, operation: str = "upgrade", **kwargs: Any) -> None:
+    """Run the project's env.py once, online, with ``fn`` as Alembic's source of steps and
+    ``on_apply`` called after each (see :func:`_environment_context`). Without ``mode``: a
+    transaction per revision, whatever env.py asks for (``verify`` reads each step's committed
+    result from another connection). The caller holds ``ALEMBIC_RUN_LOCK``."""
+    config = project.make_config(url)
+    mode = mode or _Mode(per_revision=True, operation=operation)
+    kwargs.setdefault("destination_rev", "heads")
     try:
-        with _logging_kept(), bound_version_updates(), _environment_context(config, script, on_apply, mode,
-                                                                             **kwargs):
+        with _logging_kept(), bound_version_updates(), _environment_context(config, script, on_apply, mode, fn=fn,
+                                                                             as_sql=False, **kwargs):
             script.run_env()
     finally:
         _restore_logging()
