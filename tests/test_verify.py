@@ -306,3 +306,27 @@ def test_verify_settings_read_yaml_on(tmp_path: Path, text: str) -> None:
     cfg = _config(tmp_path, UNREACHABLE, ini=_project(tmp_path), on_server=False, extra=text + "\n")
     settings = verify_settings(load_environment(config_file=str(cfg)))
     assert settings.on == "server"
+
+
+def test_an_env_py_that_ignores_the_url_is_refused_before_it_touches_anything(pg_db: tuple[str, str],
+                                                                              tmp_path: Path) -> None:
+    from tests.support import clean_env
+
+    url, admin = pg_db
+    ini = _small_project(tmp_path, [
+        ("h1", None, 'op.execute("CREATE TABLE t1 (id integer)")', 'op.execute("DROP TABLE t1")'),
+    ])
+    env_py = ini.parent / "env.py"
+    env_py.write_text(env_py.read_text().replace(
+        "connectable = engine_from_config(config.get_section(config.config_ini_section, {}), prefix=\"sqlalchemy.\",\n"
+        "                                     poolclass=pool.NullPool)",
+        "import os\n    from sqlalchemy import create_engine\n"
+        "    connectable = create_engine(os.environ['FIXTURE_URL'], poolclass=pool.NullPool)"))
+    assert "FIXTURE_URL" in env_py.read_text()
+    cfg = _config(tmp_path, url, ini=ini)
+    result = run_cli("--config", str(cfg), "verify", cwd=tmp_path,
+                     env=clean_env(FIXTURE_URL=url.replace("postgresql://", "postgresql+psycopg://")))
+    assert result.code == 3, result.text
+    assert "not to the scratch database" in result.err
+    assert pg_scalar(admin, "SELECT count(*) FROM pg_class WHERE relname IN ('alembic_version', 't1')") == 0
+    assert APP_PASSWORD not in result.text

@@ -231,6 +231,7 @@ class _Walk:
     s1: _State | None = None
     pending: tuple[str, str] | None = None  # (state, detail) found before the re-upgrade
     reset_needed: bool = False
+    checked: bool = False  # this env.py run's connection is the scratch database's
     _conn: Connection | None = None
 
     # -- snapshots --------------------------------------------------------------------------
@@ -311,27 +312,33 @@ class _Walk:
     def on_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         self.heads = tuple(sorted(heads))
 
-    def _check_connection(self, ctx: Any) -> None:
-        """Refuse before the first step unless env.py is connected to the scratch database (an
-        env.py that ignores ``sqlalchemy.url`` would otherwise migrate whatever it connects to)
-        and runs a transaction per revision (the snapshots read committed state)."""
-        conn = ctx.connection
+    def check_connection(self, conn: Any) -> None:
+        """When env.py configures Alembic, before Alembic touches its connection: refuse unless
+        it is connected to the scratch database (an env.py that ignores ``sqlalchemy.url`` would
+        otherwise migrate whatever it connects to, the target itself perhaps)."""
+        if conn is None:  # env.py hands Alembic a URL: checked once Alembic has connected (steps)
+            return
+        self.checked = True
         name = conn.dialect.name
+        began = not conn.in_transaction()
         if name == "postgresql":
             where = conn.exec_driver_sql("SELECT current_database()").scalar()
         elif name in ("mysql", "mariadb"):
             where = conn.exec_driver_sql("SELECT DATABASE()").scalar()
         else:
             where = conn.engine.url.database
+        if began and conn.in_transaction():  # as env.py had it: Alembic must not take it for its own
+            conn.commit()
         if where != self.scratch.name:
             raise Refused(f"env.py connected to {where!r}, not to the scratch database: it does not take its URL "
                           "from sqlalchemy.url; verify refuses to run its revisions there")
-        if getattr(ctx, "_in_external_transaction", False):
-            raise UsageError("env.py runs every revision in one transaction of its own (engine.begin()); verify "
-                             "needs Alembic's transaction per revision: use connect() and context.begin_transaction()")
 
     def steps(self, heads: Any, ctx: Any) -> Iterator[Any]:
-        self._check_connection(ctx)
+        if not self.checked:
+            self.check_connection(ctx.connection)
+        if getattr(ctx, "_in_external_transaction", False):  # the snapshots read committed state
+            raise UsageError("env.py runs every revision in one transaction of its own (engine.begin()); verify "
+                             "needs Alembic's transaction per revision: use connect() and context.begin_transaction()")
         if tuple(sorted(heads)) != self.heads:
             raise _OwnError(RuntimeError(f"the scratch database is at {', '.join(heads) or 'base'}, expected "
                                          f"{', '.join(self.heads) or 'base'}"))
@@ -438,8 +445,10 @@ class _Walk:
 
         while True:
             self.phase = ""
+            self.checked = False
             try:
-                run_env(self.project, self.env_url, self.script, self.steps, self.on_apply, operation="verify")
+                run_env(self.project, self.env_url, self.script, self.steps, self.on_apply, operation="verify",
+                        on_configure=self.check_connection)
             except (_OwnError, MigctlError):
                 raise
             except Exception as exc:  # a revision's step failed (or env.py before any step)
