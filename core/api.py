@@ -58,7 +58,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "Protection", "RevisionGraph",
-    "RevisionNode", "embedded_postgres", "ensure_state_dir", "environment_rows", "environments_overview",
+    "RevisionNode", "describe_lint", "embedded_postgres", "ensure_state_dir", "environment_rows", "environments_overview",
     "load_environment", "load_templates", "mask_url",
     "milvus_lite_server",
     "render_collection", "revision_graph", "run_migrations_on_startup", "scrub", "init_project",
@@ -274,6 +274,14 @@ class Migctl:
 
 
 # Verbs that need no database.
+def describe_lint(finding: Any) -> str:
+    """A plan step's lint finding as one line: ``rule — what it does to the table (its live
+    size) under LOCK: statement``, with ``(accepted)`` after the rule when the config accepts it."""
+    from migctl.core.relational.lint import describe
+
+    return describe(finding)
+
+
 def revision_graph(environment: Environment, *, cached: bool = True) -> RevisionGraph:
     """The environment's revision graph read from its files (``cached``: headers kept in the
     state dir between runs)."""

@@ -103,6 +103,10 @@ def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True) -> list[
         lines.append(f"  {i:>3}. {ARROW[step.direction]:<9} {step.revision}  {one_line(step.message)}{mark}")
         for stmt in step.destructive:
             lines.append(f"         ! {stmt[:110]}")
+        if step.lint:
+            from migctl.core.api import describe_lint
+
+            lines.extend(f"         lint: {describe_lint(f)}" for f in step.lint)
     if not plan.analysed:
         lines.append("  (SQL not analysed for destructive statements"
                      + (": --dry-run shows the SQL and flags)" if cli else ")"))
