@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from migctl.core.ops.overview import EnvironmentRow
     from migctl.core.ops.reset import ResetPlan
     from migctl.core.ops.unified import MigratePlan, MigrateResult
+    from migctl.core.relational.verify import VerifyResult
     from migctl.core.scaffold import ScaffoldResult
     from migctl.core.vector.lite_server import LiteServer
     from migctl.core.vector.service import VectorService
@@ -43,7 +44,7 @@ _RESULT_TYPES = {
     "VectorPlan": "migctl.core.vector.migrator", "VectorService": "migctl.core.vector.service",
     "TemplateSet": "migctl.core.vector.templates", "CollectionSpec": "migctl.core.vector.templates",
     "EmbeddedPostgres": "migctl.core.embedded", "LiteServer": "migctl.core.vector.lite_server",
-    "EnvironmentRow": "migctl.core.ops.overview",
+    "EnvironmentRow": "migctl.core.ops.overview", "VerifyResult": "migctl.core.relational.verify",
 }
 
 
@@ -183,6 +184,17 @@ class Migctl:
             vector, state = False, "not configured"
         return await run_check(self.environment, self.relational, self.vector if vector else None,
                                offline=offline, vector_state=state)
+
+    async def verify(self, *, revision_range: str | None = None, force: bool = False) -> VerifyResult:
+        """``migctl verify``: each revision (in ``revision_range``, ``A:B`` both included; default
+        all) upgraded, downgraded and upgraded again on a throwaway database, one verdict each.
+        The environment's database is only read (its extensions). Verdicts are kept in the state
+        dir by file digest: only revisions without one for their current bytes are verified
+        again, unless ``force``. Progress arrives as ``VerifyProgress`` events."""
+        from migctl.core.relational.verify import verify
+
+        return await verify(self.environment, self.url, self.relational.project, self.sink,
+                            revision_range=revision_range, force=force)
 
     async def audit(self, limit: int = 20) -> list[dict[str, Any]]:
         return await self.relational.audit_log(limit)

@@ -298,11 +298,12 @@ SECTION_TYPES: dict[str, dict[str, type]] = {
     "vector": dict.fromkeys(("store", "uri", "token", "migrations_dir", "templates", "schema"), str),
     "check": {"max_heads": int},
     "lint": {"ignore": dict, "enabled": bool},
+    "verify": {"on": str, "extensions": list, "required": bool},  # where `migctl verify` makes its scratch database
 }
 TOP_KEYS = tuple(TOP_TYPES)
 ENVIRONMENT_KEYS = tuple(ENVIRONMENT_TYPES)
 SECTION_KEYS = {name: tuple(keys) for name, keys in SECTION_TYPES.items()}
-_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number",
+_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number", list: "a list",
              VERIFY_TYPE: "a word (required) or a mapping"}
 _YAML_TYPE = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list",
               dict: "a mapping"}
@@ -318,6 +319,8 @@ def _check_keys(path: Path, lines: Mapping[tuple[str, ...], int], parts: tuple[s
 
     known = tuple(types)
     for key, value in mapping.items():
+        if key is True and "on" in types:  # YAML 1.1 reads a bare `on:` key as true
+            key = "on"
         where = ".".join((*parts, "")) if parts else ""
         if key not in types:
             close = difflib.get_close_matches(str(key), known, n=1)
@@ -330,7 +333,7 @@ def _check_keys(path: Path, lines: Mapping[tuple[str, ...], int], parts: tuple[s
             got = "nothing" if value is None else _YAML_TYPE.get(type(value), type(value).__name__)
             shown = f" {value!r}" if isinstance(value, str | int | float) and len(repr(value)) <= 40 else ""
             fail((*parts, key), f"{where}{key}: expected {_EXPECTED[expected]}, not {got}{shown}")
-        if expected is dict and key in SECTION_TYPES and value:
+        if isinstance(value, dict) and key in SECTION_TYPES and value:
             _check_keys(path, lines, (*parts, key), value, SECTION_TYPES[key])
 
 
