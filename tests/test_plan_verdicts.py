@@ -215,7 +215,7 @@ def test_check_without_verify_required_ignores_verdicts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "message"), [
     ("verify: requird", "verify must be 'required', 'optional' or a mapping, not 'requird'"),
     ("verify: 5", "verify: expected a word (required) or a mapping, not a number 5"),
-    ("verify: {required: maybe}", "verify.required must be true or false, not 'maybe'"),
+    ("verify: {required: maybe}", "verify.required: expected true or false, not a string 'maybe'"),
 ])
 def test_check_rejects_a_bad_verify_setting(tmp_path: Path, value: str, message: str) -> None:
     cfg, _ = _sqlite(tmp_path, value)
