@@ -186,3 +186,43 @@ def _text(app: MigctlApp) -> str:
     from tests.tui_support import screen_text
 
     return screen_text(app)
+
+
+def test_confirmation_through_a_broken_step(embedded_pg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            snap_compare) -> None:
+    """``migctl verify``'s verdicts in the confirmation of a downgrade through broken steps (the
+    verify fixture project, verified for real on the suite's server)."""
+    import shutil
+
+    from tests.support import clean_env, run_cli
+
+    monkeypatch.setenv("PGPORT", str(embedded_pg.port))
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    with psycopg.connect(embedded_pg.admin_url, autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "snapshots_verify" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "snapshots_verify" OWNER app')
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "tests" / "fixtures" / "verify_project", project,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    config = tmp_path / "migctl.yaml"
+    config.write_text(f"default_environment: dev\nstate_dir: {tmp_path / 'state'}\nverify:\n  on: server\n"
+                      "environments:\n  dev:\n"
+                      f"    database_url: \"postgresql://app:{APP_PASSWORD}@{embedded_pg.host}/snapshots_verify\"\n"
+                      f"    alembic:\n      ini: {project / 'alembic.ini'}\n")
+    env = clean_env(PGPORT=str(embedded_pg.port))
+    for args in (("upgrade", "head", "--yes"), ("verify",)):
+        result = run_cli("--config", str(config), *args, cwd=tmp_path, env=env)
+        assert result.code in (0, 4), result.err
+    app = make_app(config)
+    app.animation_level = "none"
+
+    async def run_before(pilot) -> None:
+        await _settled(pilot)
+        await wait_for(pilot, lambda: str(pilot.app.query_one("#history-table").get_cell(
+            "7a0000000007", "state")).strip().endswith("BROKEN-down"), 30, "the verdicts")
+        await pilot.press("B")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), 30, "the confirmation")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
