@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from migctl.core.vector.lite_server import LiteServer
     from migctl.core.vector.service import VectorService
     from migctl.core.vector.templates import CollectionSpec, TemplateSet
+    from migctl.core.vector.verify import VectorVerifyResult
 
 # The types of plans and results, for annotations in applications; imported when first asked
 # for, so that a command reaches none of these modules it does not use.
@@ -45,6 +46,7 @@ _RESULT_TYPES = {
     "TemplateSet": "migctl.core.vector.templates", "CollectionSpec": "migctl.core.vector.templates",
     "EmbeddedPostgres": "migctl.core.embedded", "LiteServer": "migctl.core.vector.lite_server",
     "EnvironmentRow": "migctl.core.ops.overview", "VerifyResult": "migctl.core.relational.verify",
+    "VectorVerifyResult": "migctl.core.vector.verify",
 }
 
 
@@ -195,6 +197,18 @@ class Migctl:
 
         return await verify(self.environment, self.url, self.relational.project, self.sink,
                             revision_range=revision_range, force=force)
+
+    async def verify_vector(self, *, force: bool = False) -> VectorVerifyResult:
+        """``migctl verify``'s vector side: each vector migration applied, rolled back and applied
+        again on a throwaway store of the environment's kind (Milvus Lite in a temporary
+        directory; pgvector: a scratch database), compared with the declared state after each
+        step. The environment's store is never opened. Verdicts are cached as ``vector:<version>``
+        by the YAML file's digest. A :class:`UsageError` when no vector store is configured."""
+        from migctl.core.vector.verify import verify_vector
+
+        service = self.vector
+        return await verify_vector(self.environment, service.settings, self.url, service.chain, self.sink,
+                                   force=force)
 
     async def audit(self, limit: int = 20) -> list[dict[str, Any]]:
         return await self.relational.audit_log(limit)

@@ -259,16 +259,25 @@ def verify_state_text(state: str, detail: str = "") -> str:
     return f"{words}: {detail}" if detail else words
 
 
-def verify_lines(result: Any) -> list[str]:
+def verify_lines(result: Any, vector: Any = None) -> list[str]:
     """One line per revision (``a1b2c3d4e5f6  ok``), then the summary. A cached verdict says so,
-    and one obtained on another server than this walk's names that server."""
+    and one obtained on another server than this walk's names that server. ``vector``: the
+    vector side's verdicts, under a ``vector:`` heading, then their own summary."""
+    lines = [*_verdict_lines(result, result.verdicts), result.summary()]
+    if vector is not None:
+        lines += ["vector:", *("  " + line for line in _verdict_lines(vector, vector.verdicts, "vector:")),
+                  vector.summary()]
+    return lines
+
+
+def _verdict_lines(result: Any, verdicts: Any, prefix: str = "") -> list[str]:
     lines = []
-    for v in result.verdicts:
-        line = f"{v.revision}  {verify_state_text(v.state, v.detail)}"
+    for v in verdicts:
+        line = f"{v.revision.removeprefix(prefix)}  {verify_state_text(v.state, v.detail)}"
         notes = []
         if v.revision in result.cached:
             notes.append("cached")
         if v.server and v.server != result.servers:
             notes.append(f"on {v.server}")
         lines.append(line + (f"  ({', '.join(notes)})" if notes else ""))
-    return [*lines, result.summary()]
+    return lines

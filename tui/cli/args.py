@@ -111,10 +111,14 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true",
                    help="no database: every revision file loads, one head, no fork in the vector chain")
     p = add("verify", "upgrade, downgrade and upgrade again each revision on a throwaway database (the embedded "
-                      "PostgreSQL, or verify: {on: server}); one verdict per revision, exit 4 unless all are ok")
+                      "PostgreSQL, or verify: {on: server}), and each vector migration on a throwaway store; one "
+                      "verdict each, exit 4 unless all are ok")
     p.add_argument("--range", dest="revision_range", metavar="A:B", default=None,
                    help="only the revisions from A to B, both included (A: or :B leave a side open); default all")
     p.add_argument("--force", action="store_true", help="verify again the revisions whose verdict is cached")
+    p.add_argument("--skip-vector-db", action="store_true",
+                   help="Alembic revisions only (by default vector migrations are verified too, on a throwaway "
+                        "store, when the environment has a vector store)")
     add("current", "the revision(s) recorded in the database")
     p = add("history", "the revision graph, newest first")
     p.add_argument("--verbose", "-v", action="store_true", help="show paths, dates, parents")

@@ -384,15 +384,29 @@ async def _check(api: Any, args: argparse.Namespace) -> int:
 async def _verify(api: Any, args: argparse.Namespace) -> int:
     from migctl.tui.formatting import verify_lines
 
+    # The vector side too, when there is one: its own throwaway store, its own verdicts. A vector
+    # migration file that does not load is reported before either walk runs.
+    with_vector = api.vector_configured and not args.skip_vector_db
+    if with_vector:
+        _ = api.vector.chain
     result = await api.verify(revision_range=args.revision_range, force=args.force)
-    code = EXIT_OK if result.ok else EXIT_CHECK_FAILED
+    vector = await api.verify_vector(force=args.force) if with_vector else None
+    ok = result.ok and (vector is None or vector.ok)
+    code = EXIT_OK if ok else EXIT_CHECK_FAILED
     bad = sum(1 for v in result.verdicts if not v.ok)
     why = "interrupted" if result.interrupted and not bad else f"{bad} of {len(result.verdicts)} revision(s) not ok"
+    if vector is not None and not vector.ok:
+        why = (f"{bad} of {len(result.verdicts)} revision(s) and {vector.bad} of {len(vector.verdicts)} vector "
+               "migration(s) not ok")
     if _opt(args, "json", False):
-        _print_json({**result.as_dict(), "exit": code, **({} if result.ok else {"error": f"verify failed: {why}"})})
+        extra: dict[str, Any] = {}
+        if vector is not None:
+            side = vector.as_dict()
+            extra = {"ok": ok, "vector": side["verdicts"], "vector_summary": side["summary"]}
+        _print_json({**result.as_dict(), **extra, "exit": code, **({} if ok else {"error": f"verify failed: {why}"})})
     else:
-        _print("\n".join(verify_lines(result)))
-    if not result.ok:
+        _print("\n".join(verify_lines(result, vector)))
+    if not ok:
         sys.stderr.write(f"migctl: verify failed: {why}\n")
     return code
 
