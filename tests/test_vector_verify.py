@@ -222,3 +222,34 @@ def test_a_vector_file_that_does_not_load_is_one_line_before_anything_runs(tmp_p
     assert result.out == "" and len(result.err.splitlines()) == 1, result.text
     assert "20250303_001_restore_in_wrong_order.yaml" in result.err and "'nope' does not exist" in result.err
     assert not (tmp_path / "state" / "verify").exists()
+
+
+def test_vector_plans_show_verdicts_and_refuse_broken_steps(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """After verify, a vector downgrade through 20250303_001 (its down fails) shows the verdicts,
+    is refused (exit 3, audited, nothing changed) and runs with --allow-broken."""
+    url, admin = pg_db
+    cfg = _config(tmp_path, url, "pgvector", _copy(FIXTURE, tmp_path))
+    assert _cli(cfg, "vector", "upgrade", "20250303_001", "--yes").code == 0
+    assert _cli(cfg, "verify").code == 4
+
+    dry = _cli(cfg, "vector", "downgrade", "20250301_001", "--dry-run")
+    assert dry.code == 0, dry.text
+    assert "20250303_001  " in dry.out and "[BROKEN downgrade]" in dry.out, dry.out
+    assert "BROKEN downgrade: cannot create images" in dry.out and "(verified on PostgreSQL" in dry.out
+    assert "20250302_001" in dry.out and "[incomplete downgrade]" in dry.out
+    steps = {s["version"]: s for s in json.loads(_cli(cfg, "vector", "downgrade", "20250301_001", "--dry-run",
+                                                      "--json").out)["steps"]}
+    assert steps["20250303_001"]["broken"] and steps["20250303_001"]["verdict"].startswith("BROKEN downgrade")
+
+    refused = _cli(cfg, "vector", "downgrade", "20250301_001", "--yes")
+    assert refused.code == 3 and "pass --allow-broken to run it anyway" in refused.err, refused.text
+    assert len(refused.err.strip().splitlines()[-1:]) == 1
+    assert pg_scalar(admin, "SELECT count(*) FROM migctl_audit WHERE action = 'vector downgrade' "
+                            "AND outcome = 'refused' AND error LIKE '%20250303_001 which is BROKEN%'") == 1
+    assert pg_scalar(admin, "SELECT max(version) FROM vector_db_migrations WHERE status = 'applied'") == "20250303_001"
+
+    # With --allow-broken it runs, and fails where verify said it would.
+    allowed = _cli(cfg, "vector", "downgrade", "20250302_001", "--yes", "--allow-broken")
+    assert allowed.code == 1, allowed.text
+    assert 'vector migration 20250303_001 (down) failed at create collection images' in allowed.err
+    assert 'relation "images" already exists' in allowed.err and "pass --allow-broken" not in allowed.text

@@ -186,7 +186,11 @@ def vector_plan_lines(plan: Any, environment: str) -> list[str]:
         lines.append(f"  note: {note}")
     for i, step in enumerate(plan.steps, 1):
         verb = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}[step.direction]
-        lines.append(f"  {i:>3}. {verb:<9} {step.version}  {step.description}")
+        mark = f"  [{step.verdict_label.split(':')[0]}]" if step.direction != "stamp" and step.verdict else ""
+        lines.append(f"  {i:>3}. {verb:<9} {step.version}  {step.description}{mark}")
+        if step.broken:
+            lines.append(f"         {step.verdict_label}" + (f" (verified on {step.verdict.server})"
+                                                              if step.verdict.server else ""))
         for op in step.operations:
             lines.append(f"         - {op.describe()}")
         for d in step.destroys:

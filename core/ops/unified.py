@@ -94,7 +94,8 @@ async def execute_migrate(api: Target, plan: MigratePlan, *, confirm_env: str | 
         if vector is None and plan.vector_deferred:
             vector = await api.vector.plan("upgrade", None)
         if vector is not None:
-            result.vector_applied = await api.vector.execute(vector, confirm_env=confirm_env, within=run)
+            result.vector_applied = await api.vector.execute(vector, confirm_env=confirm_env, within=run,
+                                                             allow_broken=allow_broken)
     return result
 
 

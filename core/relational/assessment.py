@@ -88,6 +88,22 @@ def step_verdict_label(verdict: Verdict | None, direction: str) -> str:
     return NOT_VERIFIED if verdict is None else verdict.label(direction)
 
 
+def _clipped(text: str, limit: int = 200) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def broken_refusal(action: str, broken: list[tuple[str, Verdict]], steps: Any = ()) -> str | None:
+    """The one line that refuses ``action`` through ``broken`` (name, verdict) steps, or None."""
+    if not broken:
+        return None
+    direction = {getattr(s, "version", None) or getattr(s, "revision", None): s.direction for s in steps}
+    named = [f"{name} which is {_clipped(v.label(direction.get(name, 'down')))}"
+             + (f" (verified on {v.server})" if v.server else "") for name, v in broken[:3]]
+    more = f", and {len(broken) - 3} more broken step(s)" if len(broken) > 3 else ""
+    return f"{action} through {', and '.join(named)}{more}; pass --allow-broken to run it anyway"
+
+
 @dataclass(frozen=True)
 class LintFinding:
     """One hazard in a step's SQL (squawk) or, where no SQL could be rendered, in its ``op.*``

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from migctl.core.errors import OperationFailed, Refused, UsageError
 from migctl.core.events import EventSink, Notice, ignore
 from migctl.core.faults import fault_point
 from migctl.core.identity import current_actor
+from migctl.core.relational.assessment import Verdict, broken_refusal, step_verdict_label
 from migctl.core.vector import tracking
 from migctl.core.vector.drift import differences
 from migctl.core.vector.executor import OperationExecutor
@@ -36,10 +38,20 @@ class VectorStep:
     description: str
     operations: tuple[Operation, ...]
     destroys: tuple[str, ...] = ()
+    verdict: Verdict | None = None  # ``migctl verify``'s, for this file's bytes; None: not verified
+
+    @property
+    def broken(self) -> bool:
+        return self.verdict is not None and self.verdict.breaks(self.direction)
+
+    @property
+    def verdict_label(self) -> str:
+        return step_verdict_label(self.verdict, self.direction)
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": self.version, "direction": self.direction, "description": self.description,
-                "operations": [op.describe() for op in self.operations], "destroys": list(self.destroys)}
+                "operations": [op.describe() for op in self.operations], "destroys": list(self.destroys),
+                "verdict": self.verdict_label if self.direction != "stamp" else None, "broken": self.broken}
 
 
 @dataclass(frozen=True)
@@ -60,10 +72,25 @@ class VectorPlan:
     def destroys(self) -> tuple[str, ...]:
         return tuple(d for s in self.steps for d in s.destroys)
 
+    @property
+    def broken_steps(self) -> tuple[VectorStep, ...]:
+        return tuple(s for s in self.steps if s.broken)
+
+    def broken_refusal(self) -> str | None:
+        """Why running this plan is refused without ``allow_broken`` (one line), or ``None``."""
+        return broken_refusal(f"vector {self.action}", [(s.version, s.verdict) for s in self.broken_steps
+                                                         if s.verdict is not None], self.steps)
+
+    def with_verdicts(self, verdicts: Mapping[str, Verdict]) -> VectorPlan:
+        """Each applied or reverted step with its verdict (by version; ``None``: not verified)."""
+        steps = tuple(replace(s, verdict=verdicts.get(s.version)) if s.direction != "stamp" else s
+                      for s in self.steps)
+        return replace(self, steps=steps)
+
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "target": self.target, "store": self.store, "current": self.current,
                 "after": self.after, "steps": [s.as_dict() for s in self.steps], "destroys": list(self.destroys),
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "broken": [s.version for s in self.broken_steps]}
 
 
 def applied_position(chain: MigrationChain, rows: dict[str, tracking.TrackedMigration]) -> int:

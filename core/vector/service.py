@@ -175,12 +175,25 @@ class VectorService:
 
     async def plan(self, action: str, target: str | None) -> VectorPlan:
         migrator = await self.migrator()
-        return await migrator.plan(action, target)
+        return await self.with_verdicts(await migrator.plan(action, target))
+
+    async def with_verdicts(self, plan: VectorPlan) -> VectorPlan:
+        """``plan`` with each step's ``migctl verify`` verdict for its file as it is now."""
+        import asyncio
+
+        from migctl.core.vector.verify import cached_verdicts
+
+        versions = [s.version for s in plan.steps if s.direction != "stamp"]
+        if not versions:
+            return plan
+        verdicts = await asyncio.to_thread(cached_verdicts, self.environment, self.settings, versions)
+        return plan.with_verdicts(verdicts)
 
     async def execute(self, plan: VectorPlan, *, lock_timeout: float = 0.0, confirm_env: str | None = None,
-                      within: GuardedRun | None = None) -> list[str]:
+                      within: GuardedRun | None = None, allow_broken: bool = False) -> list[str]:
         """Run ``plan`` through the guard; planned again under the lock, which refuses a moved
-        chain and an applied file edited since (the refusal is audited by the guard)."""
+        chain, an applied file edited since and (without ``allow_broken``) a step ``migctl
+        verify`` found broken in its direction (the refusal is audited by the guard)."""
         async with self.relational.guard.run(f"vector {plan.action}", plan.target, confirm_env,
                                              lock_timeout=lock_timeout, within=within) as run:
             # The lock is held before Milvus Lite is opened: Lite by path admits one process.
@@ -191,6 +204,9 @@ class VectorService:
                 if fresh.empty:
                     return []
                 await run.refuse("the vector migrations moved since the plan was made; plan again")
+            # The verdicts as they are now: a walk may have ended, or a file been edited, since.
+            if not allow_broken and (why := (await self.with_verdicts(plan)).broken_refusal()):
+                await run.refuse(why)
             await run.begin()
             try:
                 done = await migrator.execute(plan)

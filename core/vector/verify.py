@@ -360,6 +360,15 @@ class _Walk:
         return True
 
 
+def cached_verdicts(environment: Environment, settings: VectorSettings, versions: list[str]) -> dict[str, Verdict]:
+    """By version: the verdicts kept for these files as they are now, obtained on this kind of
+    store (what a plan shows; no walk)."""
+    files = migration_files(settings.migrations_dir)
+    found = VerdictCache(environment.state_dir).for_files({cache_key(v): files[v] for v in versions if v in files})
+    prefix = _SERVER_PREFIX.get(settings.store, "")
+    return {version_of(k): v for k, v in found.items() if v.server.startswith(prefix)}
+
+
 def migration_files(directory: Path) -> dict[str, Path]:
     """The file of each version in ``directory`` (the loader checked each name against its version)."""
     out: dict[str, Path] = {}

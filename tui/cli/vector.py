@@ -29,6 +29,9 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], g: argparse
         else:
             q.add_argument("target", metavar="TARGET")
         q.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+        if name != "stamp":
+            q.add_argument("--allow-broken", action="store_true",
+                           help="run even through a migration `migctl verify` found broken in this direction")
     q = vsub.add_parser("repair", parents=[g], help="accept an edited, applied migration file as applied")
     q.add_argument("version", metavar="VERSION")
     p = add("collections", "live collections: rows, dimension, index, aliases, load state, drift")
@@ -118,12 +121,17 @@ async def run(cli: Any, api: Any, args: argparse.Namespace) -> int:
         return cli.EXIT_OK
     if not as_json:
         sys.stderr.write("\n".join(vector_plan_lines(plan, api.environment.name)) + "\n")
+    allow_broken = bool(cli._opt(args, "allow_broken", False))
+    if not allow_broken and (broken := plan.broken_refusal()) is not None:
+        await api.record_refusal(f"vector {action}", plan.target, broken)
+        return cli.refuse(args, broken)
     go, confirm_env, why = cli._confirm_text(f"Apply this vector {action} to {api.environment.name}?",
                                              await cli.protected_as(api), args)
     if not go:
         await api.record_refusal(f"vector {action}", plan.target, why)
         return cli.refuse(args, why)
-    done = await api.vector.execute(plan, confirm_env=confirm_env, lock_timeout=api.lock_timeout)
+    done = await api.vector.execute(plan, confirm_env=confirm_env, lock_timeout=api.lock_timeout,
+                                    allow_broken=allow_broken)
     cli._print_json({"plan": plan.as_dict(), "done": done}) if as_json else _out(
         cli, f"vector {action} done: {len(done)} migration(s); now at {plan.after or 'base'}")
     return cli.EXIT_OK
@@ -159,7 +167,8 @@ async def _migrate(cli: Any, api: Any, args: argparse.Namespace) -> int:
     if plan.empty and args.command == "migrate":
         _out(cli, "nothing to do: both databases are at the latest version")
         return cli.EXIT_OK
-    if not allow_broken and (broken := plan.relational.broken_refusal()) is not None:
+    broken = plan.relational.broken_refusal() or (plan.vector.broken_refusal() if plan.vector else None)
+    if not allow_broken and broken is not None:
         await api.record_refusal(args.command, "latest", broken)
         return cli.refuse(args, broken)
     go, confirm_env, why = (True, cli._opt(args, "confirm_env"), "")

@@ -247,8 +247,12 @@ class ConsoleController:
         if typed is None:
             await self._declined(f"vector {action}", plan.target)
             return
+        allow_broken = await self._confirm_broken(plan, f"vector {action}", plan.target)
+        if allow_broken is None:
+            return
         await self._run(f"vector {action}", lambda: api.vector.execute(plan, lock_timeout=self.app.lock_timeout,
-                                                                        confirm_env=typed or None),
+                                                                        confirm_env=typed or None,
+                                                                        allow_broken=allow_broken),
                         done=lambda r: f"vector {action} done: {len(r)} migration(s); now at {plan.after or 'base'}")
 
     def vector_repair(self) -> None:
@@ -317,10 +321,10 @@ class ConsoleController:
         broken = plan.broken_steps
         if not broken:
             return False
-        first = broken[0].revision
+        first = _step_name(broken[0])
         lines = [f"This {action} runs through {len(broken)} step(s) that migctl verify found broken:", ""]
         for step in broken:
-            lines.append(f"  {step.revision} ({step.direction}): {step.verdict_label}")
+            lines.append(f"  {_step_name(step)} ({step.direction}): {step.verdict_label}")
             if step.verdict is not None and step.verdict.server:
                 lines.append(f"      verified on {step.verdict.server}")
         lines += ["", "It may fail part-way or leave the schema other than the revision it records."]
@@ -393,6 +397,11 @@ class ConsoleController:
 
 
 _FAILED = object()
+
+
+def _step_name(step: Any) -> str:
+    """A relational step's revision or a vector step's version."""
+    return getattr(step, "revision", None) or step.version
 
 
 def _confirm_screen(*args: Any, **kwargs: Any) -> Any:
