@@ -1,8 +1,9 @@
 """``migctl check``: what a CI pipeline gates on, as a list of findings (none: all is well).
 
 Online: the database is at the heads, the revision graph has at most ``max_heads`` heads, no
-applied revision file changed since migctl applied it (the checksums ``status`` compares), and
-the vector side has nothing pending and no drift. Offline (no database): every revision file
+applied revision file changed since migctl applied it (the checksums ``status`` compares), the
+live schema matches the one expected at the current revisions (when that is cached, or asked
+for: ``--drift``, ``verify: required``), and the vector side has nothing pending and no drift. Offline (no database): every revision file
 loads, at most ``max_heads`` heads, and the vector migrations form one chain (no fork).
 """
 
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 class Finding:
     """One reason the check fails; ``text`` is the line a shell prints."""
 
-    kind: str  # load, heads, pending, edited, missing, unknown, vector load, vector fork, vector pending, vector drift
+    kind: str  # load, heads, pending, edited, missing, unknown, schema drift, vector load, vector fork,
+    # vector pending, vector drift
     text: str
     items: tuple[str, ...] = ()
 
@@ -95,9 +97,44 @@ def max_heads(environment: Environment) -> int:
     return 1
 
 
-async def check_relational(relational: RelationalService, *, offline: bool, limit: int,
+def verify_required(environment: Environment) -> bool:
+    """``verify: required`` (or ``verify: {required: true}``) of the environment, else of the
+    config file's top level: ``check`` then compares the live schema even when the expected one
+    must be built first."""
+    path = environment.config_file
+    if path is None or not path.is_file():
+        return False
+    try:
+        if path.suffix == ".toml":
+            data: Any = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("migctl", {})
+        else:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return False  # loading the environment already read this file; its errors were reported there
+    if not isinstance(data, dict):
+        return False
+    env_section = (data.get("environments") or {}).get(environment.name)
+    for section in (env_section, data):
+        value = section.get("verify") if isinstance(section, dict) else None
+        if value is not None:
+            return value == "required" or (isinstance(value, dict) and value.get("required") is True)
+    return False
+
+
+def schema_findings(status: dict[str, Any]) -> list[Finding]:
+    """``schema drift``: one finding, each difference an item (none when not compared)."""
+    report = status.get("schema_drift")
+    if report is not None and report["differs"]:
+        at = ",".join(report["at"]) or "base"
+        return [Finding("schema drift", f"schema drift: differs from {at}: {report['summary']}",
+                        tuple(report["lines"]))]
+    return []
+
+
+async def check_relational(relational: RelationalService, *, offline: bool, limit: int, drift: bool = False,
                            ) -> tuple[list[Finding], tuple[str, ...], tuple[str, ...] | None]:
-    """(findings, heads, current revisions or ``None`` offline)."""
+    """(findings, heads, current revisions or ``None`` offline). ``drift``: build the expected
+    schema when it is not cached (otherwise the cached one only)."""
     findings: list[Finding] = []
     project = relational.project  # no alembic project: a usage error, not a finding
     try:
@@ -115,7 +152,7 @@ async def check_relational(relational: RelationalService, *, offline: bool, limi
         findings.append(Finding("heads", f"heads: {len(heads)} ({', '.join(heads)})", heads))
     if offline:
         return findings, heads, None
-    status = await relational.status()
+    status = await relational.status(drift=drift)
     current = tuple(status["current"])
     pending = list(status["pending_revisions"])
     if pending:
@@ -130,6 +167,9 @@ async def check_relational(relational: RelationalService, *, offline: bool, limi
                                     (d["revision"],)))
     for rev in status["unknown_current"]:
         findings.append(Finding("unknown", f"unknown revision in the database: {rev} (no file has it)", (rev,)))
+    findings += schema_findings(status)
+    if drift and status.get("schema_drift") is None and status.get("schema_drift_note"):
+        findings.append(Finding("schema drift", f"schema not compared: {status['schema_drift_note']}"))
     return findings, heads, current
 
 
@@ -166,11 +206,13 @@ async def check_vector(vector: VectorService, *, offline: bool) -> list[Finding]
 
 
 async def run_check(environment: Environment, relational: RelationalService, vector: VectorService | None, *,
-                    offline: bool, vector_state: str = "skipped") -> CheckResult:
+                    offline: bool, vector_state: str = "skipped", drift: bool = False) -> CheckResult:
     """Every finding for ``environment``; ``vector`` is ``None`` when the vector side is skipped
-    or not configured (``vector_state`` says which)."""
+    or not configured (``vector_state`` says which). ``drift`` (or ``verify: required``):
+    compare the live schema even when the expected one must be built first."""
     limit = max_heads(environment)
-    findings, heads, current = await check_relational(relational, offline=offline, limit=limit)
+    drift = drift or (not offline and verify_required(environment))
+    findings, heads, current = await check_relational(relational, offline=offline, limit=limit, drift=drift)
     state = vector_state
     if vector is not None:
         findings += await check_vector(vector, offline=offline)
