@@ -215,3 +215,114 @@ async def test_the_pgvector_store_s_collections_are_not_relational_drift(embedde
     with connected(url) as conn:
         diff = compare_live(conn, expected, project.location, vector_schema="public")
     assert diff.lines() == ["extra table public.by_hand (with 1 column)"]
+
+
+# -- status, check and the console -------------------------------------------------------------
+
+def status_of(cfg: Path, tmp: Path, *extra: str) -> str:
+    result = run_cli("--config", str(cfg), "status", *extra, cwd=tmp)
+    assert result.code == 0, result.text
+    return result.out
+
+
+def schema_line(text: str) -> str:
+    return next(ln for ln in text.splitlines() if ln.startswith("schema:"))
+
+
+def test_status_and_check_report_a_column_added_and_an_index_dropped_by_hand(pg_db, tmp_path: Path) -> None:
+    url, admin = pg_db
+    cfg = config(tmp_path, url, drift_project(tmp_path))
+    upgrade_live(cfg, tmp_path)
+    # Nothing built yet: status compares nothing and starts nothing.
+    assert schema_line(status_of(cfg, tmp_path)) == (
+        "schema:      not compared (run migctl verify, or migctl status --drift)")
+    assert schema_line(status_of(cfg, tmp_path, "--drift")) == f"schema:      matches {D3}"
+    by_hand(admin)
+    differs = (f"schema:      differs from {D3}: index public.ix_docs_title missing; "
+               "column public.docs.note extra")
+    assert schema_line(status_of(cfg, tmp_path)) == differs, "from the cache now"
+    assert schema_line(status_of(cfg, tmp_path, "--drift")) == differs
+    data = json.loads(status_of(cfg, tmp_path, "--json"))["relational"]["schema_drift"]
+    assert data["differs"] and data["at"] == [D3]
+    assert data["missing"] == [{"kind": "index", "name": "public.ix_docs_title"}]
+    assert data["extra"] == [{"kind": "column", "name": "public.docs.note"}] and data["changed"] == []
+
+    check = run_cli("--config", str(cfg), "check", "--drift", cwd=tmp_path)
+    assert check.code == 4, check.text
+    assert check.out.splitlines() == [
+        f"pending: 1 revision ({D4})",
+        f"schema drift: differs from {D3}: index public.ix_docs_title missing; column public.docs.note extra"]
+    assert check.err.strip() == "migctl: check failed: 2 finding(s)"
+    found = json.loads(run_cli("--config", str(cfg), "check", "--json", cwd=tmp_path).out)
+    drift = [f for f in found["findings"] if f["kind"] == "schema drift"]
+    assert drift and drift[0]["items"] == ["missing index public.ix_docs_title", "extra column public.docs.note"]
+    offline = run_cli("--config", str(cfg), "check", "--drift", "--offline", cwd=tmp_path)
+    assert offline.code == 2 and "cannot be combined with --offline" in offline.err, offline.text
+
+
+def test_check_builds_the_expected_schema_when_the_config_requires_verify(pg_db, tmp_path: Path) -> None:
+    url, admin = pg_db
+    cfg = config(tmp_path, url, drift_project(tmp_path))
+    upgrade_live(cfg, tmp_path)
+    by_hand(admin)
+    assert run_cli("--config", str(cfg), "check", "--skip-vector-db", cwd=tmp_path).code == 4  # pending only
+    plain = run_cli("--config", str(cfg), "check", cwd=tmp_path)
+    assert "schema drift" not in plain.out, "not cached and not asked for: not compared"
+    cfg.write_text(cfg.read_text().replace("verify: {on: server}", "verify: {on: server, required: true}"))
+    required = run_cli("--config", str(cfg), "check", cwd=tmp_path)
+    assert required.code == 4 and f"schema drift: differs from {D3}" in required.out, required.text
+
+
+async def test_the_console_shows_the_schema_drift(pg_db, tmp_path: Path) -> None:
+    from tests.tui_support import make_app, ready, screen_text
+
+    url, admin = pg_db
+    cfg = config(tmp_path, url, drift_project(tmp_path))
+    upgrade_live(cfg, tmp_path)
+    by_hand(admin)
+    status_of(cfg, tmp_path, "--drift")  # builds and caches the expected schema
+    app = make_app(cfg)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await ready(pilot)
+        text = screen_text(app)
+    assert (f"4 revisions · current {D3} · heads {D4} · pending 1 · schema differs from d3d3d3d3…: "
+            "index public.ix_docs_title missing; column public.docs.note extra") in text, text
+
+
+# -- failure reports -----------------------------------------------------------------------------
+
+def error_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith("migctl: error:")]
+
+
+def test_a_half_committed_downgrade_says_what_committed_and_how_the_schema_differs(pg_db, tmp_path: Path) -> None:
+    """D2's downgrade drops its index in an autocommit_block, then fails: the version table still
+    says D2, whose index is gone. The error line and the audit row say so; status shows it."""
+    url, _admin = pg_db
+    cfg = config(tmp_path, url, drift_project(tmp_path))
+    upgrade_live(cfg, tmp_path)
+    assert checksummed(url) == [D1, D2, D3]
+    result = run_cli("--config", str(cfg), "downgrade", D1, "--yes", cwd=tmp_path)
+    assert result.code == 1, result.text
+    line = (f"revision {D2} (down) failed: relation \"no_such_table\" does not exist; committed through {D2}; "
+            f"the autocommit block of {D2} committed, the version table says {D2}: schema differs from {D2} in "
+            "index public.ix_tags_name missing")
+    assert error_lines(result.err) == [f"migctl: error: {line}"], result.err
+    assert audit_rows(url)[-1] == ("downgrade", "failed", line)
+    assert checksummed(url) == [D1, D2], "D3's downgrade committed: its checksum is gone"
+    assert schema_line(status_of(cfg, tmp_path)) == (
+        f"schema:      differs from {D2}: index public.ix_tags_name missing")
+
+
+def test_a_transactional_failure_says_rolled_back_and_where(pg_db, tmp_path: Path) -> None:
+    url, _admin = pg_db
+    cfg = config(tmp_path, url, drift_project(tmp_path))
+    upgrade_live(cfg, tmp_path, D2)
+    result = run_cli("--config", str(cfg), "upgrade", "--yes", cwd=tmp_path)
+    assert result.code == 1, result.text
+    line = f"revision {D4} (up) failed: relation \"no_such_table\" does not exist; rolled back; still at {D3}"
+    assert error_lines(result.err) == [f"migctl: error: {line}"], result.err
+    assert audit_rows(url)[-1] == ("upgrade", "failed", line)
+    assert checksummed(url) == [D1, D2, D3]
+    # PostgreSQL's rollback is trusted: nothing was built for the report.
+    assert schema_line(status_of(cfg, tmp_path)).startswith("schema:      not compared")

@@ -174,14 +174,20 @@ def upgrade_scratch(project: AlembicProject, url: str, heads: Iterable[str]) -> 
         current = plan.after
 
 
+def capture_reference(connection: sqlalchemy.engine.Connection, location: AlembicLocation) -> Schema:
+    """A throwaway database's snapshot as the cache keeps it: every non-system schema, without
+    migctl's tables and the version table (the verify walk stores its snapshots this way too)."""
+    return capture(connection, exclude_tables=default_exclusions(location.version_table))
+
+
 def capture_url(url: str, location: AlembicLocation) -> Schema:
-    """A snapshot of the database at ``url`` without migctl's tables and the version table."""
+    """:func:`capture_reference` of the database at ``url``."""
     from migctl.core.db import with_driver
 
     engine = _sync_engine(with_driver(url, asynchronous=False))
     try:
         with engine.connect() as conn:
-            return capture(conn, exclude_tables=default_exclusions(location.version_table))
+            return capture_reference(conn, location)
     finally:
         engine.dispose()
 
