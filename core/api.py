@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from migctl.core.ops.overview import EnvironmentRow
     from migctl.core.ops.reset import ResetPlan
     from migctl.core.ops.unified import MigratePlan, MigrateResult
+    from migctl.core.relational.verify import VerifyResult
     from migctl.core.scaffold import ScaffoldResult
     from migctl.core.vector.lite_server import LiteServer
     from migctl.core.vector.service import VectorService
@@ -42,7 +43,7 @@ _RESULT_TYPES = {
     "VectorPlan": "migctl.core.vector.migrator", "VectorService": "migctl.core.vector.service",
     "TemplateSet": "migctl.core.vector.templates", "CollectionSpec": "migctl.core.vector.templates",
     "EmbeddedPostgres": "migctl.core.embedded", "LiteServer": "migctl.core.vector.lite_server",
-    "EnvironmentRow": "migctl.core.ops.overview",
+    "EnvironmentRow": "migctl.core.ops.overview", "VerifyResult": "migctl.core.relational.verify",
 }
 
 
@@ -57,7 +58,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CheckResult", "Environment", "ExecutionResult", "Finding", "Migctl", "Plan", "Protection", "RevisionGraph",
-    "RevisionNode", "embedded_postgres", "ensure_state_dir", "environment_rows", "environments_overview",
+    "RevisionNode", "describe_lint", "embedded_postgres", "ensure_state_dir", "environment_rows", "environments_overview",
     "load_environment", "load_templates", "mask_url",
     "milvus_lite_server",
     "render_collection", "revision_graph", "run_migrations_on_startup", "scrub", "init_project",
@@ -199,6 +200,17 @@ class Migctl:
         return await run_check(self.environment, self.relational, self.vector if vector else None,
                                offline=offline, vector_state=state, drift=drift)
 
+    async def verify(self, *, revision_range: str | None = None, force: bool = False) -> VerifyResult:
+        """``migctl verify``: each revision (in ``revision_range``, ``A:B`` both included; default
+        all) upgraded, downgraded and upgraded again on a throwaway database, one verdict each.
+        The environment's database is only read (its extensions). Verdicts are kept in the state
+        dir by file digest: only revisions without one for their current bytes are verified
+        again, unless ``force``. Progress arrives as ``VerifyProgress`` events."""
+        from migctl.core.relational.verify import verify
+
+        return await verify(self.environment, self.url, self.relational.project, self.sink,
+                            revision_range=revision_range, force=force)
+
     async def audit(self, limit: int = 20) -> list[dict[str, Any]]:
         return await self.relational.audit_log(limit)
 
@@ -282,6 +294,14 @@ class Migctl:
 
 
 # Verbs that need no database.
+def describe_lint(finding: Any) -> str:
+    """A plan step's lint finding as one line: ``rule — what it does to the table (its live
+    size) under LOCK: statement``, with ``(accepted)`` after the rule when the config accepts it."""
+    from migctl.core.relational.lint import describe
+
+    return describe(finding)
+
+
 def revision_graph(environment: Environment, *, cached: bool = True) -> RevisionGraph:
     """The environment's revision graph read from its files (``cached``: headers kept in the
     state dir between runs)."""

@@ -69,6 +69,9 @@ class Environment:
     # The directory relative paths resolve against: the config file's, else the current one.
     base_dir: Path = field(default_factory=Path.cwd)
     seed_dir: Path | None = None  # SQL scripts `init` runs after the schema (seed_sql:)
+    # `lint: {ignore: {<revision>: [rule, ...]}}`: findings accepted per revision (shown as such)
+    lint_ignore: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    lint_enabled: bool = True  # `lint: {enabled: false}` leaves plans unlinted
 
     @property
     def embedded(self) -> bool:
@@ -283,18 +286,21 @@ def _tool_migctl(path: Path, text: str) -> Any:
 # `protected: "false"`, a string, read as true). None (an empty value) means "not set", except
 # for `protected`, which must say true or false.
 TOP_TYPES: dict[str, type] = {"default_environment": str, "state_dir": str, "log_file": str, "environments": dict,
-                              "alembic": dict, "vector": dict, "seed_sql": str, "check": dict}
+                              "alembic": dict, "vector": dict, "seed_sql": str, "check": dict, "lint": dict,
+                              "verify": dict}
 ENVIRONMENT_TYPES: dict[str, type] = {"database_url": str, "protected": bool, "alembic": dict, "vector": dict,
-                                      "seed_sql": str, "log_file": str, "check": dict}
+                                      "seed_sql": str, "log_file": str, "check": dict, "lint": dict, "verify": dict}
 SECTION_TYPES: dict[str, dict[str, type]] = {
     "alembic": dict.fromkeys(("script_location", "ini", "version_table", "version_table_schema"), str),
     "vector": dict.fromkeys(("store", "uri", "token", "migrations_dir", "templates", "schema"), str),
     "check": {"max_heads": int},
+    "lint": {"ignore": dict, "enabled": bool},
+    "verify": {"on": str, "extensions": list},  # where `migctl verify` makes its scratch database
 }
 TOP_KEYS = tuple(TOP_TYPES)
 ENVIRONMENT_KEYS = tuple(ENVIRONMENT_TYPES)
 SECTION_KEYS = {name: tuple(keys) for name, keys in SECTION_TYPES.items()}
-_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number"}
+_EXPECTED = {str: "a string", bool: "true or false", dict: "a mapping", int: "a whole number", list: "a list"}
 _YAML_TYPE = {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list",
               dict: "a mapping"}
 
@@ -309,6 +315,8 @@ def _check_keys(path: Path, lines: Mapping[tuple[str, ...], int], parts: tuple[s
 
     known = tuple(types)
     for key, value in mapping.items():
+        if key is True and "on" in types:  # YAML 1.1 reads a bare `on:` key as true
+            key = "on"
         where = ".".join((*parts, "")) if parts else ""
         if key not in types:
             close = difflib.get_close_matches(str(key), known, n=1)
@@ -564,7 +572,32 @@ def load_environment(
         vector_configured=configured,
         base_dir=base.resolve(),
         seed_dir=(base / str(seed)).resolve() if seed else None,
+        lint_ignore=lint_ignore([(f"{path}: lint", top.get("lint")), (f"{where}.lint", settings.get("lint"))]),
+        lint_enabled=next((bool(s["enabled"]) for s in (settings.get("lint"), top.get("lint"))
+                           if isinstance(s, dict) and s.get("enabled") is not None), True),
     )
+
+
+def lint_ignore(sections: list[tuple[str, Any]]) -> dict[str, frozenset[str]]:
+    """``lint.ignore`` of the config's top level and of the environment, merged: revision id ->
+    the rules accepted for it. ``sections``: (where, the ``lint`` mapping) pairs, ``where``
+    naming it in errors (``migctl.yaml: lint``, ``migctl.yaml: environments.prod.lint``)."""
+    out: dict[str, frozenset[str]] = {}
+    for where, lint in sections:
+        ignore = lint.get("ignore") if isinstance(lint, dict) else None
+        if ignore is None:
+            continue
+        if not isinstance(ignore, dict):
+            raise ConfigError(f"{where}.ignore: expected a mapping of revision ids to lists of rules")
+        for rev, rules in ignore.items():
+            if not isinstance(rev, str) or not rev.strip():
+                raise ConfigError(f"{where}.ignore: revision {rev!r} is not a string: quote revision ids "
+                                  "(YAML reads an unquoted 0006 as the number 6)")
+            if not isinstance(rules, list) or not rules or not all(isinstance(r, str) and r.strip() for r in rules):
+                raise ConfigError(f"{where}.ignore.{clip(rev, 40)}: expected a list of rule names "
+                                  f"(e.g. [ban-drop-column]), not {clip(repr(rules), 60)}")
+            out[rev] = out.get(rev, frozenset()) | {r.strip() for r in rules}
+    return out
 
 
 MILVUS_SCHEMES = ("http", "https", "tcp", "grpc", "grpcs")

@@ -75,5 +75,18 @@ class CopyProgress(Event):
     eta_s: float | None
 
 
+@dataclass(frozen=True)
+class VerifyProgress(Event):
+    """``migctl verify``: revision ``index`` of ``total`` (those verified in this walk) has its
+    verdict; ``state`` is one of ``core.relational.assessment.STATES``."""
+
+    index: int
+    total: int
+    revision: str
+    state: str
+    detail: str
+    seconds: float
+
+
 def ignore(_: Event) -> None:
     """The sink used when nobody listens."""

@@ -103,6 +103,10 @@ def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True) -> list[
         lines.append(f"  {i:>3}. {ARROW[step.direction]:<9} {step.revision}  {one_line(step.message)}{mark}")
         for stmt in step.destructive:
             lines.append(f"         ! {stmt[:110]}")
+        if step.lint:
+            from migctl.core.api import describe_lint
+
+            lines.extend(f"         lint: {describe_lint(f)}" for f in step.lint)
     if not plan.analysed:
         lines.append("  (SQL not analysed for destructive statements"
                      + (": --dry-run shows the SQL and flags)" if cli else ")"))
@@ -221,3 +225,37 @@ def overview_lines(rows: list[Any]) -> list[str]:
     table = [tuple(c.upper() for c in OVERVIEW_COLUMNS), *(overview_cells(r) for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(OVERVIEW_COLUMNS) - 1)]
     return ["  ".join([*(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)), line[-1]]).rstrip() for line in table]
+
+
+# How ``migctl verify`` words each verdict state (core.relational.assessment.STATES).
+_VERIFY_WORDS = {
+    "ok": "ok",
+    "downgrade fails": "BROKEN downgrade",
+    "downgrade incomplete": "incomplete downgrade",
+    "not transactional, half-commits on failure": "BROKEN downgrade, not transactional, half-commits on failure",
+    "upgrade fails": "BROKEN upgrade",
+    "upgrade after downgrade differs": "upgrade after downgrade differs",
+}
+
+
+def verify_state_text(state: str, detail: str = "") -> str:
+    """``ok``, ``BROKEN downgrade: <the database's error>``, ``incomplete downgrade: <what differs>``..."""
+    words = _VERIFY_WORDS.get(state, state)
+    if detail.startswith("not reached:"):
+        words = "not verified"
+    return f"{words}: {detail}" if detail else words
+
+
+def verify_lines(result: Any) -> list[str]:
+    """One line per revision (``a1b2c3d4e5f6  ok``), then the summary. A cached verdict says so,
+    and one obtained on another server than this walk's names that server."""
+    lines = []
+    for v in result.verdicts:
+        line = f"{v.revision}  {verify_state_text(v.state, v.detail)}"
+        notes = []
+        if v.revision in result.cached:
+            notes.append("cached")
+        if v.server and v.server != result.servers:
+            notes.append(f"on {v.server}")
+        lines.append(line + (f"  ({', '.join(notes)})" if notes else ""))
+    return [*lines, result.summary()]

@@ -54,7 +54,7 @@ def add_log_file(path: Path, formatter: logging.Formatter) -> None:
 
 def log_event(event: Any) -> None:
     """The log line of a core event (a step is logged once, when it ends)."""
-    from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished
+    from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, VerifyProgress
 
     if isinstance(event, StepFinished):
         log.info("step %d/%d %s %s finished in %.3fs", event.index + 1, event.total, event.direction,
@@ -62,6 +62,9 @@ def log_event(event: Any) -> None:
     elif isinstance(event, StepFailed):
         log.error("step %d/%d %s %s failed: %s", event.index + 1, event.total, event.direction,
                   event.revision, event.error)
+    elif isinstance(event, VerifyProgress):
+        log.info("verify %d/%d %s: %s%s (%.3fs)", event.index, event.total, event.revision, event.state,
+                 f": {event.detail}" if event.detail else "", event.seconds)
     elif isinstance(event, LockWaiting):
         log.info("waiting up to %.0fs for the migration lock held by %s", event.timeout_s, event.holder)
     elif isinstance(event, Notice):

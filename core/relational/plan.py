@@ -115,11 +115,13 @@ class Plan:
                     "message": s.message,
                     "non_transactional": s.non_transactional,
                     "destructive": list(s.destructive),
+                    "lint": [f.as_dict() for f in s.lint],
                 }
                 for s in self.steps
             ],
             "destructive": list(self.destructive) if self.analysed else None,
             "analysed": self.analysed,
+            "notes": list(self.notes),
             "sql": self.sql,
         }
 

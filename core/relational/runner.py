@@ -132,9 +132,10 @@ class _Checksums:
 
 
 def _environment_context(config: Any, script: Any, on_apply: Callable[..., None], mode: _Mode,
-                         **kw: Any) -> Any:
+                         on_configure: Callable[[Any], None] | None = None, **kw: Any) -> Any:
     """Alembic's EnvironmentContext with migctl's per-step callback added to whatever the
-    project's env.py configures (instance-level: ``alembic.context`` proxies the class)."""
+    project's env.py configures (instance-level: ``alembic.context`` proxies the class).
+    ``on_configure`` sees env.py's connection first, before Alembic uses it at all."""
     from alembic.runtime.environment import EnvironmentContext
     from alembic.util import to_tuple
 
@@ -144,6 +145,8 @@ def _environment_context(config: Any, script: Any, on_apply: Callable[..., None]
     def configure(*args: Any, **options: Any) -> None:
         options["on_version_apply"] = (*to_tuple(options.get("on_version_apply"), default=()), on_apply)
         connection = options.get("connection")
+        if on_configure is not None:
+            on_configure(connection)
         if mode.per_revision:
             options["transaction_per_migration"] = True
         elif "transaction_per_migration" not in options:  # env.py's explicit choice stands
@@ -247,12 +250,25 @@ def _logging_kept() -> Iterator[None]:
 
 def _run_env(project: AlembicProject, url: str, plan: Plan, script: Any, fn: Callable[..., Any],
              on_apply: Callable[..., None], mode: _Mode) -> None:
-    config = project.make_config(url)
-    kwargs: dict[str, Any] = {"fn": fn, "as_sql": False, "destination_rev": plan.target}
+    kwargs: dict[str, Any] = {"destination_rev": plan.target}
     if plan.action == "stamp":
         kwargs["purge"] = plan.purge
+    run_env(project, url, script, fn, on_apply, mode=mode, **kwargs)
+
+
+def run_env(project: AlembicProject, url: str, script: Any, fn: Callable[..., Any], on_apply: Callable[..., None],
+            *, mode: _Mode | None = None, operation: str = "upgrade",
+            on_configure: Callable[[Any], None] | None = None, **kwargs: Any) -> None:
+    """Run the project's env.py once, online, with ``fn`` as Alembic's source of steps and
+    ``on_apply`` called after each (see :func:`_environment_context`). Without ``mode``: a
+    transaction per revision, whatever env.py asks for (``verify`` reads each step's committed
+    result from another connection). The caller holds ``ALEMBIC_RUN_LOCK``."""
+    config = project.make_config(url)
+    mode = mode or _Mode(per_revision=True, operation=operation)
+    kwargs.setdefault("destination_rev", "heads")
     try:
         with _logging_kept(), bound_version_updates(), _environment_context(config, script, on_apply, mode,
+                                                                             on_configure, fn=fn, as_sql=False,
                                                                              **kwargs):
             script.run_env()
     finally:

@@ -253,7 +253,43 @@ class RelationalService:
         current, _ = await asyncio.gather(self.current(), asyncio.to_thread(project.script))
         protection = await self.guard.protection()
         plan = await self._plan_from(action, target, current, purge=purge, with_sql=with_sql)
+        # An unattended run shows no plan, so it is not linted either.
+        if with_sql and not purge and action != "stamp" and self.environment.lint_enabled:
+            plan = await self._lint(plan)
         return replace(plan, protected=protection.protected, protected_as=protection.name)
+
+    async def _lint(self, plan: Plan) -> Plan:
+        """``plan`` with each step's lint findings, sized from the live database when it answers.
+        Lint is advice: whatever goes wrong here becomes a plan note, never a failed plan."""
+        from migctl.core.db import dialect_of, first_line
+        from migctl.core.relational import lint
+
+        if not any(s.direction in ("up", "down") for s in plan.steps):
+            return plan
+        notes = list(plan.notes)
+        pg_version = None
+        dialect = dialect_of(self.url)
+        if dialect == "postgresql" and self._conn is not None:
+            info = getattr(self._conn.dialect, "server_version_info", None) or ()
+            pg_version = ".".join(str(p) for p in info[:2]) or None
+        location = self.environment.alembic
+        try:
+            findings = await asyncio.to_thread(
+                lint.lint_steps, plan.steps, dialect=dialect, ignore=self.environment.lint_ignore,
+                pg_version=pg_version, version_table=location.version_table)
+        except lint.LintUnavailable as exc:
+            findings = exc.findings
+            notes.append(f"lint not available: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a plan must never fail because of lint
+            return replace(plan, notes=(*notes, f"lint not available: {first_line(exc)}"))
+        if any(findings):
+            try:
+                async with self.connection() as conn:
+                    findings = await lint.with_sizes(findings, conn)
+            except Exception as exc:  # noqa: BLE001 - the findings stand without sizes
+                notes.append(f"lint: table sizes not available: {first_line(exc)}")
+        steps = tuple(replace(s, lint=f) for s, f in zip(plan.steps, findings, strict=True))
+        return replace(plan, steps=steps, notes=tuple(notes))
 
     async def plan_from_base(self, action: str, target: str, *, with_sql: bool = True) -> Plan:
         """A plan for a database that does not exist yet (``init`` creating it)."""

@@ -116,6 +116,11 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--drift", action="store_true",
                    help="also compare the live schema with the one expected at the current revision, building "
                         "that on a throwaway database when it is not cached (a difference is a finding)")
+    p = add("verify", "upgrade, downgrade and upgrade again each revision on a throwaway database (the embedded "
+                      "PostgreSQL, or verify: {on: server}); one verdict per revision, exit 4 unless all are ok")
+    p.add_argument("--range", dest="revision_range", metavar="A:B", default=None,
+                   help="only the revisions from A to B, both included (A: or :B leave a side open); default all")
+    p.add_argument("--force", action="store_true", help="verify again the revisions whose verdict is cached")
     add("current", "the revision(s) recorded in the database")
     p = add("history", "the revision graph, newest first")
     p.add_argument("--verbose", "-v", action="store_true", help="show paths, dates, parents")

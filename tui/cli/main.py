@@ -82,7 +82,14 @@ def refuse(args: argparse.Namespace, why: str) -> int:
 def _event_printer(as_json: bool):
     import time
 
-    from migctl.core.events import LockWaiting, Notice, StepFailed, StepFinished, StepStarted
+    from migctl.core.events import (
+        LockWaiting,
+        Notice,
+        StepFailed,
+        StepFinished,
+        StepStarted,
+        VerifyProgress,
+    )
     from migctl.tui.formatting import one_line
     from migctl.tui.log_setup import log_event
 
@@ -103,6 +110,12 @@ def _event_printer(as_json: bool):
         elif isinstance(event, StepFailed):
             if not as_json:
                 sys.stderr.write(" FAILED\n")
+        elif isinstance(event, VerifyProgress):
+            if not as_json:
+                from migctl.tui.formatting import verify_state_text
+
+                sys.stderr.write(f"  [{event.index}/{event.total}] {event.revision}  "
+                                 f"{verify_state_text(event.state, event.detail)}  {event.seconds:.2f}s\n")
         elif isinstance(event, LockWaiting):
             if not as_json:
                 sys.stderr.write(f"waiting up to {event.timeout_s:.0f}s for the migration lock held by "
@@ -283,6 +296,8 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
         return await cli_vector.run(this, api, args)
     if cmd == "check":
         return await _check(api, args)
+    if cmd == "verify":
+        return await _verify(api, args)
     if cmd == "current":
         current = await api.current()
         if as_json:
@@ -355,6 +370,22 @@ async def _check(api: Any, args: argparse.Namespace) -> int:
         _print("\n".join(f.text for f in result.findings))
     if not result.ok:
         sys.stderr.write(f"migctl: {summary}\n")
+    return code
+
+
+async def _verify(api: Any, args: argparse.Namespace) -> int:
+    from migctl.tui.formatting import verify_lines
+
+    result = await api.verify(revision_range=args.revision_range, force=args.force)
+    code = EXIT_OK if result.ok else EXIT_CHECK_FAILED
+    bad = sum(1 for v in result.verdicts if not v.ok)
+    why = "interrupted" if result.interrupted and not bad else f"{bad} of {len(result.verdicts)} revision(s) not ok"
+    if _opt(args, "json", False):
+        _print_json({**result.as_dict(), "exit": code, **({} if result.ok else {"error": f"verify failed: {why}"})})
+    else:
+        _print("\n".join(verify_lines(result)))
+    if not result.ok:
+        sys.stderr.write(f"migctl: verify failed: {why}\n")
     return code
 
 
