@@ -295,7 +295,8 @@ SECTION_TYPES: dict[str, dict[str, type]] = {
     "vector": dict.fromkeys(("store", "uri", "token", "migrations_dir", "templates", "schema"), str),
     "check": {"max_heads": int},
     "lint": {"ignore": dict, "enabled": bool},
-    "verify": {"on": str, "extensions": list},  # where `migctl verify` makes its scratch database
+    # where `migctl verify` makes its scratch database; `required: true`: `check` compares the schema
+    "verify": {"on": str, "extensions": list, "required": bool},
 }
 TOP_KEYS = tuple(TOP_TYPES)
 ENVIRONMENT_KEYS = tuple(ENVIRONMENT_TYPES)

@@ -98,9 +98,8 @@ def max_heads(environment: Environment) -> int:
 
 
 def verify_required(environment: Environment) -> bool:
-    """``verify: required`` (or ``verify: {required: true}``) of the environment, else of the
-    config file's top level: ``check`` then compares the live schema even when the expected one
-    must be built first."""
+    """``verify: {required: true}`` of the environment, else of the config file's top level:
+    ``check`` then compares the live schema even when the expected one must be built first."""
     path = environment.config_file
     if path is None or not path.is_file():
         return False
@@ -116,8 +115,8 @@ def verify_required(environment: Environment) -> bool:
     env_section = (data.get("environments") or {}).get(environment.name)
     for section in (env_section, data):
         value = section.get("verify") if isinstance(section, dict) else None
-        if value is not None:
-            return value == "required" or (isinstance(value, dict) and value.get("required") is True)
+        if isinstance(value, dict) and value.get("required") is not None:
+            return value["required"] is True
     return False
 
 

@@ -159,19 +159,62 @@ def _env_py_url(project: AlembicProject, url: str) -> str:
     return render(parsed)
 
 
-def upgrade_scratch(project: AlembicProject, url: str, heads: Iterable[str]) -> None:
-    """Bring the (empty) database at ``url`` to exactly ``heads``, one head at a time (two
-    unmerged heads are two targets), through the project's env.py. Blocking."""
-    from migctl.core.relational.plan import build_plan
-    from migctl.core.relational.runner import run_plan
+def _connected_to(conn: Any) -> str | None:
+    """The database a connection of env.py's is connected to (its name; SQLite: the file)."""
+    name = conn.dialect.name
+    began = not conn.in_transaction()
+    if name == "postgresql":
+        where = conn.exec_driver_sql("SELECT current_database()").scalar()
+    elif name in ("mysql", "mariadb"):
+        where = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    else:
+        where = conn.engine.url.database
+    if began and conn.in_transaction():  # as env.py had it: Alembic must not take it for its own
+        conn.commit()
+    return None if where is None else str(where)
 
-    alembic_url = _env_py_url(project, url)
-    current: tuple[str, ...] = ()
-    for head in sorted(heads):
-        plan = build_plan(project, alembic_url, "upgrade", head, current, with_sql=False)
-        if plan.steps:
-            run_plan(project, alembic_url, plan, lambda _event: None)
-        current = plan.after
+
+def upgrade_scratch(project: AlembicProject, url: str, heads: Iterable[str]) -> None:
+    """Bring the empty database at ``url`` to exactly ``heads`` (two unmerged heads are two
+    targets, one after the other) in one run of the project's env.py, a transaction per
+    revision. Refused unless env.py is connected to that database and finds it empty: an env.py
+    that ignores ``sqlalchemy.url`` would otherwise upgrade whatever it connects to. Blocking."""
+    from sqlalchemy.engine import make_url
+
+    from migctl.core.errors import Refused
+    from migctl.core.relational.plan import compute_steps, heads_after
+    from migctl.core.relational.project import ALEMBIC_RUN_LOCK
+    from migctl.core.relational.runner import run_env
+
+    scratch_name = make_url(url).database
+    checked: list[bool] = []
+
+    def check(conn: Any) -> None:
+        if conn is None or checked:
+            return  # env.py hands Alembic a URL: checked once Alembic has connected (steps)
+        checked.append(True)
+        where = _connected_to(conn)
+        if where != scratch_name:
+            raise Refused(f"env.py connected to {where!r}, not to the throwaway database: it does not take its "
+                          "URL from sqlalchemy.url; the expected schema is not built there")
+
+    with ALEMBIC_RUN_LOCK:
+        script = project.script()
+        steps: list[Any] = []
+        current: tuple[str, ...] = ()
+        for head in sorted(heads):
+            more = compute_steps(script, "upgrade", head, current)
+            steps += more
+            current = heads_after(more, current)
+
+        def fn(rev: Any, ctx: Any) -> Iterator[Any]:
+            check(ctx.connection)
+            if tuple(rev):
+                raise Refused(f"the throwaway database is at {', '.join(rev)}, not empty")
+            return iter(steps)
+
+        run_env(project, _env_py_url(project, url), script, fn, lambda **_kw: None, operation="verify",
+                on_configure=check)
 
 
 def capture_reference(connection: sqlalchemy.engine.Connection, location: AlembicLocation) -> Schema:
@@ -208,11 +251,23 @@ def build_expected(project: AlembicProject, heads: Iterable[str], scratch: Scrat
         return capture_url(url, project.location)
 
 
-def default_scratch(environment: Environment, url: str) -> ScratchFactory:
-    """The throwaway database ``verify`` uses for this environment (see ``scratch.py``)."""
-    from migctl.core.relational import scratch as scratch_module
+def default_scratch(environment: Environment, url: str, project: AlembicProject) -> ScratchFactory:
+    """``migctl verify``'s throwaway database for this environment (``scratch.py``: the embedded
+    PostgreSQL, or ``verify: {on: server}``; MySQL/MariaDB and SQLite of their own kind), with the
+    target's extensions except those a revision creates itself."""
 
-    return lambda: scratch_module.scratch_database(environment, url)
+    @contextlib.contextmanager
+    def scratch() -> Iterator[str]:
+        from migctl.core.relational.scratch import extensions_created_by, scratch_database
+
+        texts = []
+        for node in project.graph().nodes:
+            with contextlib.suppress(OSError):
+                texts.append(Path(node.path).read_text(encoding="utf-8", errors="replace"))
+        with scratch_database(environment, url, skip_extensions=extensions_created_by(texts)) as made:
+            yield made.url
+
+    return scratch
 
 
 def expected_schema(project: AlembicProject, graph: RevisionGraph | Any, heads: Iterable[str], dialect: str,

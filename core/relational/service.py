@@ -208,13 +208,15 @@ class RelationalService:
     def _scratch(self) -> ScratchFactory:
         from migctl.core.relational.expected import default_scratch
 
-        return self.scratch or default_scratch(self.environment, self.url)
+        return self.scratch or default_scratch(self.environment, self.url, self.project)
 
     async def schema_drift(self, conn: ThreadedConnection, graph: RevisionGraph, current: tuple[str, ...], *,
                            build: bool) -> tuple[dict[str, Any] | None, str | None]:
         """(how the live schema differs from the one expected at ``current``, or ``None`` when
         not compared; why not, when that is worth saying). Without ``build`` only a cached
         expected schema is used: nothing is started."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         from migctl.core.relational.expected import compare_live, drift_report, expected_schema
 
         cache = self.schema_cache
@@ -239,7 +241,12 @@ class RelationalService:
             return None, f"the expected schema could not be built: {why}"
         if expected is None:
             return None, None
-        diff = await conn.run_sync(compare_live, expected, self.environment.alembic, self.vector_schema())
+        try:
+            diff = await conn.run_sync(compare_live, expected, self.environment.alembic, self.vector_schema())
+        except SQLAlchemyError as exc:  # a role that cannot read the catalog: status still answers
+            from migctl.core.db import first_line
+
+            return None, f"the live schema could not be read: {first_line(exc)}"
         return drift_report(diff, current, expected), None
 
     # -- planning -------------------------------------------------------------
@@ -460,7 +467,7 @@ class RelationalService:
         ``autocommit_block`` (seen in the plan or not) or DDL that commits by itself (MySQL,
         SQLite) may have left part of the revision behind: the live schema is compared with the
         expected one at the version table's revisions, built now if it is not cached."""
-        from migctl.core.secrets import clip
+        from migctl.core.secrets import LINE_LIMIT, clip
 
         step = next((s for s in plan.steps if s.key == outcome.failed_step), None)
         if step is None:
@@ -484,12 +491,14 @@ class RelationalService:
                     what = f"the autocommit block of {step.revision} committed"
                 elif outcome.committed_itself:
                     what = "an autocommit_block the plan did not show committed"
-                else:
-                    what = f"part of {step.revision} committed ({conn.dialect.name} commits DDL as it runs)"
+                else:  # DDL that commits as it runs (MySQL, SQLite)
+                    what = f"part of {step.revision} committed"
                 where = (f"{done}; {what}, the version table says {at}: schema differs from {at} in "
                          f"{SchemaDiff.from_dict(report).summary(2)}")
-        # The database's message first, cut so the whole line (300 characters) keeps the outcome.
-        reported = OperationFailed(f"{clip(str(error), 140)}; {where}", detail=error.detail)
+        # The database's message first, cut so that the line (shells show 300 characters) keeps
+        # the outcome whole.
+        reported = OperationFailed(f"{clip(str(error), max(80, LINE_LIMIT - 2 - len(where)))}; {where}",
+                                   detail=error.detail)
         reported.outcome = outcome  # type: ignore[attr-defined]
         return reported
 
