@@ -32,16 +32,18 @@ from migctl.core.relational.schema import Schema
 from tests.support import ALEMBIC, REPO, run_cli
 
 PROJECT = REPO / "tests" / "fixtures" / "drift_project" / "versions"
+HIDDEN = REPO / "tests" / "fixtures" / "drift_project" / "hidden_versions"
 D1, D2, D3, D4 = "d1d1d1d1d1d1", "d2d2d2d2d2d2", "d3d3d3d3d3d3", "d4d4d4d4d4d4"
+E1, E2, E3 = "e1e1e1e1e1e1", "e2e2e2e2e2e2", "e3e3e3e3e3e3"
 
 
-def drift_project(tmp: Path) -> Path:
+def drift_project(tmp: Path, versions: Path = PROJECT) -> Path:
     """``alembic init`` (env.py exactly as Alembic writes it) with the fixture revisions; the
     path of its ``alembic.ini``."""
     proj = tmp / "drift_proj"
     proj.mkdir(parents=True, exist_ok=True)
     subprocess.run([ALEMBIC, "init", "migrations"], cwd=proj, check=True, capture_output=True)
-    for f in sorted(PROJECT.glob("*.py")):
+    for f in sorted(versions.glob("*.py")):
         shutil.copy(f, proj / "migrations" / "versions" / f.name)
     return proj / "alembic.ini"
 
@@ -326,3 +328,26 @@ def test_a_transactional_failure_says_rolled_back_and_where(pg_db, tmp_path: Pat
     assert checksummed(url) == [D1, D2, D3]
     # PostgreSQL's rollback is trusted: nothing was built for the report.
     assert schema_line(status_of(cfg, tmp_path)).startswith("schema:      not compared")
+
+
+def test_env_py_s_own_transaction_and_a_hidden_autocommit_block(pg_db, tmp_path: Path) -> None:
+    """env.py runs the whole plan in one transaction of its own, and E2's downgrade drops its
+    index in an autocommit_block hidden in a helper, which commits E3's downgrade with it before
+    E2 fails. The failing revision is named from the version table; E3's checksum is gone."""
+    url, _admin = pg_db
+    ini = drift_project(tmp_path, HIDDEN)
+    env_py = ini.parent / "migrations" / "env.py"
+    env_py.write_text(env_py.read_text().replace(
+        "connection=connection, target_metadata=target_metadata",
+        "connection=connection, target_metadata=target_metadata, transaction_per_migration=False"))
+    cfg = config(tmp_path, url, ini)
+    upgrade_live(cfg, tmp_path, E3)
+    assert checksummed(url) == [E1, E2, E3]
+    result = run_cli("--config", str(cfg), "downgrade", E1, "--yes", cwd=tmp_path)
+    assert result.code == 1, result.text
+    line = (f"revision {E2} (down) failed: relation \"no_such_table\" does not exist; committed through {E2}; "
+            f"an autocommit_block the plan did not show committed, the version table says {E2}: schema differs "
+            f"from {E2} in index public.ix_items_name missing")
+    assert error_lines(result.err) == [f"migctl: error: {line}"], result.err
+    assert audit_rows(url)[-1] == ("downgrade", "failed", line)
+    assert checksummed(url) == [E1, E2], "E3 is no longer applied"

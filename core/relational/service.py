@@ -431,7 +431,7 @@ class RelationalService:
         run.after = await current_revisions(conn, self.environment.alembic)
         if error is not None and outcome is not None:
             await self._forget_unapplied(conn, plan, run.after)
-            if outcome.failed_step is not None and isinstance(error, OperationFailed):
+            if isinstance(error, OperationFailed) and not interrupted:
                 error = await self._failure_report(conn, plan, outcome, error, run.after)
         if interrupted and error is None:
             error = OperationFailed(f"interrupted by the operator after {len(completed)} of {len(plan.steps)} "
@@ -463,18 +463,31 @@ class RelationalService:
         """The error line with where the database stands: ``rolled back; still at X``, or what
         committed and how the schema differs from the revision the version table names.
 
-        PostgreSQL rolls a transactional revision back whole: trusted without comparing. An
-        ``autocommit_block`` (seen in the plan or not) or DDL that commits by itself (MySQL,
-        SQLite) may have left part of the revision behind: the live schema is compared with the
-        expected one at the version table's revisions, built now if it is not cached."""
+        PostgreSQL rolls a transactional revision back whole: trusted without comparing, as long
+        as the version table is where the committed steps leave it. An ``autocommit_block``
+        (seen in the plan or not), or DDL that commits by itself (MySQL, SQLite), may have left
+        part of a revision behind: the live schema is then compared with the one expected at
+        the version table's revisions, built now if it is not cached."""
+        from migctl.core.relational.plan import steps_done
+        from migctl.core.relational.schema import SchemaDiff
         from migctl.core.secrets import LINE_LIMIT, clip
 
+        done = None
+        if len(plan.alembic_steps) == len(plan.steps) and not plan.purge:
+            done = steps_done(list(plan.alembic_steps), plan.current, after)
         step = next((s for s in plan.steps if s.key == outcome.failed_step), None)
-        if step is None:
+        text = str(error)
+        if step is None and done is not None and done < len(plan.steps) and plan.mutates_schema:
+            # env.py's own single transaction: the runner could not tell which step failed (it
+            # took everything for rolled back); the version table says how far the run got.
+            step = plan.steps[done]
+            text = f"revision {step.revision} ({step.direction}) failed: {text}"
+        if step is None or step.direction == "stamp":
             return error
         at = ",".join(after) or "base"
-        postgres = conn.dialect.name == "postgresql"
-        if postgres and not step.non_transactional and not outcome.committed_itself:
+        # Committed by itself: what the runner counted as committed does not lead to the version table.
+        hidden = outcome.committed_itself or done != len(outcome.completed)
+        if conn.dialect.name == "postgresql" and not step.non_transactional and not hidden:
             where = f"rolled back; still at {at}"
         else:
             graph = await self.history()
@@ -484,20 +497,19 @@ class RelationalService:
             elif not report["differs"]:
                 where = f"rolled back; still at {at}"
             else:
-                from migctl.core.relational.schema import SchemaDiff
-
-                done = f"committed through {at}" if outcome.completed else "no step committed before it"
+                moved = set(after) != set(() if plan.purge else plan.current)
+                so_far = f"committed through {at}" if moved else "no step committed before it"
                 if step.non_transactional:
                     what = f"the autocommit block of {step.revision} committed"
-                elif outcome.committed_itself:
+                elif hidden:
                     what = "an autocommit_block the plan did not show committed"
                 else:  # DDL that commits as it runs (MySQL, SQLite)
                     what = f"part of {step.revision} committed"
-                where = (f"{done}; {what}, the version table says {at}: schema differs from {at} in "
+                where = (f"{so_far}; {what}, the version table says {at}: schema differs from {at} in "
                          f"{SchemaDiff.from_dict(report).summary(2)}")
         # The database's message first, cut so that the line (shells show 300 characters) keeps
         # the outcome whole.
-        reported = OperationFailed(f"{clip(str(error), max(80, LINE_LIMIT - 2 - len(where)))}; {where}",
+        reported = OperationFailed(f"{clip(text, max(80, LINE_LIMIT - 2 - len(where)))}; {where}",
                                    detail=error.detail)
         reported.outcome = outcome  # type: ignore[attr-defined]
         return reported
