@@ -79,6 +79,7 @@ class Migctl:
         self.lock_timeout = lock_timeout
         self.vector_store_type = vector_store_type
         self.relational = RelationalService(environment, url, sink)
+        self.relational.vector_schema = self._pgvector_schema
         self._vector: VectorService | None = None
 
     @classmethod
@@ -109,6 +110,20 @@ class Migctl:
     def vector_configured(self) -> bool:
         """Whether this environment has a vector side at all (see ``Environment.vector_configured``)."""
         return self.environment.vector_configured or self.vector_store_type is not None
+
+    def _pgvector_schema(self) -> str | None:
+        """The pgvector store's schema when it lives in this database (its collections are the
+        vector side's, not relational drift); ``None`` otherwise."""
+        if not self.vector_configured:
+            return None
+        from migctl.core.errors import MigctlError
+        from migctl.core.vector.settings import vector_settings
+
+        try:
+            settings = vector_settings(self.environment, self.vector_store_type)
+        except MigctlError:
+            return None  # the vector side reports its own configuration errors
+        return settings.schema if settings.store == "pgvector" else None
 
     @property
     def sink(self) -> EventSink:
@@ -156,8 +171,11 @@ class Migctl:
         """Verify verdicts by revision, for the revision files as they are now."""
         return await self.relational.verdicts()
 
-    async def status(self, vector: bool = False) -> dict[str, Any]:
-        rel = await self.relational.status()
+    async def status(self, vector: bool = False, drift: bool = False) -> dict[str, Any]:
+        """Both sides' state. The relational schema is compared with the one expected at the
+        current revisions when that is cached (``relational.schema_drift``); ``drift`` builds
+        it on a throwaway database when it is not."""
+        rel = await self.relational.status(drift=drift)
         lock = rel.pop("lock")
         protection = await self.protection()
         out = {
@@ -175,17 +193,19 @@ class Migctl:
             out["vector"] = await self.vector.status_or_busy()
         return out
 
-    async def check(self, *, vector: bool = True, offline: bool = False) -> CheckResult:
+    async def check(self, *, vector: bool = True, offline: bool = False, drift: bool = False) -> CheckResult:
         """What a CI pipeline gates on (``migctl check``): no finding means at the heads, one head
-        (or ``check.max_heads``), no applied file edited, no vector drift. ``offline`` reads only
-        the files: every revision loads, the heads, no fork in the vector chain."""
+        (or ``check.max_heads``), no applied file edited, no schema drift, no vector drift.
+        ``offline`` reads only the files: every revision loads, the heads, no fork in the vector
+        chain. The live schema is compared when the expected one is cached, or built for it with
+        ``drift`` (or ``verify: required`` in the config)."""
         from migctl.core.ops.check import run_check
 
         state = "skipped"
         if vector and not self.vector_configured:
             vector, state = False, "not configured"
         return await run_check(self.environment, self.relational, self.vector if vector else None,
-                               offline=offline, vector_state=state)
+                               offline=offline, vector_state=state, drift=drift)
 
     async def verify(self, *, revision_range: str | None = None, force: bool = False) -> VerifyResult:
         """``migctl verify``: each revision (in ``revision_range``, ``A:B`` both included; default

@@ -298,7 +298,8 @@ SECTION_TYPES: dict[str, dict[str, type]] = {
     "vector": dict.fromkeys(("store", "uri", "token", "migrations_dir", "templates", "schema"), str),
     "check": {"max_heads": int},
     "lint": {"ignore": dict, "enabled": bool},
-    "verify": {"on": str, "extensions": list, "required": bool},  # where `migctl verify` makes its scratch database
+    # where `migctl verify` makes its scratch database; `required: true`: `check` compares the schema
+    "verify": {"on": str, "extensions": list, "required": bool},
 }
 TOP_KEYS = tuple(TOP_TYPES)
 ENVIRONMENT_KEYS = tuple(ENVIRONMENT_TYPES)
@@ -333,6 +334,8 @@ def _check_keys(path: Path, lines: Mapping[tuple[str, ...], int], parts: tuple[s
             got = "nothing" if value is None else _YAML_TYPE.get(type(value), type(value).__name__)
             shown = f" {value!r}" if isinstance(value, str | int | float) and len(repr(value)) <= 40 else ""
             fail((*parts, key), f"{where}{key}: expected {_EXPECTED[expected]}, not {got}{shown}")
+        if key == "verify" and isinstance(value, str) and value not in ("required", "optional"):
+            fail((*parts, key), f"{where}verify: expected 'required', 'optional' or a mapping, not {value[:40]!r}")
         if isinstance(value, dict) and key in SECTION_TYPES and value:
             _check_keys(path, lines, (*parts, key), value, SECTION_TYPES[key])
 

@@ -170,11 +170,30 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         lines.append("drifted:     " + "; ".join(f"{d['revision']} ({d['reason']})" for d in rel["drifted"]))
     else:
         lines.append("drifted:     none")
+    if "schema_drift" in rel:
+        lines.append(f"schema:      {schema_state(rel)}")
     lock = status.get("lock")
     lines.append(f"lock:        {'held by ' + lock['who'] + ' running ' + lock['operation'] if lock else 'free'}")
     if status.get("vector_configured") is False:
         lines.append("vector: not configured")
     return lines
+
+
+def schema_state(rel: dict[str, Any], *, short: bool = False) -> str:
+    """The live schema against the one expected at the current revision(s), from a relational
+    status: ``matches R``, ``differs from R: <summary>`` or ``not compared (...)``. ``short``:
+    revisions cut to 8 characters and no hint (the console's summary line)."""
+    report = rel.get("schema_drift")
+    if report is None:
+        note = rel.get("schema_drift_note")
+        if short:
+            return "schema not compared"
+        return f"not compared ({note or 'run migctl verify, or migctl status --drift'})"
+    at = ", ".join(r[:8] + "…" if short and len(r) > 8 else r for r in report["at"]) or "base"
+    prefix = "schema " if short else ""
+    if not report["differs"]:
+        return f"{prefix}matches {at}"
+    return f"{prefix}differs from {at}: {report['summary']}"
 
 
 def vector_plan_lines(plan: Any, environment: str) -> list[str]:

@@ -1,8 +1,9 @@
 """``migctl check``: what a CI pipeline gates on, as a list of findings (none: all is well).
 
 Online: the database is at the heads, the revision graph has at most ``max_heads`` heads, no
-applied revision file changed since migctl applied it (the checksums ``status`` compares), and
-the vector side has nothing pending and no drift. Offline (no database): every revision file
+applied revision file changed since migctl applied it (the checksums ``status`` compares), the
+live schema matches the one expected at the current revisions (when that is cached, or asked
+for: ``--drift``, ``verify: required``), and the vector side has nothing pending and no drift. Offline (no database): every revision file
 loads, at most ``max_heads`` heads, and the vector migrations form one chain (no fork).
 With ``verify: required`` in the config, online and offline: every revision has a ``migctl
 verify`` verdict for its file as it is now, and none is broken.
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 class Finding:
     """One reason the check fails; ``text`` is the line a shell prints."""
 
-    # load, heads, pending, edited, missing, unknown, unverified, broken, vector load, vector fork,
-    # vector pending, vector drift
+    # load, heads, pending, edited, missing, unknown, unverified, broken, schema drift, vector load,
+    # vector fork, vector pending, vector drift
     kind: str
     text: str
     items: tuple[str, ...] = ()
@@ -75,26 +76,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _setting(environment: Environment, key: str) -> tuple[Any, Path | None]:
-    """``key`` of the environment's section, else of the config file's top level (``None``
-    when neither sets it), and the file it was read from."""
+def _sections(environment: Environment, key: str) -> tuple[list[Any], Path | None]:
+    """``key`` of the environment's section, then of the config file's top level (each where
+    set), and the file they were read from."""
     path = environment.config_file
     if path is None or not path.is_file():
-        return None, None
+        return [], None
     try:
         if path.suffix == ".toml":
             data: Any = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("migctl", {})
         else:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, ValueError, yaml.YAMLError):
-        return None, path  # loading the environment already read this file; its errors were reported there
+        return [], path  # loading the environment already read this file; its errors were reported there
     if not isinstance(data, dict):
-        return None, path
+        return [], path
     env_section = (data.get("environments") or {}).get(environment.name)
-    for section in (env_section, data):
-        if isinstance(section, dict) and section.get(key) is not None:
-            return section[key], path
-    return None, path
+    return [section[key] for section in (env_section, data)
+            if isinstance(section, dict) and section.get(key) is not None], path
 
 
 def max_heads(environment: Environment) -> int:
@@ -125,18 +124,22 @@ def max_heads(environment: Environment) -> int:
 
 def verify_required(environment: Environment) -> bool:
     """``verify: required`` (or ``verify: {required: true}``) in the environment's section, else
-    at the config file's top level: ``check`` then fails on revisions not verified or broken."""
-    value, path = _setting(environment, "verify")
-    if value is None:
-        return False
-    if isinstance(value, str) and value in ("required", "optional"):
-        return value == "required"
-    if isinstance(value, dict):  # the mapping also holds `migctl verify`'s own settings
-        required = value.get("required", False)
-        if isinstance(required, bool):
-            return required
-        raise ConfigError(f"{path}: verify.required must be true or false, not {required!r}")
-    raise ConfigError(f"{path}: verify must be 'required', 'optional' or a mapping, not {clip(repr(value), 60)}")
+    at the config file's top level: ``check`` then fails on revisions not verified or broken.
+    Looked up per key: an environment's ``verify: {on: server}`` keeps the top level's
+    ``required``."""
+    values, path = _sections(environment, "verify")
+    for value in values:
+        if isinstance(value, str):
+            if value in ("required", "optional"):
+                return value == "required"
+            raise ConfigError(f"{path}: verify must be 'required', 'optional' or a mapping, "
+                              f"not {clip(repr(value), 60)}")
+        if isinstance(value, dict) and value.get("required") is not None:
+            required = value["required"]
+            if isinstance(required, bool):
+                return required
+            raise ConfigError(f"{path}: verify.required must be true or false, not {required!r}")
+    return False
 
 
 def check_verdicts(relational: RelationalService, graph: RevisionGraph) -> list[Finding]:
@@ -163,9 +166,21 @@ def check_verdicts(relational: RelationalService, graph: RevisionGraph) -> list[
     return findings
 
 
+def schema_findings(status: dict[str, Any]) -> list[Finding]:
+    """``schema drift``: one finding, each difference an item (none when not compared)."""
+    report = status.get("schema_drift")
+    if report is not None and report["differs"]:
+        at = ",".join(report["at"]) or "base"
+        return [Finding("schema drift", f"schema drift: differs from {at}: {report['summary']}",
+                        tuple(report["lines"]))]
+    return []
+
+
 async def check_relational(relational: RelationalService, *, offline: bool, limit: int, verify: bool = False,
+                           drift: bool = False,
                            ) -> tuple[list[Finding], tuple[str, ...], tuple[str, ...] | None]:
-    """(findings, heads, current revisions or ``None`` offline)."""
+    """(findings, heads, current revisions or ``None`` offline). ``drift``: build the expected
+    schema when it is not cached (otherwise the cached one only)."""
     findings: list[Finding] = []
     project = relational.project  # no alembic project: a usage error, not a finding
     try:
@@ -185,7 +200,7 @@ async def check_relational(relational: RelationalService, *, offline: bool, limi
         findings += await asyncio.to_thread(check_verdicts, relational, graph)
     if offline:
         return findings, heads, None
-    status = await relational.status()
+    status = await relational.status(drift=drift)
     current = tuple(status["current"])
     pending = list(status["pending_revisions"])
     if pending:
@@ -200,6 +215,9 @@ async def check_relational(relational: RelationalService, *, offline: bool, limi
                                     (d["revision"],)))
     for rev in status["unknown_current"]:
         findings.append(Finding("unknown", f"unknown revision in the database: {rev} (no file has it)", (rev,)))
+    findings += schema_findings(status)
+    if drift and status.get("schema_drift") is None and status.get("schema_drift_note"):
+        findings.append(Finding("schema drift", f"schema not compared: {status['schema_drift_note']}"))
     return findings, heads, current
 
 
@@ -236,12 +254,15 @@ async def check_vector(vector: VectorService, *, offline: bool) -> list[Finding]
 
 
 async def run_check(environment: Environment, relational: RelationalService, vector: VectorService | None, *,
-                    offline: bool, vector_state: str = "skipped") -> CheckResult:
+                    offline: bool, vector_state: str = "skipped", drift: bool = False) -> CheckResult:
     """Every finding for ``environment``; ``vector`` is ``None`` when the vector side is skipped
-    or not configured (``vector_state`` says which)."""
+    or not configured (``vector_state`` says which). ``drift`` (or ``verify: required``):
+    compare the live schema even when the expected one must be built first."""
     limit = max_heads(environment)
     required = verify_required(environment)
-    findings, heads, current = await check_relational(relational, offline=offline, limit=limit, verify=required)
+    drift = drift or (not offline and required)
+    findings, heads, current = await check_relational(relational, offline=offline, limit=limit, verify=required,
+                                                      drift=drift)
     state = vector_state
     if vector is not None:
         findings += await check_vector(vector, offline=offline)

@@ -216,6 +216,22 @@ def heads_after(steps: list[Any], current: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(maintainer.heads))
 
 
+def steps_done(steps: list[Any], current: tuple[str, ...], version_table: tuple[str, ...]) -> int | None:
+    """How many of ``steps`` (from ``current``) the version table's rows say are done: the
+    first prefix that leaves Alembic's bookkeeping there; ``None`` when none does."""
+    from alembic.runtime.migration import HeadMaintainer
+
+    want = set(version_table)
+    maintainer = HeadMaintainer(_HeadsOnly(), current)  # type: ignore[arg-type]
+    if set(maintainer.heads) == want:
+        return 0
+    for n, step in enumerate(steps, 1):
+        maintainer.update_to_step(step)
+        if set(maintainer.heads) == want:
+            return n
+    return None
+
+
 def shown(target: str, limit: int = 80) -> str:
     """A target as messages echo it: quoted, and cut short (a 5,000-character target made a
     10,000-character error line)."""

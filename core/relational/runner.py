@@ -52,6 +52,9 @@ class RunOutcome:
     completed: list[Completed] = field(default_factory=list)
     failed_step: tuple[str, str] | None = None
     checksums_written: bool = False  # every completed revision's checksum row is committed with it
+    # A one-transaction run's rollback did not take the database back to where it started: an
+    # autocommit_block the plan could not see committed part of the run (see _keep_good_revisions).
+    committed_itself: bool = False
 
 
 @dataclass
@@ -348,7 +351,8 @@ def run_plan(project: AlembicProject, url: str, plan: Plan, emit: Callable[[Even
             if mode.single and outcome.completed:
                 try:
                     outcome.completed = _keep_good_revisions(project, url, plan, script, outcome.completed,
-                                                             failing.key if failing else None, emit, checksums)
+                                                             failing.key if failing else None, emit, checksums,
+                                                             outcome)
                 except _ReplayFailed as replay:
                     outcome.completed = replay.committed
                     at = f" at revision {replay.revision}" if replay.revision else ""
@@ -370,7 +374,8 @@ class _ReplayFailed(Exception):
 
 def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: Any,
                          ran: list[Completed], failed: tuple[str, str] | None,
-                         emit: Callable[[Event], None], checksums: _Checksums) -> list[Completed]:
+                         emit: Callable[[Event], None], checksums: _Checksums,
+                         outcome: RunOutcome | None = None) -> list[Completed]:
     """After a one-transaction run failed and rolled back: apply again, a transaction each, the
     revisions that succeeded in it, stopping before the failing one (``failed``; ``None`` when
     the run's final commit failed, whose culprit then fails again on its own). Returns what is
@@ -391,6 +396,8 @@ def _keep_good_revisions(project: AlembicProject, url: str, plan: Plan, script: 
             left = {step_key(s) for s in remaining}
             committed.extend(c for c in ran if (c[0], c[1]) not in left)
             checksums.ok = False  # those kept rows were rolled back: the caller writes them
+            if outcome is not None:
+                outcome.committed_itself = True
             emit(Notice(f"after the rollback the database is at {','.join(sorted(rev)) or 'base'}: part of the "
                         "run committed itself (an autocommit_block?); nothing is re-applied"))
             return iter(())

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from migctl.core.secrets import mask_url
 
 if TYPE_CHECKING:
     from migctl.core.db import ThreadedConnection
+    from migctl.core.relational.expected import SchemaCache, ScratchFactory
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -105,6 +106,11 @@ class RelationalService:
         self._conn: ThreadedConnection | None = None
         self.guard = Guard(url, environment, self.connection,
                            lambda conn: current_revisions(conn, environment.alembic), lambda: self.sink)
+        # The pgvector store's schema when it shares this database (set by the front door, which
+        # may read the vector side's settings): its collections are not relational drift.
+        self.vector_schema: Callable[[], str | None] = lambda: None
+        # Where the expected schema is built: verify's throwaway database unless a caller gives one.
+        self.scratch: ScratchFactory | None = None
 
     # -- plumbing -------------------------------------------------------------
     @property
@@ -161,14 +167,18 @@ class RelationalService:
         async with self.connection() as conn:
             return await current_revisions(conn, self.environment.alembic)
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self, *, drift: bool = False) -> dict[str, Any]:
+        """Where the database stands. Its schema is compared with the expected one when that
+        is cached (``schema_drift``; ``None``: not compared); ``drift`` builds it when missing
+        (a throwaway database, an upgrade from base: not for every status)."""
         graph_task = asyncio.create_task(self.history())
         try:
             async with self.connection() as conn:
                 current = await current_revisions(conn, self.environment.alembic)
                 graph = await graph_task
-                drift = await drifted(conn, graph, current)
+                edited = await drifted(conn, graph, current)
                 holder = await read_holder(self.url, conn)
+                schema, note = await self.schema_drift(conn, graph, current, build=drift)
         finally:
             if not graph_task.done():
                 graph_task.cancel()
@@ -181,11 +191,64 @@ class RelationalService:
             "heads": list(graph.heads),
             "pending": len(pending),
             "pending_revisions": pending,
-            "drifted": drift,
+            "drifted": edited,
+            "schema_drift": schema,
+            "schema_drift_note": note,
             "unknown_current": unknown,
             "revisions": len(graph),
             "lock": holder.as_dict() if holder else None,
         }
+
+    # -- the schema it should have --------------------------------------------
+    @property
+    def schema_cache(self) -> SchemaCache:
+        from migctl.core.relational.expected import SchemaCache
+
+        return SchemaCache(self.environment.state_dir)
+
+    def _scratch(self) -> ScratchFactory:
+        from migctl.core.relational.expected import default_scratch
+
+        return self.scratch or default_scratch(self.environment, self.url, self.project)
+
+    async def schema_drift(self, conn: ThreadedConnection, graph: RevisionGraph, current: tuple[str, ...], *,
+                           build: bool) -> tuple[dict[str, Any] | None, str | None]:
+        """(how the live schema differs from the one expected at ``current``, or ``None`` when
+        not compared; why not, when that is worth saying). Without ``build`` only a cached
+        expected schema is used: nothing is started."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from migctl.core.relational.expected import compare_live, drift_report, expected_schema
+
+        cache = self.schema_cache
+        if not build and cache.empty():
+            return None, None  # nothing was ever built here: skip hashing the revision files
+        unknown = [r for r in current if r not in graph.by_id]
+        if unknown:
+            return None, f"{', '.join(unknown)} in the database has no file"
+        dialect = conn.dialect.name
+        digests = self.project.file_digests if build else None  # status hashes the files as they are now
+        try:
+            expected = await asyncio.to_thread(expected_schema, self.project, graph, current, dialect, cache,
+                                               build=build, scratch=self._scratch() if build else None,
+                                               digests=digests)
+        except OSError as exc:
+            return None, f"a revision file cannot be read: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the throwaway database or the upgrade there failed
+            from migctl.core.db import first_line
+
+            why = str(exc) if isinstance(exc, MigctlError) else first_line(exc)
+            logging.getLogger("migctl").debug("expected schema not built: %s", why)
+            return None, f"the expected schema could not be built: {why}"
+        if expected is None:
+            return None, None
+        try:
+            diff = await conn.run_sync(compare_live, expected, self.environment.alembic, self.vector_schema())
+        except SQLAlchemyError as exc:  # a role that cannot read the catalog: status still answers
+            from migctl.core.db import first_line
+
+            return None, f"the live schema could not be read: {first_line(exc)}"
+        return drift_report(diff, current, expected), None
 
     # -- planning -------------------------------------------------------------
     async def plan(self, action: str, target: str, *, purge: bool = False, with_sql: bool = True) -> Plan:
@@ -401,12 +464,90 @@ class RelationalService:
             async with audit.flushed_by_finish(conn):
                 await record_checksums(conn, [(r, d, p) for r, d, p, _ in completed], current_actor().label, hashes)
         run.after = await current_revisions(conn, self.environment.alembic)
+        if error is not None and outcome is not None:
+            await self._forget_unapplied(conn, plan, run.after)
+            if isinstance(error, OperationFailed) and not interrupted:
+                error = await self._failure_report(conn, plan, outcome, error, run.after)
         if interrupted and error is None:
             error = OperationFailed(f"interrupted by the operator after {len(completed)} of {len(plan.steps)} "
                                     f"step(s); now at {','.join(run.after) or 'base'}")
         if error is not None:
             raise error
         return ExecutionResult(plan, before, run.after, [(r, d, t) for r, d, _, t in completed])
+
+    async def _forget_unapplied(self, conn: ThreadedConnection, plan: Plan, after: tuple[str, ...]) -> None:
+        """After a failed run: drop the checksums of the plan's revisions the version table no
+        longer has applied, as a successful downgrade does (a partly committed failure can
+        leave the version table elsewhere than the run's own bookkeeping)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        graph = await self.history()
+        applied = graph.ancestors(after) | set(after)
+        gone = sorted({s.revision for s in plan.steps if s.direction in ("up", "down")} - applied)
+        if not gone:
+            return
+        table = audit.tables()["checksums"]
+        try:
+            await conn.execute(table.delete().where(table.c.revision.in_(gone)))
+            await conn.commit()
+        except SQLAlchemyError as exc:  # the run's own error is the one to report
+            logging.getLogger("migctl").debug("checksums of unapplied revisions not removed: %s", exc)
+
+    async def _failure_report(self, conn: ThreadedConnection, plan: Plan, outcome: Any, error: OperationFailed,
+                              after: tuple[str, ...]) -> OperationFailed:
+        """The error line with where the database stands: ``rolled back; still at X``, or what
+        committed and how the schema differs from the revision the version table names.
+
+        PostgreSQL rolls a transactional revision back whole: trusted without comparing, as long
+        as the version table is where the committed steps leave it. An ``autocommit_block``
+        (seen in the plan or not), or DDL that commits by itself (MySQL, SQLite), may have left
+        part of a revision behind: the live schema is then compared with the one expected at
+        the version table's revisions, built now if it is not cached."""
+        from migctl.core.relational.plan import steps_done
+        from migctl.core.relational.schema import SchemaDiff
+        from migctl.core.secrets import LINE_LIMIT, clip
+
+        done = None
+        if len(plan.alembic_steps) == len(plan.steps) and not plan.purge:
+            done = steps_done(list(plan.alembic_steps), plan.current, after)
+        step = next((s for s in plan.steps if s.key == outcome.failed_step), None)
+        text = str(error)
+        if step is None and done is not None and done < len(plan.steps) and plan.mutates_schema:
+            # env.py's own single transaction: the runner could not tell which step failed (it
+            # took everything for rolled back); the version table says how far the run got.
+            step = plan.steps[done]
+            text = f"revision {step.revision} ({step.direction}) failed: {text}"
+        if step is None or step.direction == "stamp":
+            return error
+        at = ",".join(after) or "base"
+        # Committed by itself: what the runner counted as committed does not lead to the version table.
+        hidden = outcome.committed_itself or done != len(outcome.completed)
+        if conn.dialect.name == "postgresql" and not step.non_transactional and not hidden:
+            where = f"rolled back; still at {at}"
+        else:
+            graph = await self.history()
+            report, note = await self.schema_drift(conn, graph, after, build=True)
+            if report is None:
+                where = f"the version table says {at}; the schema was not compared ({note or 'no reference'})"
+            elif not report["differs"]:
+                where = f"rolled back; still at {at}"
+            else:
+                moved = set(after) != set(() if plan.purge else plan.current)
+                so_far = f"committed through {at}" if moved else "no step committed before it"
+                if step.non_transactional:
+                    what = f"the autocommit block of {step.revision} committed"
+                elif hidden:
+                    what = "an autocommit_block the plan did not show committed"
+                else:  # DDL that commits as it runs (MySQL, SQLite)
+                    what = f"part of {step.revision} committed"
+                where = (f"{so_far}; {what}, the version table says {at}: schema differs from {at} in "
+                         f"{SchemaDiff.from_dict(report).summary(2)}")
+        # The database's message first, cut so that the line (shells show 300 characters) keeps
+        # the outcome whole.
+        reported = OperationFailed(f"{clip(text, max(80, LINE_LIMIT - 2 - len(where)))}; {where}",
+                                   detail=error.detail)
+        reported.outcome = outcome  # type: ignore[attr-defined]
+        return reported
 
     async def record_refusal(self, action: str, target: str | None, reason: str) -> None:
         """Audit an operation that was refused before it started (declined, lock held, ...)."""

@@ -105,11 +105,17 @@ def build_parser(only_console: bool = False) -> argparse.ArgumentParser:
                         "their rows say so")
     p.add_argument("--timeout", type=_seconds, default=5.0, metavar="SECONDS",
                    help="with --all-envs: give each environment this long (default: 5)")
+    p.add_argument("--drift", action="store_true",
+                   help="compare the live schema with the one expected at the current revision, building "
+                        "that on a throwaway database when it is not cached (without: cached only)")
     p = add("check", "for CI: exit 4, one line per finding, unless at the heads with one head, no applied "
                      "file edited and no vector drift")
     p.add_argument("--skip-vector-db", action="store_true", help="relational side only")
     p.add_argument("--offline", action="store_true",
                    help="no database: every revision file loads, one head, no fork in the vector chain")
+    p.add_argument("--drift", action="store_true",
+                   help="also compare the live schema with the one expected at the current revision, building "
+                        "that on a throwaway database when it is not cached (a difference is a finding)")
     p = add("verify", "upgrade, downgrade and upgrade again each revision on a throwaway database (the embedded "
                       "PostgreSQL, or verify: {on: server}), and each vector migration on a throwaway store; one "
                       "verdict each, exit 4 unless all are ok")

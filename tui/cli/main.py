@@ -291,7 +291,7 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
     if cmd == "status":
         from migctl.tui.formatting import status_lines
 
-        status = await api.status(vector=not args.skip_vector_db)
+        status = await api.status(vector=not args.skip_vector_db, drift=bool(_opt(args, "drift", False)))
         if as_json:
             _print_json(status)
         else:
@@ -364,7 +364,12 @@ async def _all_environments(args: argparse.Namespace) -> int:
 
 
 async def _check(api: Any, args: argparse.Namespace) -> int:
-    result = await api.check(vector=not args.skip_vector_db, offline=args.offline)
+    if args.offline and _opt(args, "drift", False):
+        from migctl.core.errors import UsageError
+
+        raise UsageError("--drift needs the database: it cannot be combined with --offline")
+    result = await api.check(vector=not args.skip_vector_db, offline=args.offline,
+                             drift=bool(_opt(args, "drift", False)))
     code = EXIT_OK if result.ok else EXIT_CHECK_FAILED
     summary = f"check failed: {len(result.findings)} finding(s)"
     if _opt(args, "json", False):

@@ -30,7 +30,7 @@ from migctl.tui.console.core_thread import CoreThread
 from migctl.tui.console.messages import CopyProgressed, CoreEvent
 from migctl.tui.console.widgets.header import StatusHeader
 from migctl.tui.console.widgets.history import HistoryPane
-from migctl.tui.formatting import plural
+from migctl.tui.formatting import plural, schema_state
 
 if TYPE_CHECKING:
     from migctl.core.api import Environment
@@ -308,7 +308,8 @@ class MigctlApp(App[int]):
             lock = status.get("lock")
             header.lock_holder = f"{lock['who']} running {lock['operation']}" if lock else ""
             history = self.main_screen.query_one(HistoryPane)
-            history.show_state(set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]})
+            history.show_state(set(rel["current"]), {d["revision"]: d["reason"] for d in rel["drifted"]},
+                               schema_state(rel, short=True) if rel.get("schema_drift") is not None else "")
             history.show_verdicts(await self.call(lambda: api.verdicts()))
             audit = await self.call(lambda: api.audit(100))
             self._pane("activity").show_audit(audit)

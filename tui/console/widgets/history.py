@@ -77,6 +77,7 @@ class HistoryPane(Container):
         self.current: set[str] = set()
         self.drifted: dict[str, str] = {}
         self.verdicts: dict[str, Verdict] = {}
+        self.schema = ""  # the schema drift summary, when the status compared it
         self.applied: set[str] = set()
         self.state_known = False  # until the database answers, current and pending are unknown
         self.sql: dict[str, tuple[str, str]] = {}
@@ -107,8 +108,10 @@ class HistoryPane(Container):
             self.verdicts = dict(verdicts)
             self._update_marks()
 
-    def show_state(self, current: set[str], drifted: dict[str, str]) -> None:
-        self.current, self.drifted = current, drifted
+    def show_state(self, current: set[str], drifted: dict[str, str], schema: str = "") -> None:
+        """``schema``: the live schema against the expected one (``schema differs from …``),
+        shown in the summary line; empty when it was not compared."""
+        self.current, self.drifted, self.schema = current, drifted, schema
         self.state_known = True
         self.applied = self.graph.ancestors(current) if self.graph else set()
         self._update_marks()
@@ -182,6 +185,8 @@ class HistoryPane(Container):
         if self.state_known:
             current = ", ".join(sorted(self.current)) or "base"
             state = f"current {current} · heads {heads} · pending {len(graph.pending(self.current))}"
+            if self.schema:
+                state += f" · {self.schema}"
         else:
             state = f"heads {heads} · current: asking the database ..."
         self.query_one("#history-summary", Static).update(f"{len(graph)} revisions · {state}")
