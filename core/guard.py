@@ -108,6 +108,9 @@ class GuardedRun:
     before: tuple[str, ...] = ()
     after: tuple[str, ...] | None = None
     entry: audit.AuditEntry | None = None
+    # Kept with the outcome in the audit row, e.g. the broken steps an operator chose to run
+    # through with --allow-broken, so an overridden run does not read like any other.
+    note: str | None = None
 
     async def begin(self) -> None:
         """The change starts now: the audit row opens (``running``), so a kill leaves a trace."""
@@ -287,7 +290,7 @@ class Guard:
             raise
         if run.entry is not None:
             after = run.after if run.after is not None else await self._revisions(run.conn)
-            await audit.finish(run.conn, run.entry, "ok", after)
+            await audit.finish(run.conn, run.entry, "ok", after, run.note)
 
     async def _close_failed(self, run: GuardedRun, exc: BaseException) -> None:
         from migctl.core.db import first_line
@@ -310,7 +313,7 @@ class Guard:
             message = str(exc) if isinstance(exc, MigctlError) else first_line(exc)
             if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
                 message = "interrupted"
-            await audit.finish(run.conn, run.entry, outcome, after, message)
+            await audit.finish(run.conn, run.entry, outcome, after, f"{run.note}; {message}" if run.note else message)
         except Exception as audit_error:  # the operation's own error is the one to report
             log.debug("the outcome could not be audited: %s", audit_error)
 

@@ -22,6 +22,7 @@ from tests.support import make_chain_project, pg_scalar, revision_file, run_cli,
 V1, V2, V3 = "aa11aa11aa11", "bb22bb22bb22", "cc33cc33cc33"
 CAST = 'column "code" cannot be cast automatically to type integer'
 SERVER = "PostgreSQL 18.1"
+SQLITE = "SQLite 3.45.1"  # a verdict counts only for the kind of server it was obtained on
 REFUSAL = (f"refused: downgrade through {V2} which is BROKEN downgrade: {CAST} (verified on {SERVER}); "
            "pass --allow-broken to run it anyway")
 
@@ -48,8 +49,12 @@ SQLITE_CHAIN = [
 def _put(tmp: Path, ini: Path, *verdicts: tuple[str, str, str]) -> None:
     """Record (revision, state, detail) for each revision's file as it is now."""
     VerdictCache(tmp / "state").put_many(
-        Verdict(rev, state, detail, sha256=file_sha256(revision_file(ini, rev)), server=SERVER)
+        Verdict(rev, state, detail, sha256=file_sha256(revision_file(ini, rev)), server=_server(tmp))
         for rev, state, detail in verdicts)
+
+
+def _server(tmp: Path) -> str:
+    return SQLITE if "sqlite:" in (tmp / "migctl.yaml").read_text() else SERVER
 
 
 def _sqlite(tmp: Path, *extra: str) -> tuple[Path, Path]:
@@ -151,7 +156,7 @@ def test_core_execute_refuses_a_plan_made_before_the_verdict(tmp_path: Path) -> 
             _put(tmp_path, ini, (V2, DOWNGRADE_FAILS, CAST))  # verify finished after the plan was shown
             with pytest.raises(Refused) as refused:
                 await api.execute(plan)
-            assert str(refused.value) == REFUSAL.removeprefix("refused: ")
+            assert str(refused.value) == REFUSAL.removeprefix("refused: ").replace(SERVER, SQLITE)
             assert await api.current() == (V3,)
             last = (await api.audit(1))[0]
             assert (last["outcome"], last["error"]) == ("refused", str(refused.value))
@@ -165,7 +170,7 @@ def test_migrate_through_a_broken_upgrade(tmp_path: Path) -> None:
     cfg, ini = _sqlite(tmp_path)
     _put(tmp_path, ini, (V2, UPGRADE_FAILS, 'relation "ledger" already exists'))
     line = (f"refused: upgrade through {V2} which is BROKEN upgrade: relation \"ledger\" already exists "
-            f"(verified on {SERVER}); pass --allow-broken to run it anyway")
+            f"(verified on {SQLITE}); pass --allow-broken to run it anyway")
     dry = run_cli("--config", str(cfg), "migrate", "--dry-run", cwd=tmp_path)
     assert dry.code == 0 and f"  would be {line}" in dry.out.splitlines()
     refused = run_cli("--config", str(cfg), "migrate", "--yes", cwd=tmp_path)
@@ -183,7 +188,7 @@ def test_check_with_verify_required(tmp_path: Path, where: str) -> None:
                "mapping": ["verify: {required: true}"]}[where]
     cfg, ini = _sqlite(tmp_path, *setting)
     _put(tmp_path, ini, (V1, OK, ""), (V2, DOWNGRADE_FAILS, CAST))
-    broken = f"broken: {V2} downgrade fails: {CAST} (verified on {SERVER})"
+    broken = f"broken: {V2} downgrade fails: {CAST} (verified on {SQLITE})"
     offline = run_cli("--config", str(cfg), "check", "--offline", cwd=tmp_path)
     assert offline.code == 4
     assert offline.out.splitlines() == [f"unverified: 1 revision ({V3}); run migctl verify", broken]
@@ -213,7 +218,7 @@ def test_check_without_verify_required_ignores_verdicts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("verify: requird", "verify must be 'required', 'optional' or a mapping, not 'requird'"),
+    ("verify: requird", "verify: expected 'required', 'optional' or a mapping, not 'requird'"),
     ("verify: 5", "verify: expected a word (required) or a mapping, not a number 5"),
     ("verify: {required: maybe}", "verify.required: expected true or false, not a string 'maybe'"),
 ])

@@ -98,4 +98,4 @@ async def test_broken_downgrade_needs_the_revision_typed(pg_db: tuple[str, str],
         await idle(pilot, 120)
     assert pg_scalar(admin_url, "SELECT version_num FROM alembic_version") == IRREVERSIBLE
     assert pg_scalar(admin_url, "SELECT count(*) FROM migctl_audit WHERE action = 'downgrade' "
-                                "AND outcome = 'failed'") == 1
+                                f"AND outcome = 'failed' AND error LIKE '--allow-broken through {IRREVERSIBLE}%'") == 1

@@ -139,6 +139,9 @@ def plan_lines(plan: Plan, *, show_sql: bool = False, cli: bool = True, allow_br
     if unverified and cli:
         of = f" of {len([s for s in plan.steps if s.direction != 'stamp'])}" if any_verdict else ""
         lines.append(f"  {plural(len(unverified), 'step')}{of} not verified (run migctl verify)")
+    servers = sorted({s.verdict.server for s in plan.steps if s.verdict is not None and s.verdict.server})
+    if servers:
+        lines.append(f"  verdicts of migctl verify, obtained on {', '.join(servers)}")
     if (why := plan.broken_refusal()) is not None and (would_refuse or allow_broken):
         if allow_broken:
             lines.append(f"  --allow-broken: runs anyway through {plural(len(plan.broken_steps), 'broken step')}")

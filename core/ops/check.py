@@ -145,10 +145,11 @@ def verify_required(environment: Environment) -> bool:
 def check_verdicts(relational: RelationalService, graph: RevisionGraph) -> list[Finding]:
     """``verify: required``: every revision's verdict for its file as it is now (an edited file
     has none), from the state dir's verdict cache; no database is reached."""
-    from migctl.core.relational.verdict_cache import VerdictCache
+    from migctl.core.relational.verdict_cache import VerdictCache, backend_of
 
     files = {node.id: node.path for node in graph.nodes}
-    verdicts = VerdictCache(relational.environment.state_dir).for_files(files, relational.project.file_digests)
+    verdicts = VerdictCache(relational.environment.state_dir).for_files(files, relational.project.file_digests,
+                                                                        backend=backend_of(relational.url))
     findings: list[Finding] = []
     unverified = [node.id for node in graph.nodes if node.id not in verdicts]
     if unverified:

@@ -43,7 +43,9 @@ class Verdict:
     @property
     def breaks_downgrade(self) -> bool:
         """A plan that downgrades through this revision is refused without --allow-broken."""
-        return self.state in (DOWNGRADE_FAILS, DOWNGRADE_INCOMPLETE, HALF_COMMITS)
+        # An upgrade that builds something else after the downgrade: the round trip is not
+        # clean either way, so it counts against the downgrade.
+        return self.state in (DOWNGRADE_FAILS, DOWNGRADE_INCOMPLETE, HALF_COMMITS, REUPGRADE_DIFFERS)
 
     @property
     def breaks_upgrade(self) -> bool:
@@ -70,8 +72,14 @@ class Verdict:
                 "BROKEN upgrade" if direction == "up" else "BROKEN downgrade")
             if self.state == HALF_COMMITS:
                 kind = "BROKEN downgrade (half-commits)"
+            elif self.state == REUPGRADE_DIFFERS:
+                kind = "BROKEN downgrade (upgrade after it differs)"
             return f"{kind}: {self.detail}" if self.detail else kind
-        return "verified"
+        if self.ok:
+            return "verified"
+        # Not ok, though not in this direction (a revision whose upgrade failed on the scratch
+        # database never had its downgrade run): say what is known, never "verified".
+        return f"not verified: {self.state}" + (f" ({self.detail})" if self.detail else "")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

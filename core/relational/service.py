@@ -314,23 +314,25 @@ class RelationalService:
 
     async def verdicts(self) -> dict[str, Verdict]:
         """``migctl verify``'s verdict of every revision whose file is as it was verified."""
-        from migctl.core.relational.verdict_cache import VerdictCache
+        from migctl.core.relational.verdict_cache import VerdictCache, backend_of
 
         graph = await self.history()
         cache = VerdictCache(self.environment.state_dir)
         files = {n.id: n.path for n in graph.nodes}
-        return await asyncio.to_thread(cache.for_files, files, self.project.file_digests)
+        return await asyncio.to_thread(cache.for_files, files, self.project.file_digests,
+                                       backend=backend_of(self.url))
 
     def with_verdicts(self, plan: Plan) -> Plan:
         """``plan`` with each step's ``migctl verify`` verdict for its file as it is now: one
         read of the verdict cache (nothing hashed when it is empty; the files loaded for the
         plan were hashed as they were read)."""
-        from migctl.core.relational.verdict_cache import VerdictCache
+        from migctl.core.relational.verdict_cache import VerdictCache, backend_of
 
         files = {s.revision: s.path for s in plan.steps if s.path and s.direction != "stamp"}
         if not files:
             return plan
-        verdicts = VerdictCache(self.environment.state_dir).for_files(files, self.project.file_digests)
+        verdicts = VerdictCache(self.environment.state_dir).for_files(files, self.project.file_digests,
+                                                                      backend=backend_of(self.url))
         return with_verdicts(plan, verdicts)
 
     async def offline_sql(self, action: str, target: str, start: str | None = None) -> str:
@@ -408,12 +410,14 @@ class RelationalService:
                 names = ", ".join(f"{d['revision']} ({d['reason']})" for d in drift)
                 await run.refuse(f"applied revision(s) changed since they ran: {names}; restore the file(s) "
                                  "or pass --allow-drift")
-        if not allow_broken:
-            # The verdicts as they are now, under the lock: a walk may have finished, or a file
-            # been edited (losing its verdict), since the plan was shown.
-            plan = self.with_verdicts(plan)
-            if (why := plan.broken_refusal()) is not None:
-                await run.refuse(why)
+        # The verdicts as they are now, under the lock: a walk may have finished, or a file
+        # been edited (losing its verdict), since the plan was shown.
+        plan = self.with_verdicts(plan)
+        if plan.broken_steps:
+            if not allow_broken:
+                await run.refuse(plan.broken_refusal() or "broken steps")
+            run.note = "--allow-broken through " + ", ".join(
+                f"{s.revision} ({s.verdict.short if s.verdict else '?'})" for s in plan.broken_steps)
         await run.begin()
         from migctl.core.relational.runner import StopFlag, run_plan
 

@@ -21,6 +21,20 @@ from migctl.core.relational.assessment import Verdict
 from migctl.core.relational.state import file_sha256
 
 FORMAT = 1
+# How a verdict's ``server`` begins, by SQLAlchemy backend name.
+SERVER_NAMES = {"postgresql": ("PostgreSQL",), "sqlite": ("SQLite",), "mysql": ("MySQL", "MariaDB"),
+                "mariadb": ("MariaDB", "MySQL")}
+
+
+def backend_of(url: str) -> str | None:
+    """The SQLAlchemy backend name of ``url`` (``None`` when it cannot be parsed)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        return None
 
 
 class VerdictCache:
@@ -45,9 +59,12 @@ class VerdictCache:
         return Verdict.from_dict(entry) if isinstance(entry, dict) else None
 
     def for_files(self, files: Mapping[str, str | Path], digests: Mapping[str, str] | None = None,
-                  ) -> dict[str, Verdict]:
+                  *, backend: str | None = None) -> dict[str, Verdict]:
         """Verdicts by revision for the files as they are now (``files``: path by revision;
-        ``digests``: sha256 by path already computed, e.g. ``AlembicProject.file_digests``)."""
+        ``digests``: sha256 by path already computed, e.g. ``AlembicProject.file_digests``).
+        ``backend`` (a SQLAlchemy backend name): only verdicts obtained on that kind of server,
+        since one state dir serves every environment and SQLite's verdict says nothing about
+        PostgreSQL's behaviour."""
         entries = self._read()
         if not entries:
             return {}
@@ -60,7 +77,9 @@ class VerdictCache:
                 continue
             entry = entries.get(self.key(revision, sha))
             if isinstance(entry, dict):
-                found[revision] = Verdict.from_dict(entry)
+                verdict = Verdict.from_dict(entry)
+                if backend is None or verdict.server.startswith(SERVER_NAMES.get(backend, ("",))):
+                    found[revision] = verdict
         return found
 
     def put_many(self, verdicts: Iterable[Verdict]) -> None:

@@ -205,8 +205,13 @@ class VectorService:
                     return []
                 await run.refuse("the vector migrations moved since the plan was made; plan again")
             # The verdicts as they are now: a walk may have ended, or a file been edited, since.
-            if not allow_broken and (why := (await self.with_verdicts(plan)).broken_refusal()):
-                await run.refuse(why)
+            judged = await self.with_verdicts(plan)
+            broken = judged.broken_steps
+            if broken and not allow_broken:
+                await run.refuse(judged.broken_refusal() or "broken steps")
+            if broken:
+                run.note = "--allow-broken through " + ", ".join(
+                    f"{s.version} ({s.verdict.short if s.verdict else '?'})" for s in broken)
             await run.begin()
             try:
                 done = await migrator.execute(plan)
