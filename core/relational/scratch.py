@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from migctl.core.config import Environment, ensure_state_dir
-from migctl.core.errors import ConfigError, ConnectionFailed, OperationFailed
+from migctl.core.errors import ConfigError, ConnectionFailed, OperationFailed, Refused
 from migctl.core.events import EventSink, Notice, ignore
 from migctl.core.secrets import mask_url
 
@@ -116,7 +116,10 @@ class Scratch:
         transaction of it holds up Alembic's (CREATE INDEX CONCURRENTLY waits for those)."""
         if self._engine is None:
             self._engine = _engine(self.url)
-        return _connect(self._engine, self.url)
+        conn = _connect(self._engine, self.url)
+        if self.backend != "sqlite":  # a file path has no other database to land in
+            _ensure_on(conn, self.name, self.url)
+        return conn
 
     def recreate(self) -> None:
         """Drop it and create it again, empty (with its extensions): after a failure left it
@@ -247,6 +250,46 @@ def _new_name() -> str:
     return NAME_PREFIX + secrets.token_hex(6)
 
 
+# Query keys a driver takes as the database name. SQLAlchemy's dialects apply the URL's query
+# after its path (psycopg: dbname, asyncpg: database, pymysql/mysqlclient: db, database), so a
+# target URL ``.../app?dbname=app`` with its path replaced still names ``app``: the "scratch"
+# URL would connect to the target. (A libpq ``service`` stays: an explicit dbname overrides
+# the service file's, and every connection checks where it landed anyway.)
+_DATABASE_KEYS = frozenset({"dbname", "database", "db"})
+
+
+def scratch_url(target: URL, name: str) -> URL:
+    """``target`` with the database ``name``: the path replaced and every query key that names
+    a database removed."""
+    query = {k: v for k, v in target.query.items() if k.lower() not in _DATABASE_KEYS}
+    return target.set(database=name, query=query)
+
+
+def connected_to(conn: Connection) -> str | None:
+    """The database ``conn`` is connected to (SQLite: its file, as the URL names it)."""
+    name = conn.dialect.name
+    began = not conn.in_transaction()
+    if name == "postgresql":
+        where = conn.exec_driver_sql("SELECT current_database()").scalar()
+    elif name in ("mysql", "mariadb"):
+        where = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    else:
+        where = conn.engine.url.database
+    if began and conn.in_transaction():  # autobegun by the read: not left open for the caller
+        conn.commit()
+    return None if where is None else str(where)
+
+
+def _ensure_on(conn: Connection, name: str, url: str) -> None:
+    """Refuse unless ``conn`` is connected to the scratch database ``name``: nothing verify
+    runs may land on another database (the target, through a URL the driver read otherwise)."""
+    where = connected_to(conn)
+    if where != name:
+        conn.close()
+        raise Refused(f"verify: a connection for the scratch database {name} reached {where!r} instead "
+                      f"({mask_url(url)}); nothing was run there")
+
+
 def _pg_embedded(environment: Environment, target: URL, settings: VerifySettings, skip: set[str],
                  emit: EventSink) -> Scratch:
     from sqlalchemy.engine import make_url
@@ -260,15 +303,15 @@ def _pg_embedded(environment: Environment, target: URL, settings: VerifySettings
     base = make_url(server.url)
     name = _new_name()
     # env.py gets the driver it gets for the target (asyncpg, psycopg...), on the embedded server.
-    scratch_url = base.set(drivername=target.drivername, database=name)
+    url = scratch_url(base.set(drivername=target.drivername), name)
     extensions = _wanted_extensions(_render(target), settings, skip, emit)
-    return _pg_scratch(_render(base.set(database="postgres")), _render(scratch_url), name, extensions, "embedded")
+    return _pg_scratch(_render(base.set(database="postgres")), _render(url), name, extensions, "embedded")
 
 
 def _pg_on_server(target: URL, settings: VerifySettings, skip: set[str], emit: EventSink) -> Scratch:
     name = _new_name()
     extensions = _wanted_extensions(_render(target), settings, skip, emit)
-    return _pg_scratch(_render(target), _render(target.set(database=name)), name, extensions, "target's server")
+    return _pg_scratch(_render(target), _render(scratch_url(target, name)), name, extensions, "target's server")
 
 
 def _privilege_error(exc: BaseException, what: str, url: str, hint: str) -> OperationFailed:
@@ -298,6 +341,7 @@ def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[s
             engine = _engine(scratch_url)
             try:
                 with _connect(engine, scratch_url) as conn:
+                    _ensure_on(conn, name, scratch_url)
                     for ext in extensions:
                         try:
                             conn.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {_quote(conn, ext)}")
@@ -353,7 +397,7 @@ def _mysql_on_server(target: URL) -> Scratch:
             with _connect(admin, admin_url) as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, name)}")
 
-    scratch = Scratch(_render(target.set(database=name)), "", "mysql", name, (), make, drop, admin.dispose)
+    scratch = Scratch(_render(scratch_url(target, name)), "", "mysql", name, (), make, drop, admin.dispose)
     return scratch
 
 

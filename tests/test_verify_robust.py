@@ -1,0 +1,56 @@
+"""``migctl verify`` when things go wrong around the walk: a URL whose query names the target,
+a signal mid-walk, a rebuilt scratch database that cannot be brought back, server-wide roles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PgServer
+from tests.support import pg_scalar
+from tests.test_verify import _config, _lines, _scratch_databases, _small_project, _verify
+
+
+def test_a_dbname_in_the_query_does_not_send_the_scratch_work_to_the_target(
+        pg_db: tuple[str, str], embedded_pg: PgServer, tmp_path: Path) -> None:
+    url, admin = pg_db
+    database = url.rsplit("/", 1)[1]
+    ini = _small_project(tmp_path, [
+        ("q1", None, 'op.execute("CREATE TABLE t1 (id integer)")', 'op.execute("DROP TABLE t1")'),
+    ])
+    cfg = _config(tmp_path, f"{url}?dbname={database}", ini=ini, on_server=False,
+                  extra="verify:\n  on: server\n  extensions: [hstore]\n")
+    result = _verify(cfg)
+    assert result.code == 0, result.text
+    assert _lines(result) == {"q1": "ok"}
+    # The target was only read: no extension, no table, no version table made there.
+    assert pg_scalar(admin, "SELECT count(*) FROM pg_extension WHERE extname = 'hstore'") == 0
+    assert pg_scalar(admin, "SELECT count(*) FROM pg_class WHERE relname IN ('t1', 'alembic_version')") == 0
+    assert _scratch_databases(embedded_pg) == 0
+
+
+@pytest.mark.parametrize("query", ["dbname=app", "database=app", "db=app", "DBNAME=app&sslmode=disable"])
+def test_scratch_url_drops_every_key_that_names_a_database(query: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from migctl.core.relational.scratch import scratch_url
+
+    for scheme in ("postgresql+psycopg", "postgresql+asyncpg", "mysql+pymysql"):
+        url = scratch_url(make_url(f"{scheme}://u@h/app?{query}"), "migctl_verify_x")
+        assert url.database == "migctl_verify_x"
+        assert not {"dbname", "database", "db"} & {k.lower() for k in url.query}, url
+        assert ("sslmode" in url.query) == ("sslmode" in query)
+
+
+def test_a_scratch_connection_that_lands_elsewhere_is_refused(pg_db: tuple[str, str]) -> None:
+    from migctl.core.errors import Refused
+    from migctl.core.relational.scratch import Scratch
+
+    url, _ = pg_db
+    scratch = Scratch(url, backend="postgresql", name="migctl_verify_000000000000")
+    try:
+        with pytest.raises(Refused, match="reached"):
+            scratch.connect()
+    finally:
+        scratch.dispose()
