@@ -54,3 +54,39 @@ def test_a_scratch_connection_that_lands_elsewhere_is_refused(pg_db: tuple[str, 
             scratch.connect()
     finally:
         scratch.dispose()
+
+
+def _drop_role(admin: str, role: str) -> None:
+    from tests.test_verify import _execute
+
+    _execute(admin, f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_revision_that_cannot_be_replayed_blocks_only_its_descendants(
+        pg_db: tuple[str, str], embedded_pg: PgServer, tmp_path: Path) -> None:
+    from tests.support import unique_name
+
+    url, _ = pg_db
+    role = unique_name("replay")
+    half = ('with op.get_context().autocommit_block():\n        op.execute("DROP TABLE t2")\n'
+            '    op.execute("SELECT * FROM nowhere")')
+    ini = _small_project(tmp_path, [
+        # Clean on its own; on the rebuilt database (same server) its role exists already.
+        ("a1", None, f'op.execute("CREATE ROLE {role}"); op.execute("CREATE TABLE t1 (id integer)")',
+         f'op.execute("DROP TABLE t1"); op.execute("DROP ROLE {role}")'),
+        ("b2", "a1", 'op.execute("CREATE TABLE t2 (id integer)")', half),  # half-commits: a rebuild
+        ("c3", "b2", 'op.execute("CREATE TABLE t3 (id integer)")', 'op.execute("DROP TABLE t3")'),
+        ("d4", None, 'op.execute("CREATE TABLE t4 (id integer)")', 'op.execute("DROP TABLE t4")'),
+    ])
+    try:
+        result = _verify(_config(tmp_path, url, ini=ini))
+        assert result.code == 4, result.text
+        lines = _lines(result)
+        assert lines["a1"] == "ok" and lines["d4"] == "ok", result.out
+        assert lines["b2"].startswith("BROKEN downgrade, not transactional"), result.out
+        assert lines["c3"].startswith("not verified: not reached: ancestor a1 fails to upgrade again on a rebuilt "
+                                      f'scratch database: role "{role}" already exists'), result.out
+        assert "migctl: error" not in result.err
+        assert _scratch_databases(embedded_pg) == 0
+    finally:
+        _drop_role(embedded_pg.admin_url, role)
