@@ -90,3 +90,91 @@ def test_a_revision_that_cannot_be_replayed_blocks_only_its_descendants(
         assert _scratch_databases(embedded_pg) == 0
     finally:
         _drop_role(embedded_pg.admin_url, role)
+
+
+def _sleeping(server: PgServer) -> int:
+    return int(pg_scalar(server.admin_url, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%' "
+                                           "AND datname LIKE 'migctl_verify_%'"))
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_signal_mid_walk_drops_the_scratch_database(pg_db: tuple[str, str], embedded_pg: PgServer,
+                                                      tmp_path: Path, sig: str) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.support import MIGCTL, clean_env
+
+    url, _ = pg_db
+    ini = _small_project(tmp_path, [
+        ("s1", None, 'op.execute("CREATE TABLE t1 (id integer)")', 'op.execute("DROP TABLE t1")'),
+        ("s2", "s1", 'op.execute("SELECT pg_sleep(3)")', "pass"),
+        ("s3", "s2", 'op.execute("CREATE TABLE t3 (id integer)")', 'op.execute("DROP TABLE t3")'),
+    ])
+    cfg = _config(tmp_path, url, ini=ini)
+    proc = subprocess.Popen([MIGCTL, "--config", str(cfg), "verify"], cwd=tmp_path, env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while _sleeping(embedded_pg) == 0:  # the walk is inside s2's upgrade
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + getattr(signal, sig), (out, err)
+    assert f"migctl: interrupted by {sig}" in err, err
+    assert _scratch_databases(embedded_pg) == 0
+
+
+def test_stale_scratch_databases_of_dead_processes_on_this_host_are_dropped(
+        pg_db: tuple[str, str], embedded_pg: PgServer, tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+
+    from tests.test_verify import _execute
+
+    url, _ = pg_db
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    made = {"migctl_verify_dead00000001": f"migctl verify host={host} pid={gone.pid}",
+            "migctl_verify_live00000001": f"migctl verify host={host} pid={os.getpid()}",
+            "migctl_verify_else00000001": f"migctl verify host=elsewhere-{host} pid={gone.pid}"}
+    for name, comment in made.items():
+        _execute(embedded_pg.admin_url, f"CREATE DATABASE {name}")
+        _execute(embedded_pg.admin_url, f"COMMENT ON DATABASE {name} IS '{comment}'")
+    try:
+        ini = _small_project(tmp_path, [
+            ("k1", None, 'op.execute("CREATE TABLE t1 (id integer)")', 'op.execute("DROP TABLE t1")'),
+        ])
+        result = _verify(_config(tmp_path, url, ini=ini))
+        assert result.code == 0, result.text
+        assert (f"dropped the stale scratch database migctl_verify_dead00000001, left by migctl verify pid {gone.pid}"
+                in result.err), result.err
+        left = pg_scalar(embedded_pg.admin_url, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database "
+                                                "WHERE datname LIKE 'migctl_verify_%'")
+        assert left == "migctl_verify_else00000001,migctl_verify_live00000001"
+    finally:
+        for name in made:
+            _execute(embedded_pg.admin_url, f"DROP DATABASE IF EXISTS {name}")
+
+
+def test_the_scratch_database_names_its_creator(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    import os
+    import socket
+
+    from migctl.core.config import load_environment
+    from migctl.core.relational.scratch import scratch_database
+
+    url, _ = pg_db
+    ini = _small_project(tmp_path, [("n1", None, "pass", "pass")])
+    environment = load_environment(config_file=str(_config(tmp_path, url, ini=ini)))
+    with scratch_database(environment, url) as scratch, scratch.connect() as conn:
+        comment = conn.exec_driver_sql("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                                       "WHERE datname = current_database()").scalar()
+    assert comment == f"migctl verify host={socket.gethostname()} pid={os.getpid()}"

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import secrets
 import shutil
+import socket
 import sqlite3
 import tempfile
 import tomllib
@@ -305,13 +307,14 @@ def _pg_embedded(environment: Environment, target: URL, settings: VerifySettings
     # env.py gets the driver it gets for the target (asyncpg, psycopg...), on the embedded server.
     url = scratch_url(base.set(drivername=target.drivername), name)
     extensions = _wanted_extensions(_render(target), settings, skip, emit)
-    return _pg_scratch(_render(base.set(database="postgres")), _render(url), name, extensions, "embedded")
+    return _pg_scratch(_render(base.set(database="postgres")), _render(url), name, extensions, "embedded", emit)
 
 
 def _pg_on_server(target: URL, settings: VerifySettings, skip: set[str], emit: EventSink) -> Scratch:
     name = _new_name()
     extensions = _wanted_extensions(_render(target), settings, skip, emit)
-    return _pg_scratch(_render(target), _render(scratch_url(target, name)), name, extensions, "target's server")
+    return _pg_scratch(_render(target), _render(scratch_url(target, name)), name, extensions, "target's server",
+                       emit)
 
 
 def _privilege_error(exc: BaseException, what: str, url: str, hint: str) -> OperationFailed:
@@ -320,7 +323,58 @@ def _privilege_error(exc: BaseException, what: str, url: str, hint: str) -> Oper
     return OperationFailed(f"verify: cannot {what} on {mask_url(url)}: {first_line(exc)}{hint}")
 
 
-def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[str, ...], where: str) -> Scratch:
+# Who made a scratch database, in its comment: a later verify on the same host drops the ones
+# whose process is gone (killed with SIGKILL, or the machine went down mid-walk).
+_CREATOR = re.compile(r"migctl verify host=(\S+) pid=(\d+)")
+
+
+def _creator() -> str:
+    return f"migctl verify host={socket.gethostname()} pid={os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _literal(conn: Connection, value: str) -> str:
+    """``value`` as an SQL string literal, quoted by the dialect (COMMENT takes no parameters)."""
+    from sqlalchemy import literal
+
+    return str(literal(value).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _drop_stale(conn: Connection, force: str, emit: EventSink) -> None:
+    """Drop the scratch databases a verify on this host left behind: their comment names this
+    host and a process that no longer runs."""
+    from sqlalchemy import text
+
+    from migctl.core.db import first_line
+
+    rows = conn.execute(text("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                             "WHERE datname LIKE :pattern"), {"pattern": NAME_PREFIX.replace("_", "\\_") + "%"}).all()
+    host = socket.gethostname()
+    for datname, comment in rows:
+        found = _CREATOR.fullmatch(comment or "")
+        if found is None or found.group(1) != host or _alive(int(found.group(2))):
+            continue
+        try:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, datname)}{force}")
+        except Exception as exc:  # noqa: BLE001 - someone else's business now; the walk goes on
+            emit(Notice(f"a stale scratch database {datname} (left by migctl verify pid {found.group(2)}) could not "
+                        f"be dropped: {first_line(exc)}"))
+            continue
+        emit(Notice(f"dropped the stale scratch database {datname}, left by migctl verify pid {found.group(2)} on "
+                    "this host, which no longer runs"))
+
+
+def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[str, ...], where: str,
+                emit: EventSink = ignore) -> Scratch:
     """``admin_url``: a database of the server to issue CREATE/DROP DATABASE from (the scratch
     database's own connections end before it is dropped)."""
     state: dict[str, Any] = {}
@@ -332,11 +386,16 @@ def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[s
         with _connect(admin, admin_url) as conn:
             state["version"] = server_version(conn)
             state["number"] = conn.dialect.server_version_info or (0,)
+            force = " WITH (FORCE)" if tuple(state["number"]) >= (13,) else ""
+            if not state.get("swept"):  # once per walk, not at each rebuild
+                state["swept"] = True
+                _drop_stale(conn, force, emit)
             try:
                 conn.exec_driver_sql(f"CREATE DATABASE {_quote(conn, name)}")
             except Exception as exc:  # noqa: BLE001 - a missing privilege is one line
                 raise _privilege_error(exc, "create a scratch database", admin_url, hint) from None
             state["created"] = True
+            conn.exec_driver_sql(f"COMMENT ON DATABASE {_quote(conn, name)} IS {_literal(conn, _creator())}")
         if extensions:
             engine = _engine(scratch_url)
             try:
