@@ -178,3 +178,47 @@ def test_the_scratch_database_names_its_creator(pg_db: tuple[str, str], tmp_path
         comment = conn.exec_driver_sql("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                                        "WHERE datname = current_database()").scalar()
     assert comment == f"migctl verify host={socket.gethostname()} pid={os.getpid()}"
+
+
+def _role_project(tmp_path: Path, role: str) -> Path:
+    return _small_project(tmp_path, [
+        ("r1", None, f'op.execute("CREATE ROLE {role}"); op.execute("CREATE TABLE t1 (id integer)")',
+         'op.execute("DROP TABLE t1")'),  # the role stays behind
+        ("r2", "r1", 'op.execute("CREATE TABLE t2 (id integer)")', 'op.execute("DROP TABLE t2")'),
+    ])
+
+
+def test_a_role_left_by_a_downgrade_is_reported_and_dropped_on_the_embedded_server(
+        pg_db: tuple[str, str], tmp_path: Path) -> None:
+    from migctl.core.embedded import EmbeddedPostgres
+    from tests.support import unique_name
+
+    url, _ = pg_db
+    role = unique_name("left")
+    cfg = _config(tmp_path, url, ini=_role_project(tmp_path, role), on_server=False)
+    try:
+        for attempt in ("first", "--force"):
+            result = _verify(cfg, *(() if attempt == "first" else ("--force",)))
+            assert result.code == 4, result.text
+            assert _lines(result) == {"r1": f"incomplete downgrade: role {role} extra", "r2": "ok"}, result.out
+            server = EmbeddedPostgres(tmp_path / "state")
+            admin = server.url.rsplit("/", 1)[0] + "/postgres"
+            assert pg_scalar(admin, f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'") == 0
+    finally:
+        EmbeddedPostgres(tmp_path / "state").stop()
+
+
+def test_a_role_left_on_the_targets_server_is_named_not_dropped(pg_db: tuple[str, str], embedded_pg: PgServer,
+                                                                tmp_path: Path) -> None:
+    from tests.support import unique_name
+
+    url, _ = pg_db
+    role = unique_name("left")
+    try:
+        result = _verify(_config(tmp_path, url, ini=_role_project(tmp_path, role)))
+        assert result.code == 4, result.text
+        assert _lines(result)["r1"] == f"incomplete downgrade: role {role} extra", result.out
+        assert f"the walk left role(s) on the target's server: {role}" in result.err
+        assert pg_scalar(embedded_pg.admin_url, f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'") == 1
+    finally:
+        _drop_role(embedded_pg.admin_url, role)

@@ -112,6 +112,18 @@ class Scratch:
     _drop: Callable[[], None] = field(default=lambda: None, repr=False)
     _cleanup: Callable[[], None] = field(default=lambda: None, repr=False)  # after the last drop
     _engine: Engine | None = field(default=None, repr=False)
+    embedded: bool = False  # on migctl's own embedded server: what the walk leaves there is its to remove
+    # PostgreSQL: the server's role names, and dropping some (roles are server-wide: a revision's
+    # CREATE ROLE outlives the scratch database).
+    _roles: Callable[[], set[str]] | None = field(default=None, repr=False)
+    _drop_roles: Callable[[Iterable[str]], list[str]] = field(default=lambda names: [], repr=False)
+    roles_before: frozenset[str] | None = None
+
+    def new_roles(self) -> set[str]:
+        """The roles made since the scratch database was (PostgreSQL; else none)."""
+        if self._roles is None or self.roles_before is None:
+            return set()
+        return self._roles() - self.roles_before
 
     def connect(self) -> Connection:
         """A connection in autocommit mode: every read sees what is committed, and no open
@@ -128,6 +140,8 @@ class Scratch:
         somewhere no known revision describes."""
         self.dispose()
         self._drop()
+        if self.embedded:  # the replay creates them again
+            self._drop_roles(self.new_roles())
         self._make()
 
     def dispose(self) -> None:
@@ -234,18 +248,36 @@ def scratch_database(environment: Environment, target_url: str, *, emit: EventSi
         raise ConfigError(f"migctl verify does not support {backend} databases")
     try:
         scratch._make()
+        if scratch._roles is not None:
+            scratch.roles_before = frozenset(scratch._roles())
         yield scratch
     finally:
         scratch.dispose()
         try:
             try:
                 scratch._drop()
+                _left_roles(scratch, emit)
             finally:
                 scratch._cleanup()
         except Exception as exc:  # noqa: BLE001 - never hide the walk's own outcome behind this
             from migctl.core.db import first_line
 
             emit(Notice(f"the scratch database {scratch.name} could not be dropped: {first_line(exc)}"))
+
+
+def _left_roles(scratch: Scratch, emit: EventSink) -> None:
+    """Roles the walk's revisions made: dropped on the embedded server; on the target's server
+    (``on: server``) they are not verify's to drop, so the operator is told."""
+    left = sorted(scratch.new_roles())
+    if not left:
+        return
+    if not scratch.embedded:
+        emit(Notice(f"the walk left role(s) on the target's server: {', '.join(left)} (not dropped: "
+                    "roles are server-wide; drop them by hand if no one uses them)"))
+        return
+    kept = scratch._drop_roles(left)
+    if kept:
+        emit(Notice(f"role(s) the walk made could not be dropped from the embedded server: {', '.join(kept)}"))
 
 
 def _new_name() -> str:
@@ -418,7 +450,24 @@ def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[s
             force = " WITH (FORCE)" if tuple(state.get("number", (0,))) >= (13,) else ""
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, name)}{force}")
 
-    scratch = Scratch(scratch_url, "", "postgresql", name, extensions, make, drop, admin.dispose)
+    def roles() -> set[str]:
+        with _connect(admin, admin_url) as conn:
+            return {str(r) for r in conn.exec_driver_sql("SELECT rolname FROM pg_roles").scalars()}
+
+    def drop_roles(names: Iterable[str]) -> list[str]:
+        """Drop each; the names that could not be dropped."""
+        kept = []
+        with _connect(admin, admin_url) as conn:
+            for role in sorted(names):
+                try:
+                    conn.exec_driver_sql(f"DROP ROLE IF EXISTS {_quote(conn, role)}")
+                except Exception as exc:  # noqa: BLE001 - it owns something elsewhere: reported by name
+                    log.debug("verify: role %s not dropped: %s", role, exc)
+                    kept.append(role)
+        return kept
+
+    scratch = Scratch(scratch_url, "", "postgresql", name, extensions, make, drop, admin.dispose,
+                      embedded=where == "embedded", _roles=roles, _drop_roles=drop_roles)
 
     def make_and_describe() -> None:
         make()

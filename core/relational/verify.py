@@ -250,12 +250,17 @@ class _Walk:
         from sqlalchemy import Column, MetaData, String, Table, select
         from sqlalchemy.exc import DBAPIError
 
-        from migctl.core.relational.schema import capture, default_exclusions
+        from migctl.core.relational.schema import Schema, capture, default_exclusions
 
         location = self.project.location
         try:
             conn = self._connection()
             schema = capture(conn, exclude_tables=default_exclusions(location.version_table))
+            if conn.dialect.name == "postgresql":
+                # Roles are server-wide, not in a database's schema, but a revision makes them: a
+                # downgrade that leaves one makes the next upgrade fail ("already exists").
+                roles = conn.exec_driver_sql("SELECT rolname FROM pg_roles").scalars().all()
+                schema = Schema(schema.dialect, schema.server, {**schema.objects, "role": dict.fromkeys(roles, "")})
             table = Table(location.version_table, MetaData(), Column("version_num", String(32)),
                           schema=location.version_table_schema)
             try:
