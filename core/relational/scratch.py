@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import secrets
 import shutil
+import socket
 import sqlite3
 import tempfile
 import tomllib
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from migctl.core.config import Environment, ensure_state_dir
-from migctl.core.errors import ConfigError, ConnectionFailed, OperationFailed
+from migctl.core.errors import ConfigError, ConnectionFailed, OperationFailed, Refused
 from migctl.core.events import EventSink, Notice, ignore
 from migctl.core.secrets import mask_url
 
@@ -110,19 +112,36 @@ class Scratch:
     _drop: Callable[[], None] = field(default=lambda: None, repr=False)
     _cleanup: Callable[[], None] = field(default=lambda: None, repr=False)  # after the last drop
     _engine: Engine | None = field(default=None, repr=False)
+    embedded: bool = False  # on migctl's own embedded server: what the walk leaves there is its to remove
+    # PostgreSQL: the server's role names, and dropping some (roles are server-wide: a revision's
+    # CREATE ROLE outlives the scratch database).
+    _roles: Callable[[], set[str]] | None = field(default=None, repr=False)
+    _drop_roles: Callable[[Iterable[str]], list[str]] = field(default=lambda names: [], repr=False)
+    roles_before: frozenset[str] | None = None
+
+    def new_roles(self) -> set[str]:
+        """The roles made since the scratch database was (PostgreSQL; else none)."""
+        if self._roles is None or self.roles_before is None:
+            return set()
+        return self._roles() - self.roles_before
 
     def connect(self) -> Connection:
         """A connection in autocommit mode: every read sees what is committed, and no open
         transaction of it holds up Alembic's (CREATE INDEX CONCURRENTLY waits for those)."""
         if self._engine is None:
             self._engine = _engine(self.url)
-        return _connect(self._engine, self.url)
+        conn = _connect(self._engine, self.url)
+        if self.backend != "sqlite":  # a file path has no other database to land in
+            _ensure_on(conn, self.name, self.url)
+        return conn
 
     def recreate(self) -> None:
         """Drop it and create it again, empty (with its extensions): after a failure left it
         somewhere no known revision describes."""
         self.dispose()
         self._drop()
+        if self.embedded:  # the replay creates them again
+            self._drop_roles(self.new_roles())
         self._make()
 
     def dispose(self) -> None:
@@ -229,12 +248,15 @@ def scratch_database(environment: Environment, target_url: str, *, emit: EventSi
         raise ConfigError(f"migctl verify does not support {backend} databases")
     try:
         scratch._make()
+        if scratch._roles is not None:
+            scratch.roles_before = frozenset(scratch._roles())
         yield scratch
     finally:
         scratch.dispose()
         try:
             try:
                 scratch._drop()
+                _left_roles(scratch, emit)
             finally:
                 scratch._cleanup()
         except Exception as exc:  # noqa: BLE001 - never hide the walk's own outcome behind this
@@ -243,8 +265,63 @@ def scratch_database(environment: Environment, target_url: str, *, emit: EventSi
             emit(Notice(f"the scratch database {scratch.name} could not be dropped: {first_line(exc)}"))
 
 
+def _left_roles(scratch: Scratch, emit: EventSink) -> None:
+    """Roles the walk's revisions made: dropped on the embedded server; on the target's server
+    (``on: server``) they are not verify's to drop, so the operator is told."""
+    left = sorted(scratch.new_roles())
+    if not left:
+        return
+    if not scratch.embedded:
+        emit(Notice(f"the walk left role(s) on the target's server: {', '.join(left)} (not dropped: "
+                    "roles are server-wide; drop them by hand if no one uses them)"))
+        return
+    kept = scratch._drop_roles(left)
+    if kept:
+        emit(Notice(f"role(s) the walk made could not be dropped from the embedded server: {', '.join(kept)}"))
+
+
 def _new_name() -> str:
     return NAME_PREFIX + secrets.token_hex(6)
+
+
+# Query keys a driver takes as the database name. SQLAlchemy's dialects apply the URL's query
+# after its path (psycopg: dbname, asyncpg: database, pymysql/mysqlclient: db, database), so a
+# target URL ``.../app?dbname=app`` with its path replaced still names ``app``: the "scratch"
+# URL would connect to the target. (A libpq ``service`` stays: an explicit dbname overrides
+# the service file's, and every connection checks where it landed anyway.)
+_DATABASE_KEYS = frozenset({"dbname", "database", "db"})
+
+
+def scratch_url(target: URL, name: str) -> URL:
+    """``target`` with the database ``name``: the path replaced and every query key that names
+    a database removed."""
+    query = {k: v for k, v in target.query.items() if k.lower() not in _DATABASE_KEYS}
+    return target.set(database=name, query=query)
+
+
+def connected_to(conn: Connection) -> str | None:
+    """The database ``conn`` is connected to (SQLite: its file, as the URL names it)."""
+    name = conn.dialect.name
+    began = not conn.in_transaction()
+    if name == "postgresql":
+        where = conn.exec_driver_sql("SELECT current_database()").scalar()
+    elif name in ("mysql", "mariadb"):
+        where = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    else:
+        where = conn.engine.url.database
+    if began and conn.in_transaction():  # autobegun by the read: not left open for the caller
+        conn.commit()
+    return None if where is None else str(where)
+
+
+def _ensure_on(conn: Connection, name: str, url: str) -> None:
+    """Refuse unless ``conn`` is connected to the scratch database ``name``: nothing verify
+    runs may land on another database (the target, through a URL the driver read otherwise)."""
+    where = connected_to(conn)
+    if where != name:
+        conn.close()
+        raise Refused(f"verify: a connection for the scratch database {name} reached {where!r} instead "
+                      f"({mask_url(url)}); nothing was run there")
 
 
 def _pg_embedded(environment: Environment, target: URL, settings: VerifySettings, skip: set[str],
@@ -260,15 +337,16 @@ def _pg_embedded(environment: Environment, target: URL, settings: VerifySettings
     base = make_url(server.url)
     name = _new_name()
     # env.py gets the driver it gets for the target (asyncpg, psycopg...), on the embedded server.
-    scratch_url = base.set(drivername=target.drivername, database=name)
+    url = scratch_url(base.set(drivername=target.drivername), name)
     extensions = _wanted_extensions(_render(target), settings, skip, emit)
-    return _pg_scratch(_render(base.set(database="postgres")), _render(scratch_url), name, extensions, "embedded")
+    return _pg_scratch(_render(base.set(database="postgres")), _render(url), name, extensions, "embedded", emit)
 
 
 def _pg_on_server(target: URL, settings: VerifySettings, skip: set[str], emit: EventSink) -> Scratch:
     name = _new_name()
     extensions = _wanted_extensions(_render(target), settings, skip, emit)
-    return _pg_scratch(_render(target), _render(target.set(database=name)), name, extensions, "target's server")
+    return _pg_scratch(_render(target), _render(scratch_url(target, name)), name, extensions, "target's server",
+                       emit)
 
 
 def _privilege_error(exc: BaseException, what: str, url: str, hint: str) -> OperationFailed:
@@ -277,7 +355,58 @@ def _privilege_error(exc: BaseException, what: str, url: str, hint: str) -> Oper
     return OperationFailed(f"verify: cannot {what} on {mask_url(url)}: {first_line(exc)}{hint}")
 
 
-def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[str, ...], where: str) -> Scratch:
+# Who made a scratch database, in its comment: a later verify on the same host drops the ones
+# whose process is gone (killed with SIGKILL, or the machine went down mid-walk).
+_CREATOR = re.compile(r"migctl verify host=(\S+) pid=(\d+)")
+
+
+def _creator() -> str:
+    return f"migctl verify host={socket.gethostname()} pid={os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _literal(conn: Connection, value: str) -> str:
+    """``value`` as an SQL string literal, quoted by the dialect (COMMENT takes no parameters)."""
+    from sqlalchemy import literal
+
+    return str(literal(value).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _drop_stale(conn: Connection, force: str, emit: EventSink) -> None:
+    """Drop the scratch databases a verify on this host left behind: their comment names this
+    host and a process that no longer runs."""
+    from sqlalchemy import text
+
+    from migctl.core.db import first_line
+
+    rows = conn.execute(text("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                             "WHERE datname LIKE :pattern"), {"pattern": NAME_PREFIX.replace("_", "\\_") + "%"}).all()
+    host = socket.gethostname()
+    for datname, comment in rows:
+        found = _CREATOR.fullmatch(comment or "")
+        if found is None or found.group(1) != host or _alive(int(found.group(2))):
+            continue
+        try:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, datname)}{force}")
+        except Exception as exc:  # noqa: BLE001 - someone else's business now; the walk goes on
+            emit(Notice(f"a stale scratch database {datname} (left by migctl verify pid {found.group(2)}) could not "
+                        f"be dropped: {first_line(exc)}"))
+            continue
+        emit(Notice(f"dropped the stale scratch database {datname}, left by migctl verify pid {found.group(2)} on "
+                    "this host, which no longer runs"))
+
+
+def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[str, ...], where: str,
+                emit: EventSink = ignore) -> Scratch:
     """``admin_url``: a database of the server to issue CREATE/DROP DATABASE from (the scratch
     database's own connections end before it is dropped)."""
     state: dict[str, Any] = {}
@@ -289,15 +418,21 @@ def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[s
         with _connect(admin, admin_url) as conn:
             state["version"] = server_version(conn)
             state["number"] = conn.dialect.server_version_info or (0,)
+            force = " WITH (FORCE)" if tuple(state["number"]) >= (13,) else ""
+            if not state.get("swept"):  # once per walk, not at each rebuild
+                state["swept"] = True
+                _drop_stale(conn, force, emit)
             try:
                 conn.exec_driver_sql(f"CREATE DATABASE {_quote(conn, name)}")
             except Exception as exc:  # noqa: BLE001 - a missing privilege is one line
                 raise _privilege_error(exc, "create a scratch database", admin_url, hint) from None
             state["created"] = True
+            conn.exec_driver_sql(f"COMMENT ON DATABASE {_quote(conn, name)} IS {_literal(conn, _creator())}")
         if extensions:
             engine = _engine(scratch_url)
             try:
                 with _connect(engine, scratch_url) as conn:
+                    _ensure_on(conn, name, scratch_url)
                     for ext in extensions:
                         try:
                             conn.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {_quote(conn, ext)}")
@@ -315,7 +450,24 @@ def _pg_scratch(admin_url: str, scratch_url: str, name: str, extensions: tuple[s
             force = " WITH (FORCE)" if tuple(state.get("number", (0,))) >= (13,) else ""
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, name)}{force}")
 
-    scratch = Scratch(scratch_url, "", "postgresql", name, extensions, make, drop, admin.dispose)
+    def roles() -> set[str]:
+        with _connect(admin, admin_url) as conn:
+            return {str(r) for r in conn.exec_driver_sql("SELECT rolname FROM pg_roles").scalars()}
+
+    def drop_roles(names: Iterable[str]) -> list[str]:
+        """Drop each; the names that could not be dropped."""
+        kept = []
+        with _connect(admin, admin_url) as conn:
+            for role in sorted(names):
+                try:
+                    conn.exec_driver_sql(f"DROP ROLE IF EXISTS {_quote(conn, role)}")
+                except Exception as exc:  # noqa: BLE001 - it owns something elsewhere: reported by name
+                    log.debug("verify: role %s not dropped: %s", role, exc)
+                    kept.append(role)
+        return kept
+
+    scratch = Scratch(scratch_url, "", "postgresql", name, extensions, make, drop, admin.dispose,
+                      embedded=where == "embedded", _roles=roles, _drop_roles=drop_roles)
 
     def make_and_describe() -> None:
         make()
@@ -353,7 +505,7 @@ def _mysql_on_server(target: URL) -> Scratch:
             with _connect(admin, admin_url) as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, name)}")
 
-    scratch = Scratch(_render(target.set(database=name)), "", "mysql", name, (), make, drop, admin.dispose)
+    scratch = Scratch(_render(scratch_url(target, name)), "", "mysql", name, (), make, drop, admin.dispose)
     return scratch
 
 

@@ -223,6 +223,7 @@ class _Walk:
     restore: list[str] = field(default_factory=list)  # to apply first, after the database was recreated
     failed_up: set[str] = field(default_factory=set)
     blocked: dict[str, str] = field(default_factory=dict)  # revision -> the ancestor that fails to upgrade
+    why: dict[str, str] = field(default_factory=dict)  # ancestor -> why it blocks, when not its own upgrade
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     phase: str = ""  # the step running: restore, through, up, down, reup
     current: str = ""
@@ -249,12 +250,17 @@ class _Walk:
         from sqlalchemy import Column, MetaData, String, Table, select
         from sqlalchemy.exc import DBAPIError
 
-        from migctl.core.relational.schema import capture, default_exclusions
+        from migctl.core.relational.schema import Schema, capture, default_exclusions
 
         location = self.project.location
         try:
             conn = self._connection()
             schema = capture(conn, exclude_tables=default_exclusions(location.version_table))
+            if conn.dialect.name == "postgresql":
+                # Roles are server-wide, not in a database's schema, but a revision makes them: a
+                # downgrade that leaves one makes the next upgrade fail ("already exists").
+                roles = conn.exec_driver_sql("SELECT rolname FROM pg_roles").scalars().all()
+                schema = Schema(schema.dialect, schema.server, {**schema.objects, "role": dict.fromkeys(roles, "")})
             table = Table(location.version_table, MetaData(), Column("version_num", String(32)),
                           schema=location.version_table_schema)
             try:
@@ -418,9 +424,28 @@ class _Walk:
             self.record(rev, state, detail)
             self.applied.append(rev)  # where a clean walk stands after it
             self.reset_needed = True
+        elif self.phase == "restore":
+            self.pos -= 1  # no revision of the order was started
+            self._not_replayable(rev, error)
         else:
             raise OperationFailed(f"verify: the scratch database could not be brought back to "
                                   f"{', '.join(self.applied) or 'base'}: revision {rev} fails to upgrade: {error}")
+
+    def _not_replayable(self, revision: str, error: str) -> None:
+        """Replaying ``revision`` on the rebuilt database failed (it upgraded once, in this walk:
+        something it leaves outside the database, a role, makes a second upgrade fail). It and
+        its descendants leave the replay; those still to come are not reached; the rest of the
+        graph goes on, on a database rebuilt without them."""
+        gone = _descendants(self.graph, revision)
+        self.applied = [r for r in self.applied if r not in gone]
+        self.failed_up.add(revision)
+        self.why[revision] = f"ancestor {revision} fails to upgrade again on a rebuilt scratch database: {error}"
+        for rev in self.order[self.pos:]:
+            if rev in gone:
+                self.blocked[rev] = revision
+        self.emit(Notice(f"verify: revision {revision} could not be applied again on the rebuilt scratch database "
+                         f"({error}); its descendants are not reached"))
+        self.reset_needed = True
 
     def rebuild(self) -> None:
         self.close()
@@ -468,7 +493,8 @@ class _Walk:
 
     def _not_reached(self, revision: str) -> None:
         if revision in self.todo:
-            self.record(revision, UPGRADE_FAILS, f"{NOT_REACHED}: ancestor {self.blocked[revision]} fails to upgrade",
+            cause = self.blocked[revision]
+            self.record(revision, UPGRADE_FAILS, f"{NOT_REACHED}: {self.why.get(cause, f'ancestor {cause} fails to upgrade')}",
                         seconds=0.0)
 
 

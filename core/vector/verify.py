@@ -216,6 +216,9 @@ async def _pgvector_scratch(environment: Environment, settings: VectorSettings, 
     manager = scratch_database(environment, relational_url, emit=emit)
     scratch = await asyncio.to_thread(manager.__enter__)
     try:
+        # Scratch.connect() refuses a URL that lands on another database; the store's own
+        # driver then uses that same URL.
+        await asyncio.to_thread(lambda: scratch.connect().close())
         store = PgVectorStore(scratch.url, schema=settings.schema)
         try:
             await store.connect()

@@ -13,8 +13,9 @@ import gc
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from migctl.tui.cli.args import (
@@ -386,6 +387,36 @@ async def _check(api: Any, args: argparse.Namespace) -> int:
     return code
 
 
+def _cancel_on_signals(caught: list[int]) -> Callable[[], None]:
+    """SIGTERM and SIGHUP cancel the running task as Ctrl-C does: verify then finishes the running
+    step and drops its scratch database (killed outright, it would leave it on the server). The
+    first signal is put in ``caught``; later ones are ignored until the returned function puts
+    the previous handlers back."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    previous: dict[int, Any] = {}
+
+    def on_signal(sig: int) -> None:
+        if not caught and task is not None:
+            caught.append(sig)
+            task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            handler = signal.getsignal(sig)
+            loop.add_signal_handler(sig, on_signal, sig)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no such signal
+            continue
+        previous[sig] = handler
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    return restore
+
+
 async def _verify(api: Any, args: argparse.Namespace) -> int:
     from migctl.tui.formatting import verify_lines
 
@@ -394,8 +425,25 @@ async def _verify(api: Any, args: argparse.Namespace) -> int:
     with_vector = api.vector_configured and not args.skip_vector_db
     if with_vector:
         _ = api.vector.chain
-    result = await api.verify(revision_range=args.revision_range, force=args.force)
-    vector = await api.verify_vector(force=args.force) if with_vector else None
+    caught: list[int] = []
+    restore = _cancel_on_signals(caught)
+    try:
+        result = await api.verify(revision_range=args.revision_range, force=args.force)
+        vector = await api.verify_vector(force=args.force) if with_vector else None
+    except asyncio.CancelledError:
+        if not caught:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        line = f"interrupted by {signal.Signals(caught[0]).name}: the running step finished, the scratch database " \
+               "was dropped"
+        sys.stderr.write(f"migctl: {line}\n")
+        if _opt(args, "json", False):
+            _error_json(line, 128 + caught[0])
+        return 128 + caught[0]
+    finally:
+        restore()
     ok = result.ok and (vector is None or vector.ok)
     code = EXIT_OK if ok else EXIT_CHECK_FAILED
     bad = sum(1 for v in result.verdicts if not v.ok)
