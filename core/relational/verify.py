@@ -55,7 +55,7 @@ from migctl.core.relational.graph import RevisionGraph
 from migctl.core.relational.project import ALEMBIC_RUN_LOCK, AlembicProject
 from migctl.core.relational.runner import StopFlag
 from migctl.core.relational.state import file_sha256
-from migctl.core.relational.verdict_cache import VerdictCache
+from migctl.core.relational.verdict_cache import VerdictCache, backend_of
 from migctl.core.secrets import clip
 
 if TYPE_CHECKING:
@@ -517,7 +517,8 @@ def run_verify(environment: Environment, target_url: str, project: AlembicProjec
     paths = {r: graph.by_id[r].path for r in selected}
     digests = {r: file_sha256(p) for r, p in paths.items()}
     cache = VerdictCache(environment.state_dir)
-    cached = {} if force else cache.for_files(paths, {str(paths[r]): d for r, d in digests.items()})
+    cached = {} if force else cache.for_files(paths, {str(paths[r]): d for r, d in digests.items()},
+                                              backend=backend_of(target_url))
     todo = [r for r in selected if r not in cached]
     if not todo:
         return VerifyResult(tuple(cached[r] for r in selected), frozenset(cached), seconds=time.monotonic() - began,
