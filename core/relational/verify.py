@@ -232,6 +232,7 @@ class _Walk:
     s1: _State | None = None
     pending: tuple[str, str] | None = None  # (state, detail) found before the re-upgrade
     reset_needed: bool = False
+    last_clean: _State | None = None  # the last state a revision verified ok left (kept as a reference)
     checked: bool = False  # this env.py run's connection is the scratch database's
     _conn: Connection | None = None
 
@@ -387,6 +388,8 @@ class _Walk:
             differs = self.difference(self.s1, s3)
             state, detail = self.pending or ((REUPGRADE_DIFFERS, differs) if differs else (OK, ""))
             self.record(rev, state, detail)
+            if state == OK:
+                self.last_clean = s3
             self.pos += 1
             if differs:  # not where a clean upgrade leaves it: start again from a new database
                 self.reset_needed = True
@@ -550,11 +553,29 @@ def run_verify(environment: Environment, target_url: str, project: AlembicProjec
                 keep = [v for r, v in fresh.items() if r not in walk.blocked]
                 cache.put_many(keep)  # what was learned stays learned, even when the walk broke off
     assert walk is not None
+    if walk.last_clean is not None:
+        _keep_reference(environment, graph, walk.last_clean)
     verdicts = [fresh.get(r) or cached[r] for r in selected if r in fresh or r in cached]
     return VerifyResult(tuple(verdicts), frozenset(r for r in cached if r not in fresh),
                         frozenset(r for r in walk.blocked if r in fresh), walk.scratch.description,
                         time.monotonic() - began, interrupted=stop.is_set() and len(verdicts) < len(selected),
                         selected=len(selected))
+
+
+def _keep_reference(environment: Environment, graph: RevisionGraph, state: _State) -> None:
+    """The schema the walk ended at, kept as the expected schema at those revisions: a database
+    at the heads then has its drift read by ``status`` without a throwaway build."""
+    from migctl.core.relational.expected import SchemaCache, schema_key
+    from migctl.core.relational.schema import Schema
+
+    schema = state.schema
+    reference = Schema(schema.dialect, schema.server, {k: v for k, v in schema.objects.items() if k != "role"})
+    try:
+        digests = {str(n.path): file_sha256(n.path) for n in graph.nodes}
+        SchemaCache(environment.state_dir).put(schema_key(graph, state.versions, schema.dialect, digests),
+                                               reference, state.versions)
+    except (OSError, ValueError) as exc:  # a courtesy: the verdicts stand without it
+        log.debug("the walk's schema was not kept as a reference: %s", exc)
 
 
 def _texts(paths: Iterable[Path]) -> list[str]:
