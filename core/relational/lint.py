@@ -15,6 +15,7 @@ builds without CONCURRENTLY.
 from __future__ import annotations
 
 import ast
+import bisect
 import json
 import os
 import re
@@ -44,6 +45,9 @@ EXCLUDED_RULES = ("require-lock-timeout", "require-statement-timeout", "prefer-i
                   "prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-robust-stmts")
 SQUAWK_TIMEOUT = 120.0  # seconds for the one run over a whole plan
 SMALL_TABLE = 10 * 1024 * 1024  # never-analysed tables below this are counted exactly
+# ... unless there are more of them than this: counting hundreds of tables (a long plan over a
+# freshly built schema) cost a dry-run more than the lint itself; their estimate then stands.
+MAX_COUNTED = 25
 STATEMENT_CHARS = 2000  # a finding keeps at most this much of its statement
 
 
@@ -425,17 +429,21 @@ def lint_steps(steps: Sequence[PlanStep], *, dialect: str, ignore: Mapping[str, 
     pass's findings) when squawk cannot run."""
     ignore = ignore or {}
     found: list[list[LintFinding]] = [[] for _ in steps]
-    files: dict[str, str] = {}
-    origins: dict[str, tuple[int, str, list[tuple[int, int]]]] = {}
+    # Every step in one file, one after the other as they run (a file per step cost more to
+    # write than squawk takes to read them all): (first line, step, its SQL, its statements).
+    parts: list[str] = []
+    origins: list[tuple[int, int, str, list[tuple[int, int]]]] = []
+    line = 0
     for i, step in enumerate(steps):
         if step.direction not in ("up", "down"):
             continue
         if dialect == "postgresql" and step.sql.strip():
             text, spans = squawk_input(step.sql, version_table)
             if text:
-                name = f"step-{i + 1:05d}.sql"
-                files[name] = text
-                origins[name] = (i, step.sql, spans)
+                text = text if text.endswith("\n") else text + "\n"
+                origins.append((line, i, step.sql, spans))
+                parts.append(text)
+                line += text.count("\n")
         elif step.path:
             try:
                 source = Path(step.path).read_text(encoding="utf-8")
@@ -443,19 +451,21 @@ def lint_steps(steps: Sequence[PlanStep], *, dialect: str, ignore: Mapping[str, 
                 continue
             found[i].extend(ast_findings(source, step.direction, dialect=dialect))
     failure: str | None = None
-    if files:
+    if parts:
         try:
-            violations = run_squawk(files, pg_version=pg_version, binary=binary)
+            violations = run_squawk({"plan.sql": "".join(parts)}, pg_version=pg_version, binary=binary)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             failure = str(exc) if isinstance(exc, RuntimeError | FileNotFoundError) else f"squawk: {exc}"
             violations = []
+        firsts = [o[0] for o in origins]
         for v in violations:
-            origin = origins.get(Path(str(v.get("file", ""))).name)
-            if origin is None:
+            at = int(v.get("line", 0))  # 0-based, as squawk 2.70's JSON counts
+            k = bisect.bisect_right(firsts, at) - 1
+            if k < 0:
                 continue
-            i, sql, spans = origin
-            # one line down in the file: the BEGIN squawk_input put on top
-            statement = _statement_at(sql, spans, int(v.get("line", 0)) - 1, int(v.get("column", 0)))
+            first, i, sql, spans = origins[k]
+            # one line down in the step's part: the BEGIN squawk_input put on top
+            statement = _statement_at(sql, spans, at - first - 1, int(v.get("column", 0)))
             rule = str(v.get("rule_name", ""))
             message = str(v.get("message", ""))
             lock = EFFECTS[rule][1] if rule in EFFECTS else _lock_named(f"{message} {v.get('help') or ''}")
@@ -511,7 +521,7 @@ async def _pg_sizes(conn: ThreadedConnection, names: list[str]) -> dict[str, tup
             if (estimate is None or estimate == 0) and size is not None and size < SMALL_TABLE:
                 count.append((name, schema, relname))  # never analysed (or just created): cheap to count
             out[name] = (estimate, None if size is None else int(size))
-        if count:
+        if 0 < len(count) <= MAX_COUNTED:
             quote = conn.dialect.identifier_preparer.quote
             union = " UNION ALL ".join(f"SELECT {k} AS i, count(*) FROM {quote(s)}.{quote(r)}"
                                        for k, (_n, s, r) in enumerate(count))
@@ -545,6 +555,12 @@ async def _mysql_sizes(conn: ThreadedConnection, names: list[str]) -> dict[str, 
 async def with_sizes(findings: Sequence[tuple[LintFinding, ...]], conn: ThreadedConnection) -> list[tuple[LintFinding, ...]]:
     """``findings`` with the live size of each one's table filled in (one query)."""
     sizes = await table_sizes(conn, {f.table for step in findings for f in step if f.table})
+    return with_table_sizes(findings, sizes)
+
+
+def with_table_sizes(findings: Sequence[tuple[LintFinding, ...]], sizes: Mapping[str, tuple[int | None, int | None]],
+          ) -> list[tuple[LintFinding, ...]]:
+    """``findings`` with the sizes of their tables (as :func:`table_sizes` returns them)."""
     return [tuple(replace(f, rows=sizes[f.table][0], bytes=sizes[f.table][1]) if f.table in sizes else f
                   for f in step) for step in findings]
 
