@@ -99,3 +99,38 @@ async def test_broken_downgrade_needs_the_revision_typed(pg_db: tuple[str, str],
     assert pg_scalar(admin_url, "SELECT version_num FROM alembic_version") == IRREVERSIBLE
     assert pg_scalar(admin_url, "SELECT count(*) FROM migctl_audit WHERE action = 'downgrade' "
                                 f"AND outcome = 'failed' AND error LIKE '--allow-broken through {IRREVERSIBLE}%'") == 1
+
+
+async def test_confirmation_shows_lint_with_live_row_counts(pg_db: tuple[str, str], tmp_path: Path) -> None:
+    """The lint fixture (eight squawk rules) over a table of 12,000 rows: the console's
+    confirmation names each finding with the table's live size, the accepted one as accepted."""
+    import psycopg
+
+    app_url, admin_url = pg_db
+    shutil.copytree(REPO / "tests" / "fixtures" / "lint_project", tmp_path / "lint",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    config = console_config(tmp_path, app_url, alembic_ini=tmp_path / "lint" / "alembic.ini")
+    config.write_text(config.read_text(encoding="utf-8") + 'lint:\n  ignore:\n    "0006": [renaming-column]\n',
+                      encoding="utf-8")
+    assert run_cli("--config", str(config), "upgrade", "0001", "--yes", cwd=tmp_path).code == 0
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO authors (name) SELECT 'a' || g FROM generate_series(1, 300) g")
+        conn.execute("INSERT INTO documents (title, author_id) SELECT 't' || g, 1 + g % 300 "
+                     "FROM generate_series(1, 12000) g")
+        conn.execute("ANALYZE")
+    app = make_app(config)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 60, "the confirmation")
+        await pilot.pause(0.2)
+        lines = [line.strip() for line in screen_text(app).splitlines()]
+        for rule in ("adding-required-field", "require-concurrent-index-creation", "constraint-missing-not-valid",
+                     "adding-foreign-key-constraint", "changing-column-type", "ban-drop-column",
+                     "adding-not-nullable-field"):
+            assert any(line.startswith(f"lint: {rule} — ") and "documents (≈12k rows" in line for line in lines), rule
+        assert any(line.startswith("lint: renaming-column (accepted) — renames a column of authors (≈300 rows")
+                   for line in lines), lines
+        await pilot.press("escape")
+        await idle(pilot)
+    assert pg_scalar(admin_url, "SELECT version_num FROM alembic_version") == "0001"
