@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,16 +90,11 @@ class VerifyResult:
         return all(v.ok for v in self.verdicts) and not self.interrupted
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys([*SHORT.values(), NOT_REACHED], 0)
-        for v in self.verdicts:
-            counts[NOT_REACHED if v.revision in self.not_reached else SHORT.get(v.state, v.state)] += 1
-        return counts
+        return count_verdicts(self.verdicts, self.not_reached)
 
     @property
     def servers(self) -> str:
-        if self.server:
-            return self.server
-        return ", ".join(dict.fromkeys(v.server for v in self.verdicts if v.server)) or "no server"
+        return self.server or servers_of(self.verdicts, "no server")
 
     def summary(self) -> str:
         """``12 revisions: 9 ok, 1 downgrade fails, ...; 0 cached; PostgreSQL 18.1 (embedded); 3.2 s``"""
@@ -123,6 +118,19 @@ class VerifyResult:
 
 
 # -- which revisions ------------------------------------------------------------------------------
+def count_verdicts(verdicts: Iterable[Verdict], not_reached: Collection[str]) -> dict[str, int]:
+    """How many of each verdict, in the order a summary names them (shared with the vector side)."""
+    counts = dict.fromkeys([*SHORT.values(), NOT_REACHED], 0)
+    for v in verdicts:
+        counts[NOT_REACHED if v.revision in not_reached else SHORT.get(v.state, v.state)] += 1
+    return counts
+
+
+def servers_of(verdicts: Iterable[Verdict], none: str) -> str:
+    """The servers the verdicts were obtained on, each once, in order."""
+    return ", ".join(dict.fromkeys(v.server for v in verdicts if v.server)) or none
+
+
 def _resolve(graph: RevisionGraph, text: str, where: str) -> str:
     text = text.strip()
     if text in graph.by_id:
@@ -325,17 +333,10 @@ class _Walk:
         otherwise migrate whatever it connects to, the target itself perhaps)."""
         if conn is None:  # env.py hands Alembic a URL: checked once Alembic has connected (steps)
             return
+        from migctl.core.relational.scratch import connected_to
+
         self.checked = True
-        name = conn.dialect.name
-        began = not conn.in_transaction()
-        if name == "postgresql":
-            where = conn.exec_driver_sql("SELECT current_database()").scalar()
-        elif name in ("mysql", "mariadb"):
-            where = conn.exec_driver_sql("SELECT DATABASE()").scalar()
-        else:
-            where = conn.engine.url.database
-        if began and conn.in_transaction():  # as env.py had it: Alembic must not take it for its own
-            conn.commit()
+        where = connected_to(conn)
         if where != self.scratch.name:
             raise Refused(f"env.py connected to {where!r}, not to the scratch database: it does not take its URL "
                           "from sqlalchemy.url; verify refuses to run its revisions there")

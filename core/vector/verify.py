@@ -47,7 +47,7 @@ from migctl.core.relational.assessment import (
 )
 from migctl.core.relational.state import file_sha256
 from migctl.core.relational.verdict_cache import VerdictCache
-from migctl.core.relational.verify import NOT_REACHED, SHORT
+from migctl.core.relational.verify import NOT_REACHED, count_verdicts, servers_of
 from migctl.core.secrets import clip
 from migctl.core.vector.drift import differences
 from migctl.core.vector.executor import OperationExecutor
@@ -92,16 +92,11 @@ class VectorVerifyResult:
         return sum(1 for v in self.verdicts if not v.ok)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys([*SHORT.values(), NOT_REACHED], 0)
-        for v in self.verdicts:
-            counts[NOT_REACHED if v.revision in self.not_reached else SHORT.get(v.state, v.state)] += 1
-        return counts
+        return count_verdicts(self.verdicts, self.not_reached)
 
     @property
     def servers(self) -> str:
-        if self.server:
-            return self.server
-        return ", ".join(dict.fromkeys(v.server for v in self.verdicts if v.server)) or "no store"
+        return self.server or servers_of(self.verdicts, "no store")
 
     def summary(self) -> str:
         """``4 vector migrations: 3 ok, 1 downgrade fails; 0 cached; Milvus Lite 3.2.2 (temporary directory); 2.1 s``"""
