@@ -313,7 +313,7 @@ class Guard:
             message = str(exc) if isinstance(exc, MigctlError) else first_line(exc)
             if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
                 message = "interrupted"
-            await audit.finish(run.conn, run.entry, outcome, after, f"{run.note}; {message}" if run.note else message)
+            await audit.finish(run.conn, run.entry, outcome, after, f"{message}; {run.note}" if run.note else message)
         except Exception as audit_error:  # the operation's own error is the one to report
             log.debug("the outcome could not be audited: %s", audit_error)
 

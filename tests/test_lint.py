@@ -441,3 +441,17 @@ def test_mariadb_dry_run_flags_the_drop_and_the_type_change(mariadb_url: str, tm
     assert {(f["rule"], f["table"]) for f in step["lint"]} == {("ast-drop-table", "documents"),
                                                               ("ast-drop-table", "authors")}
     assert {f["table"]: f["rows"] for f in step["lint"]}["documents"] == 3
+
+
+def test_a_statement_squawk_cannot_parse_costs_only_its_own_step(tmp_path: Path) -> None:
+    """squawk reports only ``syntax-error`` for a file it cannot parse: one step it cannot read
+    must not take the other steps' findings with it (the plan goes as one file until then)."""
+    from dataclasses import replace
+
+    plan = _offline_plan(tmp_path)
+    steps = list(plan.steps)
+    steps[1] = replace(steps[1], sql="ALTER TABLE documents ADD COLUMN x int NOT NULL DEFAULT 1 2 3;\n")
+    found = dict(zip([s.revision for s in steps], lint_steps(steps, dialect="postgresql"), strict=True))
+    assert {f.rule for f in found["0002"]} == {"syntax-error"}
+    assert "require-concurrent-index-creation" in {f.rule for f in found["0003"]}
+    assert "changing-column-type" in {f.rule for f in found["0005"]}

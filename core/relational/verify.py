@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -555,7 +555,7 @@ def run_verify(environment: Environment, target_url: str, project: AlembicProjec
                 cache.put_many(keep)  # what was learned stays learned, even when the walk broke off
     assert walk is not None
     if walk.last_clean is not None:
-        _keep_reference(environment, graph, walk.last_clean)
+        _keep_reference(environment, graph, walk.last_clean, {str(paths[r]): d for r, d in digests.items()})
     verdicts = [fresh.get(r) or cached[r] for r in selected if r in fresh or r in cached]
     return VerifyResult(tuple(verdicts), frozenset(r for r in cached if r not in fresh),
                         frozenset(r for r in walk.blocked if r in fresh), walk.scratch.description,
@@ -563,7 +563,8 @@ def run_verify(environment: Environment, target_url: str, project: AlembicProjec
                         selected=len(selected))
 
 
-def _keep_reference(environment: Environment, graph: RevisionGraph, state: _State) -> None:
+def _keep_reference(environment: Environment, graph: RevisionGraph, state: _State,
+                    walked: Mapping[str, str]) -> None:
     """The schema the walk ended at, kept as the expected schema at those revisions: a database
     at the heads then has its drift read by ``status`` without a throwaway build."""
     from migctl.core.relational.expected import SchemaCache, schema_key
@@ -572,7 +573,8 @@ def _keep_reference(environment: Environment, graph: RevisionGraph, state: _Stat
     schema = state.schema
     reference = Schema(schema.dialect, schema.server, {k: v for k, v in schema.objects.items() if k != "role"})
     try:
-        digests = {str(n.path): file_sha256(n.path) for n in graph.nodes}
+        # The bytes the walk ran (``walked``, by path), so the key names what the schema came from.
+        digests = {str(n.path): walked.get(str(n.path)) or file_sha256(n.path) for n in graph.nodes}
         SchemaCache(environment.state_dir).put(schema_key(graph, state.versions, schema.dialect, digests),
                                                reference, state.versions)
     except (OSError, ValueError) as exc:  # a courtesy: the verdicts stand without it

@@ -59,8 +59,6 @@ from migctl.core.vector.stores.base import StoreError, StoreUnreachable, VectorS
 PREFIX = "vector:"  # cache key and verdict revision: vector:<version>
 TEMP_PREFIX = "migctl_verify_"
 DIFF_LIMIT = 3  # differences named in a verdict, as the relational side's summary(limit=3)
-# What a verdict's server starts with, per store kind: a verdict from the other kind is not reused.
-_SERVER_PREFIX = {"milvus": "Milvus", "pgvector": "PostgreSQL"}
 
 
 def cache_key(version: str) -> str:
@@ -362,9 +360,9 @@ def cached_verdicts(environment: Environment, settings: VectorSettings, versions
     """By version: the verdicts kept for these files as they are now, obtained on this kind of
     store (what a plan shows; no walk)."""
     files = migration_files(settings.migrations_dir)
-    found = VerdictCache(environment.state_dir).for_files({cache_key(v): files[v] for v in versions if v in files})
-    prefix = _SERVER_PREFIX.get(settings.store, "")
-    return {version_of(k): v for k, v in found.items() if v.server.startswith(prefix)}
+    found = VerdictCache(environment.state_dir).for_files({cache_key(v): files[v] for v in versions if v in files},
+                                                          backend=settings.store)
+    return {version_of(k): v for k, v in found.items()}
 
 
 def migration_files(directory: Path) -> dict[str, Path]:
@@ -391,10 +389,8 @@ async def verify_vector(environment: Environment, settings: VectorSettings, rela
     cache = VerdictCache(environment.state_dir)
     cached: dict[str, Verdict] = {}
     if not force:
-        found = cache.for_files({cache_key(v): files[v] for v in versions},
-                                {str(files[v]): digests[v] for v in versions})
-        prefix = _SERVER_PREFIX.get(settings.store, "")
-        cached = {k: v for k, v in found.items() if v.server.startswith(prefix)}
+        cached = cache.for_files({cache_key(v): files[v] for v in versions},
+                                 {str(files[v]): digests[v] for v in versions}, backend=settings.store)
     todo = [v for v in versions if cache_key(v) not in cached]
     if not todo:
         return VectorVerifyResult(tuple(cached[cache_key(v)] for v in versions), settings.store,

@@ -341,8 +341,8 @@ async def _run_command(api: Any, args: argparse.Namespace) -> int:
                     f"{r['environment']:<10} {who}  {r['revisions_before'] or 'base'} -> "
                     f"{(r['revisions_after'] or 'base') if r['revisions_after'] is not None else '?'}"
                     f"  {r['duration_ms'] if r['duration_ms'] is not None else '-'}ms")
-            if r["error"]:
-                line += f"  error: {r['error']}"
+            if r["error"]:  # an ok row's text is a note (e.g. a run through broken steps allowed)
+                line += f"  {'note' if r['outcome'] == 'ok' else 'error'}: {r['error']}"
             _print(line)
         if not rows:
             _print("no audit entries yet")
@@ -404,6 +404,8 @@ def _cancel_on_signals(caught: list[int]) -> Callable[[], None]:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
             handler = signal.getsignal(sig)
+            if handler is signal.SIG_IGN:  # nohup: a closed terminal must not end the walk
+                continue
             loop.add_signal_handler(sig, on_signal, sig)
         except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no such signal
             continue
