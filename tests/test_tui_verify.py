@@ -98,7 +98,7 @@ async def test_broken_downgrade_needs_the_revision_typed(pg_db: tuple[str, str],
         await idle(pilot, 120)
     assert pg_scalar(admin_url, "SELECT version_num FROM alembic_version") == IRREVERSIBLE
     assert pg_scalar(admin_url, "SELECT count(*) FROM migctl_audit WHERE action = 'downgrade' "
-                                f"AND outcome = 'failed' AND error LIKE '--allow-broken through {IRREVERSIBLE}%'") == 1
+                                f"AND outcome = 'failed' AND error LIKE '%still at {IRREVERSIBLE}; --allow-broken through {IRREVERSIBLE}%'") == 1
 
 
 async def test_confirmation_shows_lint_with_live_row_counts(pg_db: tuple[str, str], tmp_path: Path) -> None:
