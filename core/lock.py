@@ -54,7 +54,8 @@ def worker_application_name(operation: str) -> str:
     return application_name(operation, actor.label, actor.pid)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -293,7 +294,7 @@ class MigrationLock:
             found = {}
             for backend, name in (await self._conn.execute(query)).all():  # type: ignore[union-attr]
                 m = _APP_NAME.match(name or "")
-                if m and int(m["pid"]) != os.getpid() and _same_host(m["who"]) and not _pid_alive(int(m["pid"])):
+                if m and int(m["pid"]) != os.getpid() and _same_host(m["who"]) and not pid_alive(int(m["pid"])):
                     found[int(backend)] = name
             return found
 

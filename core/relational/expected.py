@@ -151,29 +151,6 @@ def schema_key(source: Any, heads: Iterable[str], dialect: str,
 
 # -- building the reference --------------------------------------------------------------------
 
-def _env_py_url(project: AlembicProject, url: str) -> str:
-    """The scratch URL as env.py gets it (see ``RelationalService.alembic_url``)."""
-    from migctl.core.db import render, url_for_env_py
-
-    parsed, _why = url_for_env_py(url, async_only=project.env_is_async_only)
-    return render(parsed)
-
-
-def _connected_to(conn: Any) -> str | None:
-    """The database a connection of env.py's is connected to (its name; SQLite: the file)."""
-    name = conn.dialect.name
-    began = not conn.in_transaction()
-    if name == "postgresql":
-        where = conn.exec_driver_sql("SELECT current_database()").scalar()
-    elif name in ("mysql", "mariadb"):
-        where = conn.exec_driver_sql("SELECT DATABASE()").scalar()
-    else:
-        where = conn.engine.url.database
-    if began and conn.in_transaction():  # as env.py had it: Alembic must not take it for its own
-        conn.commit()
-    return None if where is None else str(where)
-
-
 def upgrade_scratch(project: AlembicProject, url: str, heads: Iterable[str]) -> None:
     """Bring the empty database at ``url`` to exactly ``heads`` (two unmerged heads are two
     targets, one after the other) in one run of the project's env.py, a transaction per
@@ -185,6 +162,7 @@ def upgrade_scratch(project: AlembicProject, url: str, heads: Iterable[str]) -> 
     from migctl.core.relational.plan import compute_steps, heads_after
     from migctl.core.relational.project import ALEMBIC_RUN_LOCK
     from migctl.core.relational.runner import run_env
+    from migctl.core.relational.scratch import connected_to, env_py_url
 
     scratch_name = make_url(url).database
     checked: list[bool] = []
@@ -193,7 +171,7 @@ def upgrade_scratch(project: AlembicProject, url: str, heads: Iterable[str]) -> 
         if conn is None or checked:
             return  # env.py hands Alembic a URL: checked once Alembic has connected (steps)
         checked.append(True)
-        where = _connected_to(conn)
+        where = connected_to(conn)
         if where != scratch_name:
             raise Refused(f"env.py connected to {where!r}, not to the throwaway database: it does not take its "
                           "URL from sqlalchemy.url; the expected schema is not built there")
@@ -213,7 +191,7 @@ def upgrade_scratch(project: AlembicProject, url: str, heads: Iterable[str]) -> 
                 raise Refused(f"the throwaway database is at {', '.join(rev)}, not empty")
             return iter(steps)
 
-        run_env(project, _env_py_url(project, url), script, fn, lambda **_kw: None, operation="verify",
+        run_env(project, env_py_url(project, url), script, fn, lambda **_kw: None, operation="verify",
                 on_configure=check)
 
 

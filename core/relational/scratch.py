@@ -36,10 +36,13 @@ import yaml
 from migctl.core.config import Environment, ensure_state_dir
 from migctl.core.errors import ConfigError, ConnectionFailed, OperationFailed, Refused
 from migctl.core.events import EventSink, Notice, ignore
+from migctl.core.lock import pid_alive
 from migctl.core.secrets import mask_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
+
+    from migctl.core.relational.project import AlembicProject
 
 PLACES = ("embedded", "server")
 NAME_PREFIX = "migctl_verify_"
@@ -299,6 +302,16 @@ def scratch_url(target: URL, name: str) -> URL:
     return target.set(database=name, query=query)
 
 
+def env_py_url(project: AlembicProject, url: str) -> str:
+    """The scratch URL as the project's env.py gets it (see ``RelationalService.alembic_url``)."""
+    from migctl.core.db import render, url_for_env_py
+    from migctl.core.extras import require_driver
+
+    parsed, _why = url_for_env_py(url, async_only=project.env_is_async_only)
+    require_driver(parsed.drivername)
+    return render(parsed)
+
+
 def connected_to(conn: Connection) -> str | None:
     """The database ``conn`` is connected to (SQLite: its file, as the URL names it)."""
     name = conn.dialect.name
@@ -364,16 +377,6 @@ def _creator() -> str:
     return f"migctl verify host={socket.gethostname()} pid={os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
-    return True
-
-
 def _literal(conn: Connection, value: str) -> str:
     """``value`` as an SQL string literal, quoted by the dialect (COMMENT takes no parameters)."""
     from sqlalchemy import literal
@@ -393,7 +396,7 @@ def _drop_stale(conn: Connection, force: str, emit: EventSink) -> None:
     host = socket.gethostname()
     for datname, comment in rows:
         found = _CREATOR.fullmatch(comment or "")
-        if found is None or found.group(1) != host or _alive(int(found.group(2))):
+        if found is None or found.group(1) != host or pid_alive(int(found.group(2))):
             continue
         try:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, datname)}{force}")

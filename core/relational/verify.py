@@ -508,6 +508,7 @@ def run_verify(environment: Environment, target_url: str, project: AlembicProjec
     """The walk, blocking (run it in a worker thread). ``target_url``: the environment's database,
     only read (its extensions and server); the walk runs on a scratch database."""
     from migctl.core.relational.scratch import (
+        env_py_url,
         extensions_created_by,
         scratch_database,
         verify_settings,
@@ -542,7 +543,7 @@ def run_verify(environment: Environment, target_url: str, project: AlembicProjec
             with scratch_database(environment, target_url, emit=emit,
                                   skip_extensions=extensions_created_by(texts)) as scratch:
                 emit(Notice(f"scratch database on {scratch.description}"))
-                walk = _Walk(project, script, graph, scratch, _env_py_url(project, scratch.url), order, set(todo),
+                walk = _Walk(project, script, graph, scratch, env_py_url(project, scratch.url), order, set(todo),
                              digests, emit, stop, datetime.now(UTC).isoformat(timespec="seconds"), len(todo))
                 try:
                     walk.run()
@@ -589,16 +590,6 @@ def _texts(paths: Iterable[Path]) -> list[str]:
         except OSError:
             continue
     return out
-
-
-def _env_py_url(project: AlembicProject, url: str) -> str:
-    """The scratch URL as env.py gets it (see ``RelationalService.alembic_url``)."""
-    from migctl.core.db import render, url_for_env_py
-    from migctl.core.extras import require_driver
-
-    parsed, _why = url_for_env_py(url, async_only=project.env_is_async_only)
-    require_driver(parsed.drivername)
-    return render(parsed)
 
 
 async def verify(environment: Environment, target_url: str, project: AlembicProject, sink: EventSink, *,
